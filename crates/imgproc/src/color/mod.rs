@@ -1,0 +1,141 @@
+//! Color conversion between the interleaved formats, with OpenCV's numbers.
+//!
+//! `convert(&src, &mut dst)` converts to whatever format `dst` has, like
+//! `cv2.cvtColor(src, code)`: channel reorders (BGR↔RGB, dropping or adding alpha as 255) are
+//! exact copies, gray uses OpenCV's fixed-point BT.601 weights (15-bit) and rounding, so results are
+//! bit-identical to `cvtColor`. Camera YUV formats are in [`yuv`].
+//!
+//! ```
+//! use tensorcv_imgproc::{color, Image, PixelFormat};
+//! let bgr = Image::from_vec(vec![255, 0, 0], 1, 1, PixelFormat::Bgr8).unwrap(); // pure blue
+//! let gray = color::convert_to(&bgr.view(), PixelFormat::Gray8).unwrap();
+//! assert_eq!(gray.as_bytes(), &[29]); // (255 * 3735 + 16384) >> 15
+//! ```
+
+pub(crate) mod kernels;
+pub mod yuv;
+
+use crate::error::Result;
+use crate::image::{check_same_size, Image, ImageView, ImageViewMut, PixelFormat};
+
+/// Convert one row of `width` pixels from `sf` to `df`. Both slices hold exactly one row.
+pub(crate) fn convert_row(src: &[u8], sf: PixelFormat, dst: &mut [u8], df: PixelFormat) {
+    use PixelFormat::*;
+    debug_assert_eq!(src.len() / sf.channels(), dst.len() / df.channels());
+    if sf == df {
+        dst.copy_from_slice(src);
+        return;
+    }
+    let [ri, _, bi, _] = sf.rgba_index();
+    let (ri, bi) = (ri.unwrap_or(0), bi.unwrap_or(0));
+    match (sf, df) {
+        (Rgb8 | Bgr8, Gray8) => kernels::to_gray::<3>(src, dst, ri, bi),
+        (Rgba8 | Bgra8, Gray8) => kernels::to_gray::<4>(src, dst, ri, bi),
+        (Gray8, Rgb8 | Bgr8) => kernels::from_gray::<3>(src, dst),
+        (Gray8, Rgba8 | Bgra8) => kernels::from_gray::<4>(src, dst),
+        (Rgb8, Bgr8) | (Bgr8, Rgb8) => kernels::swap_rb3(src, dst),
+        _ => {
+            let map = channel_map(sf, df);
+            match (sf.channels(), df.channels()) {
+                (3, 3) => kernels::shuffle::<3, 3>(src, dst, [map[0], map[1], map[2]]),
+                (3, 4) => kernels::shuffle::<3, 4>(src, dst, map),
+                (4, 3) => kernels::shuffle::<4, 3>(src, dst, [map[0], map[1], map[2]]),
+                _ => kernels::shuffle::<4, 4>(src, dst, map),
+            }
+        }
+    }
+}
+
+/// For color formats: which source channel feeds each destination channel (`None` = alpha
+/// that the source lacks). Only meaningful when neither format is gray.
+pub(crate) fn channel_map(sf: PixelFormat, df: PixelFormat) -> [Option<usize>; 4] {
+    let s = sf.rgba_index();
+    let d = df.rgba_index();
+    let mut map = [None; 4];
+    for (logical, di) in d.iter().enumerate() {
+        if let Some(di) = di {
+            map[*di] = s[logical];
+        }
+    }
+    map
+}
+
+/// Whether converting `sf` to `df` only moves bytes around (no arithmetic), so it commutes
+/// with resizing and can be fused into a later pass.
+pub(crate) fn is_reorder(sf: PixelFormat, df: PixelFormat) -> bool {
+    sf == df
+        || (sf != PixelFormat::Gray8
+            && df != PixelFormat::Gray8
+            && !(df.has_alpha() && !sf.has_alpha()))
+}
+
+/// Convert `src` into `dst`, whose format says what to produce. Sizes must match.
+pub fn convert(src: &ImageView<'_>, dst: &mut ImageViewMut<'_>) -> Result<()> {
+    check_same_size(
+        "color conversion",
+        src.width(),
+        src.height(),
+        dst.width(),
+        dst.height(),
+    )?;
+    let (sf, df) = (src.format(), dst.format());
+    for y in 0..src.height() {
+        convert_row(src.row(y), sf, dst.row_mut(y), df);
+    }
+    Ok(())
+}
+
+/// Convert into a new image of `format`.
+pub fn convert_to(src: &ImageView<'_>, format: PixelFormat) -> Result<Image> {
+    let mut out = Image::new(src.width(), src.height(), format)?;
+    convert(src, &mut out.view_mut())?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pair_keeps_the_colors() {
+        // one pixel with distinct r, g, b, a in every format
+        let (r, g, b, a) = (10u8, 20u8, 30u8, 40u8);
+        let px = |f: PixelFormat| -> Vec<u8> {
+            match f {
+                PixelFormat::Gray8 => vec![kernels::luma(r, g, b)],
+                PixelFormat::Rgb8 => vec![r, g, b],
+                PixelFormat::Bgr8 => vec![b, g, r],
+                PixelFormat::Rgba8 => vec![r, g, b, a],
+                PixelFormat::Bgra8 => vec![b, g, r, a],
+            }
+        };
+        for sf in PixelFormat::ALL {
+            for df in PixelFormat::ALL {
+                let src = Image::from_vec(px(sf), 1, 1, sf).unwrap();
+                let out = convert_to(&src.view(), df).unwrap();
+                let mut want = if sf == PixelFormat::Gray8 {
+                    let v = px(sf)[0];
+                    match df {
+                        PixelFormat::Gray8 => vec![v],
+                        PixelFormat::Rgba8 | PixelFormat::Bgra8 => vec![v, v, v, 255],
+                        _ => vec![v, v, v],
+                    }
+                } else {
+                    px(df)
+                };
+                if df.has_alpha() && !sf.has_alpha() {
+                    want[3] = 255;
+                }
+                assert_eq!(out.as_bytes(), &want[..], "{sf} -> {df}");
+            }
+        }
+    }
+
+    #[test]
+    fn gray_uses_opencv_rounding() {
+        assert_eq!(kernels::luma(255, 255, 255), 255);
+        assert_eq!(kernels::luma(0, 0, 255), 29);
+        assert_eq!(kernels::luma(255, 0, 0), 76);
+        assert_eq!(kernels::luma(0, 255, 0), 150);
+    }
+}

@@ -1,0 +1,398 @@
+//! Decoding and encoding, like `cv2.imread` / `cv2.imdecode` / `cv2.imwrite`.
+//!
+//! Decoding goes through the `image` crate built with only JPEG, PNG, BMP, WebP, GIF, TIFF and
+//! PNM. As `cv2.imread` does by default, EXIF orientation is applied (except in
+//! [`ImreadMode::Unchanged`], where OpenCV ignores it too) and images come out in OpenCV's
+//! channel order ([`PixelFormat::Bgr8`]) unless asked otherwise.
+//!
+//! The image header is checked against [`DecodeLimits`] before any pixel memory is allocated,
+//! so a small file that claims to be 100000×100000 pixels is refused with a clear error instead
+//! of exhausting memory.
+//!
+//! File access is a thin layer over [`imdecode`]/[`imencode`], which work on bytes and so also
+//! run in WASM.
+
+use crate::color;
+use crate::error::{Error, Result};
+use crate::image::{Image, ImageView, PixelFormat};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+use std::io::Cursor;
+use std::path::Path;
+
+/// What to decode into, after OpenCV's `IMREAD_*` flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ImreadMode {
+    /// `IMREAD_COLOR`: 3 channels, BGR; alpha dropped, gray expanded
+    #[default]
+    Color,
+    /// 3 channels, RGB (what `cv2.cvtColor(img, COLOR_BGR2RGB)` gives after `Color`)
+    ColorRgb,
+    /// `IMREAD_GRAYSCALE`: one channel, converted with OpenCV's gray weights. (OpenCV's JPEG
+    /// reader returns the JPEG luma plane instead, which can differ by a level or two.)
+    Grayscale,
+    /// `IMREAD_UNCHANGED`: gray, BGR or BGRA as stored; EXIF orientation is not applied
+    Unchanged,
+}
+
+/// Limits that refuse oversized (or hostile) images before their pixels are allocated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeLimits {
+    /// widest image accepted
+    pub max_width: u32,
+    /// tallest image accepted
+    pub max_height: u32,
+    /// most pixels accepted (width × height)
+    pub max_pixels: u64,
+    /// largest encoded input, in bytes
+    pub max_input_bytes: u64,
+    /// most memory the decoder may allocate, in bytes
+    pub max_alloc: u64,
+}
+
+impl Default for DecodeLimits {
+    /// 16384 pixels a side, 128 megapixels, 256 MiB of input, 1 GiB of decoder memory.
+    fn default() -> Self {
+        DecodeLimits {
+            max_width: 16384,
+            max_height: 16384,
+            max_pixels: 128 << 20,
+            max_input_bytes: 256 << 20,
+            max_alloc: 1 << 30,
+        }
+    }
+}
+
+/// Options of [`imdecode`] and [`imread`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DecodeOptions {
+    /// channels and order of the result
+    pub mode: ImreadMode,
+    /// size limits
+    pub limits: DecodeLimits,
+}
+
+impl DecodeOptions {
+    /// Options with `mode` and default limits.
+    pub fn new(mode: ImreadMode) -> Self {
+        DecodeOptions {
+            mode,
+            limits: DecodeLimits::default(),
+        }
+    }
+}
+
+/// Encoded formats we write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EncodeFormat {
+    /// lossless
+    Png,
+    /// lossy, with quality 1..=100 (OpenCV's default is 95)
+    Jpeg(u8),
+    /// lossless, uncompressed
+    Bmp,
+    /// lossless PNM (PGM for gray, PPM for color)
+    Pnm,
+}
+
+impl EncodeFormat {
+    /// The format a file name's extension asks for (JPEG at quality 95, like `cv2.imwrite`).
+    pub fn from_path(path: &Path) -> Result<Self> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        match ext.as_str() {
+            "png" => Ok(EncodeFormat::Png),
+            "jpg" | "jpeg" => Ok(EncodeFormat::Jpeg(95)),
+            "bmp" => Ok(EncodeFormat::Bmp),
+            "pnm" | "ppm" | "pgm" => Ok(EncodeFormat::Pnm),
+            _ => Err(Error::UnknownName {
+                kind: "image file extension",
+                value: ext,
+                accepted: "png, jpg, jpeg, bmp, pnm, ppm, pgm".into(),
+            }),
+        }
+    }
+}
+
+/// Decode an encoded image (any supported format, sniffed from the bytes).
+pub fn imdecode(bytes: &[u8], options: &DecodeOptions) -> Result<Image> {
+    let limits = &options.limits;
+    if bytes.len() as u64 > limits.max_input_bytes {
+        return Err(Error::InputTooLarge {
+            len: bytes.len() as u64,
+            max: limits.max_input_bytes,
+        });
+    }
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::Decode(e.to_string()))?;
+    if reader.format().is_none() {
+        return Err(Error::Decode(
+            "unrecognised format (supported: JPEG, PNG, BMP, WebP, GIF, TIFF, PNM)".into(),
+        ));
+    }
+    let mut decoder = reader.into_decoder().map_err(decode_err)?;
+    let (w, h) = decoder.dimensions();
+    check_limits(w, h, limits)?;
+    let mut image_limits = image::Limits::default();
+    image_limits.max_image_width = Some(limits.max_width);
+    image_limits.max_image_height = Some(limits.max_height);
+    image_limits.max_alloc = Some(limits.max_alloc);
+    decoder.set_limits(image_limits).map_err(decode_err)?;
+    let orientation = if options.mode == ImreadMode::Unchanged {
+        None
+    } else {
+        decoder.orientation().ok()
+    };
+    let mut img = DynamicImage::from_decoder(decoder).map_err(decode_err)?;
+    if let Some(o) = orientation {
+        img.apply_orientation(o);
+    }
+    from_dynamic(img, options.mode)
+}
+
+fn check_limits(w: u32, h: u32, limits: &DecodeLimits) -> Result<()> {
+    if w > limits.max_width || h > limits.max_height || w as u64 * h as u64 > limits.max_pixels {
+        return Err(Error::LimitExceeded {
+            width: w as u64,
+            height: h as u64,
+            max_width: limits.max_width as u64,
+            max_height: limits.max_height as u64,
+            max_pixels: limits.max_pixels,
+        });
+    }
+    Ok(())
+}
+
+fn decode_err(e: image::ImageError) -> Error {
+    match e {
+        image::ImageError::Limits(l) => Error::Decode(format!("over the decoder limits: {l}")),
+        other => Error::Decode(other.to_string()),
+    }
+}
+
+fn from_dynamic(img: DynamicImage, mode: ImreadMode) -> Result<Image> {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let has_alpha = img.color().has_alpha();
+    let is_gray = matches!(
+        img.color(),
+        image::ColorType::L8
+            | image::ColorType::L16
+            | image::ColorType::La8
+            | image::ColorType::La16
+    );
+    // Decode to the widest form we need once, then convert with our own (OpenCV) arithmetic.
+    let (native, format) = if is_gray && !(mode == ImreadMode::Unchanged && has_alpha) {
+        (img.into_luma8().into_raw(), PixelFormat::Gray8)
+    } else if has_alpha && mode != ImreadMode::Grayscale {
+        (img.into_rgba8().into_raw(), PixelFormat::Rgba8)
+    } else if has_alpha {
+        (img.into_rgba8().into_raw(), PixelFormat::Rgba8)
+    } else {
+        (img.into_rgb8().into_raw(), PixelFormat::Rgb8)
+    };
+    let native = Image::from_vec(native, w, h, format)?;
+    let want = match mode {
+        ImreadMode::Color => PixelFormat::Bgr8,
+        ImreadMode::ColorRgb => PixelFormat::Rgb8,
+        ImreadMode::Grayscale => PixelFormat::Gray8,
+        ImreadMode::Unchanged => match format {
+            PixelFormat::Gray8 => PixelFormat::Gray8,
+            PixelFormat::Rgba8 => PixelFormat::Bgra8,
+            _ => PixelFormat::Bgr8,
+        },
+    };
+    if want == format {
+        return Ok(native);
+    }
+    color::convert_to(&native.view(), want)
+}
+
+/// Read and decode an image file.
+pub fn imread(path: impl AsRef<Path>, options: &DecodeOptions) -> Result<Image> {
+    let path = path.as_ref();
+    let io_err = |source| Error::Io {
+        action: "read",
+        path: path.display().to_string(),
+        source,
+    };
+    let len = std::fs::metadata(path).map_err(io_err)?.len();
+    if len > options.limits.max_input_bytes {
+        return Err(Error::InputTooLarge {
+            len,
+            max: options.limits.max_input_bytes,
+        });
+    }
+    let bytes = std::fs::read(path).map_err(io_err)?;
+    imdecode(&bytes, options).map_err(|e| match e {
+        Error::Decode(msg) => Error::Decode(format!("'{}': {msg}", path.display())),
+        other => other,
+    })
+}
+
+/// Encode an image. Channel order is taken from the image's format, so a BGR image is written
+/// with its colors right (as `cv2.imwrite` does).
+pub fn imencode(img: &ImageView<'_>, format: EncodeFormat) -> Result<Vec<u8>> {
+    // The encoders want tightly packed RGB(A)/gray.
+    let (data, color) = match img.format() {
+        PixelFormat::Gray8 => (img.to_image(), image::ExtendedColorType::L8),
+        PixelFormat::Rgb8 => (img.to_image(), image::ExtendedColorType::Rgb8),
+        PixelFormat::Bgr8 => (
+            color::convert_to(img, PixelFormat::Rgb8)?,
+            image::ExtendedColorType::Rgb8,
+        ),
+        PixelFormat::Rgba8 | PixelFormat::Bgra8 if matches!(format, EncodeFormat::Jpeg(_)) => (
+            color::convert_to(img, PixelFormat::Rgb8)?,
+            image::ExtendedColorType::Rgb8,
+        ),
+        PixelFormat::Rgba8 => (img.to_image(), image::ExtendedColorType::Rgba8),
+        PixelFormat::Bgra8 => (
+            color::convert_to(img, PixelFormat::Rgba8)?,
+            image::ExtendedColorType::Rgba8,
+        ),
+    };
+    let (w, h) = (img.width() as u32, img.height() as u32);
+    let mut out = Vec::new();
+    let enc_err = |e: image::ImageError| Error::Encode(e.to_string());
+    use image::ImageEncoder;
+    match format {
+        EncodeFormat::Png => image::codecs::png::PngEncoder::new(&mut out)
+            .write_image(data.as_bytes(), w, h, color)
+            .map_err(enc_err)?,
+        EncodeFormat::Jpeg(q) => {
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, q.clamp(1, 100))
+                .write_image(data.as_bytes(), w, h, color)
+                .map_err(enc_err)?
+        }
+        EncodeFormat::Bmp => image::codecs::bmp::BmpEncoder::new(&mut out)
+            .write_image(data.as_bytes(), w, h, color)
+            .map_err(enc_err)?,
+        EncodeFormat::Pnm => {
+            let subtype = if color == image::ExtendedColorType::L8 {
+                image::codecs::pnm::PnmSubtype::Graymap(image::codecs::pnm::SampleEncoding::Binary)
+            } else {
+                image::codecs::pnm::PnmSubtype::Pixmap(image::codecs::pnm::SampleEncoding::Binary)
+            };
+            let data = if color == image::ExtendedColorType::Rgba8 {
+                color::convert_to(&data.view(), PixelFormat::Rgb8)?
+            } else {
+                data
+            };
+            let color = if color == image::ExtendedColorType::L8 {
+                color
+            } else {
+                image::ExtendedColorType::Rgb8
+            };
+            image::codecs::pnm::PnmEncoder::new(&mut out)
+                .with_subtype(subtype)
+                .write_image(data.as_bytes(), w, h, color)
+                .map_err(enc_err)?
+        }
+    }
+    Ok(out)
+}
+
+/// Encode and write an image; the format comes from the extension.
+pub fn imwrite(path: impl AsRef<Path>, img: &ImageView<'_>) -> Result<()> {
+    let path = path.as_ref();
+    let bytes = imencode(img, EncodeFormat::from_path(path)?)?;
+    std::fs::write(path, bytes).map_err(|source| Error::Io {
+        action: "write",
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// The container format of encoded bytes, if recognised.
+pub fn sniff_format(bytes: &[u8]) -> Option<&'static str> {
+    image::guess_format(bytes).ok().map(|f| match f {
+        ImageFormat::Png => "png",
+        ImageFormat::Jpeg => "jpeg",
+        ImageFormat::Gif => "gif",
+        ImageFormat::WebP => "webp",
+        ImageFormat::Tiff => "tiff",
+        ImageFormat::Bmp => "bmp",
+        ImageFormat::Pnm => "pnm",
+        _ => "other",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Image {
+        let data: Vec<u8> = (0..(5 * 3 * 3)).map(|i| (i * 11) as u8).collect();
+        Image::from_vec(data, 5, 3, PixelFormat::Bgr8).unwrap()
+    }
+
+    #[test]
+    fn lossless_formats_round_trip_in_bgr() {
+        let img = sample();
+        for f in [EncodeFormat::Png, EncodeFormat::Bmp, EncodeFormat::Pnm] {
+            let bytes = imencode(&img.view(), f).unwrap();
+            let back = imdecode(&bytes, &DecodeOptions::default()).unwrap();
+            assert_eq!(back, img, "{f:?}");
+            let rgb = imdecode(&bytes, &DecodeOptions::new(ImreadMode::ColorRgb)).unwrap();
+            assert_eq!(
+                rgb,
+                color::convert_to(&img.view(), PixelFormat::Rgb8).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn unchanged_keeps_alpha_and_gray() {
+        let bgra = Image::from_vec((0..16).collect(), 2, 2, PixelFormat::Bgra8).unwrap();
+        let bytes = imencode(&bgra.view(), EncodeFormat::Png).unwrap();
+        let back = imdecode(&bytes, &DecodeOptions::new(ImreadMode::Unchanged)).unwrap();
+        assert_eq!(back, bgra);
+        let color = imdecode(&bytes, &DecodeOptions::default()).unwrap();
+        assert_eq!(color.format(), PixelFormat::Bgr8);
+        let gray = Image::from_vec(vec![1, 2, 3, 4], 2, 2, PixelFormat::Gray8).unwrap();
+        let bytes = imencode(&gray.view(), EncodeFormat::Png).unwrap();
+        let back = imdecode(&bytes, &DecodeOptions::new(ImreadMode::Unchanged)).unwrap();
+        assert_eq!(back, gray);
+    }
+
+    #[test]
+    fn limits_refuse_before_decoding() {
+        let img = sample();
+        let bytes = imencode(&img.view(), EncodeFormat::Png).unwrap();
+        let mut opts = DecodeOptions::default();
+        opts.limits.max_width = 4;
+        let err = imdecode(&bytes, &opts).unwrap_err();
+        assert!(
+            matches!(err, Error::LimitExceeded { width: 5, .. }),
+            "{err}"
+        );
+        opts.limits = DecodeLimits {
+            max_input_bytes: 10,
+            ..DecodeLimits::default()
+        };
+        assert!(matches!(
+            imdecode(&bytes, &opts),
+            Err(Error::InputTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn garbage_and_truncation_are_errors() {
+        assert!(matches!(
+            imdecode(b"not an image at all", &DecodeOptions::default()),
+            Err(Error::Decode(_))
+        ));
+        let bytes = imencode(&sample().view(), EncodeFormat::Png).unwrap();
+        for cut in [8, 30, bytes.len() / 2, bytes.len() - 13] {
+            let r = imdecode(&bytes[..cut], &DecodeOptions::default());
+            assert!(r.is_err(), "PNG cut at {cut} decoded");
+        }
+        let missing = imread("/nonexistent/x.png", &DecodeOptions::default()).unwrap_err();
+        assert!(
+            missing.to_string().contains("/nonexistent/x.png"),
+            "{missing}"
+        );
+    }
+}

@@ -1,0 +1,45 @@
+//! # tensorcv-imgproc
+//!
+//! The pixel layer of tensorcv: everything between an encoded image (or a camera frame) and a
+//! model's input tensor, with the numbers OpenCV gives, in pure Rust.
+//!
+//! | module | does | OpenCV analogue |
+//! |---|---|---|
+//! | [`image`] | [`Image`], [`ImageView`], [`ImageViewMut`], [`PixelFormat`] | `np.ndarray` of `uint8` |
+//! | [`io`] | decode with limits and EXIF orientation, encode | `cv2.imread`, `cv2.imwrite` |
+//! | [`color`] | BGR/RGB/RGBA/gray, camera YUV | `cv2.cvtColor` |
+//! | [`resize`] | six interpolations, OpenCV-exact | `cv2.resize` |
+//! | [`geometry`] | crop, center crop, letterbox with its inverse transform, flips | slicing, `cv2.copyMakeBorder`, `cv2.flip` |
+//! | [`tensor`] | image(s) → NHWC/NCHW `f32`/`u8`/`i8` tensor, fused in one pass | `astype`, `/255`, `transpose`, `expand_dims` |
+//! | [`draw`] | boxes, circles, lines, text labels, mask blending | `cv2.rectangle`, `cv2.putText`, `cv2.addWeighted` |
+//!
+//! ```
+//! use tensorcv_imgproc::{tensor::{Preprocessor, TensorSpec}, Image, PixelFormat};
+//! // a camera frame in OpenCV's BGR order
+//! let frame = Image::new(640, 480, PixelFormat::Bgr8).unwrap();
+//! // what a Keras MobileNet wants: 224x224 RGB in [-1, 1], NHWC
+//! let spec = TensorSpec::new(224, 224).with_range(tensorcv_imgproc::tensor::Range::Symmetric);
+//! let mut pre = Preprocessor::new(spec);
+//! let mut tensor = pre.spec().alloc(1);
+//! pre.run(&frame.view(), &mut tensor, 0).unwrap();
+//! assert_eq!(tensor.shape(), [1, 224, 224, 3]);
+//! ```
+//!
+//! Nothing here touches threads, and file access is confined to [`io::imread`] and
+//! [`io::imwrite`], so the crate builds for `wasm32-unknown-unknown` and `wasm32-wasip1`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod color;
+pub mod draw;
+mod error;
+pub mod geometry;
+pub mod image;
+pub mod io;
+pub mod resize;
+pub mod tensor;
+
+pub use error::{Error, Result};
+pub use image::{Image, ImageView, ImageViewMut, PixelFormat, Rect};
+pub use resize::Interpolation;

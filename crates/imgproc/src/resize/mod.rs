@@ -1,0 +1,680 @@
+//! Resizing with `cv2.resize` semantics.
+//!
+//! Every [`Interpolation`] reproduces OpenCV's 8-bit algorithm: its pixel-center mapping, its
+//! border rule (replicate), its 11-bit fixed-point weights and its rounding. Two behaviours
+//! surprise people coming from PIL or `tf.image.resize(antialias=True)`, and are kept on
+//! purpose because trained models saw them:
+//! - [`Interpolation::Linear`] does **not** antialias when shrinking: each output pixel blends
+//!   the 2×2 nearest source pixels, whatever the scale. Use [`Interpolation::Area`] to average.
+//! - An exact 2× shrink with `Linear` is computed as `Area` (OpenCV does the same).
+//!
+//! A [`Resizer`] keeps its tables and row buffers between calls, so resizing frame after frame
+//! of the same size allocates nothing.
+//!
+//! ```
+//! use tensorcv_imgproc::{resize::{self, Interpolation}, Image, PixelFormat};
+//! let src = Image::from_vec((0..16).collect(), 4, 4, PixelFormat::Gray8).unwrap();
+//! let half = resize::resize_to(&src.view(), 2, 2, Interpolation::Area).unwrap();
+//! assert_eq!(half.as_bytes(), &[3, 5, 11, 13]);
+//! ```
+
+pub(crate) mod kernels;
+
+use crate::error::{Error, Result};
+use crate::image::{Image, ImageView, ImageViewMut};
+use kernels::AreaTap;
+use std::fmt;
+use std::str::FromStr;
+
+/// Interpolation methods, named and behaving as OpenCV's `INTER_*` flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Interpolation {
+    /// `INTER_NEAREST`: the source pixel at `floor(x * scale)` (biased to the top left)
+    Nearest,
+    /// `INTER_NEAREST_EXACT`: nearest pixel center, as PIL and scikit-image do
+    NearestExact,
+    /// `INTER_LINEAR`: bilinear on the 2×2 neighbourhood, no antialiasing
+    #[default]
+    Linear,
+    /// `INTER_AREA`: pixel-area averaging when shrinking, bilinear-like when enlarging
+    Area,
+    /// `INTER_CUBIC`: bicubic on 4×4 (a = -0.75)
+    Cubic,
+    /// `INTER_LANCZOS4`: Lanczos on 8×8
+    Lanczos4,
+}
+
+impl Interpolation {
+    /// All methods.
+    pub const ALL: [Interpolation; 6] = [
+        Interpolation::Nearest,
+        Interpolation::NearestExact,
+        Interpolation::Linear,
+        Interpolation::Area,
+        Interpolation::Cubic,
+        Interpolation::Lanczos4,
+    ];
+
+    /// The name accepted by [`FromStr`] (`nearest`, `nearest-exact`, `linear`, `area`, `cubic`,
+    /// `lanczos4`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Interpolation::Nearest => "nearest",
+            Interpolation::NearestExact => "nearest-exact",
+            Interpolation::Linear => "linear",
+            Interpolation::Area => "area",
+            Interpolation::Cubic => "cubic",
+            Interpolation::Lanczos4 => "lanczos4",
+        }
+    }
+}
+
+impl fmt::Display for Interpolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Interpolation {
+    type Err = Error;
+    /// Accepts the names above, OpenCV's spellings (`INTER_LINEAR`, `nearest_exact`) and
+    /// `bilinear`/`bicubic`/`lanczos`.
+    fn from_str(s: &str) -> Result<Self> {
+        let lower = s.to_ascii_lowercase().replace('_', "-");
+        let lower = lower.trim_start_matches("inter-");
+        let found = match lower {
+            "bilinear" => Some(Interpolation::Linear),
+            "bicubic" => Some(Interpolation::Cubic),
+            "lanczos" => Some(Interpolation::Lanczos4),
+            other => Interpolation::ALL.into_iter().find(|i| i.name() == other),
+        };
+        found.ok_or_else(|| Error::UnknownName {
+            kind: "interpolation",
+            value: s.to_string(),
+            accepted: Interpolation::ALL.map(|i| i.name()).join(", "),
+        })
+    }
+}
+
+/// What a plan computes, with its tables.
+enum Kind {
+    Nearest {
+        xofs: Vec<u32>,
+        yofs: Vec<u32>,
+    },
+    AreaFast {
+        fx: usize,
+        fy: usize,
+    },
+    Area {
+        xtab: Vec<AreaTap>,
+        ytab: Vec<AreaTap>,
+        buf: Vec<f32>,
+        sum: Vec<f32>,
+    },
+    Separable {
+        taps: usize,
+        vertical: Vertical,
+        xidx: Vec<u32>,
+        xalpha: Vec<i16>,
+        ystart: Vec<i64>,
+        ybeta: Vec<i16>,
+        /// `taps` horizontal-pass rows and the source row each holds
+        ring: Vec<Vec<i32>>,
+        tags: Vec<i64>,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Vertical {
+    Linear,
+    Cubic,
+    Lanczos,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Key {
+    sw: usize,
+    sh: usize,
+    dw: usize,
+    dh: usize,
+    cn: usize,
+    interp: Interpolation,
+}
+
+struct Plan {
+    key: Key,
+    kind: Kind,
+    row: Vec<u8>,
+}
+
+/// A reusable resizer: tables and buffers survive between calls with the same geometry.
+#[derive(Default)]
+pub struct Resizer {
+    plan: Option<Plan>,
+}
+
+impl fmt::Debug for Resizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Resizer")
+            .field("plan", &self.plan.as_ref().map(|p| p.key))
+            .finish()
+    }
+}
+
+impl Resizer {
+    /// An empty resizer; tables are made on first use.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Resize `src` into `dst` (same pixel format; any sizes ≥ 1).
+    pub fn resize(
+        &mut self,
+        src: &ImageView<'_>,
+        dst: &mut ImageViewMut<'_>,
+        interp: Interpolation,
+    ) -> Result<()> {
+        if src.format() != dst.format() {
+            return Err(Error::FormatMismatch {
+                what: "resize",
+                expected: src.format().to_string(),
+                found: dst.format(),
+            });
+        }
+        let (dw, dh) = (dst.width(), dst.height());
+        self.resize_rows(src, dw, dh, interp, |y, row| {
+            dst.row_mut(y).copy_from_slice(row)
+        })
+    }
+
+    /// The core: compute each output row in turn and hand it to `sink(y, row)`.
+    /// Output rows come in order, top to bottom, `dw * channels` bytes each.
+    pub(crate) fn resize_rows(
+        &mut self,
+        src: &ImageView<'_>,
+        dw: usize,
+        dh: usize,
+        interp: Interpolation,
+        mut sink: impl FnMut(usize, &[u8]),
+    ) -> Result<()> {
+        if src.is_empty() {
+            return Err(Error::Empty {
+                what: "resize source",
+                width: src.width(),
+                height: src.height(),
+            });
+        }
+        if dw == 0 || dh == 0 {
+            return Err(Error::Empty {
+                what: "resize destination",
+                width: dw,
+                height: dh,
+            });
+        }
+        if dw > u32::MAX as usize / 8 || dh > u32::MAX as usize / 8 {
+            return Err(Error::TooLarge {
+                width: dw,
+                height: dh,
+            });
+        }
+        let key = Key {
+            sw: src.width(),
+            sh: src.height(),
+            dw,
+            dh,
+            cn: src.channels(),
+            interp,
+        };
+        if self.plan.as_ref().map(|p| p.key) != Some(key) {
+            self.plan = Some(Plan::new(key));
+        }
+        let plan = self.plan.as_mut().expect("plan was just set");
+        plan.run(src, &mut sink);
+        Ok(())
+    }
+}
+
+/// Resize `src` into `dst` with a one-off [`Resizer`].
+pub fn resize(
+    src: &ImageView<'_>,
+    dst: &mut ImageViewMut<'_>,
+    interp: Interpolation,
+) -> Result<()> {
+    Resizer::new().resize(src, dst, interp)
+}
+
+/// Resize into a new `width`×`height` image of the same format.
+pub fn resize_to(
+    src: &ImageView<'_>,
+    width: usize,
+    height: usize,
+    interp: Interpolation,
+) -> Result<Image> {
+    let mut out = Image::new(width, height, src.format())?;
+    resize(src, &mut out.view_mut(), interp)?;
+    Ok(out)
+}
+
+fn cubic_coeffs(x: f32) -> [f32; 4] {
+    const A: f32 = -0.75;
+    let c0 = ((A * (x + 1.0) - 5.0 * A) * (x + 1.0) + 8.0 * A) * (x + 1.0) - 4.0 * A;
+    let c1 = ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0;
+    let c2 = ((A + 2.0) * (1.0 - x) - (A + 3.0)) * (1.0 - x) * (1.0 - x) + 1.0;
+    [c0, c1, c2, 1.0 - c0 - c1 - c2]
+}
+
+fn lanczos4_coeffs(x: f32) -> [f32; 8] {
+    use std::f64::consts::PI;
+    const S45: f64 = std::f64::consts::FRAC_1_SQRT_2;
+    const CS: [[f64; 2]; 8] = [
+        [1.0, 0.0],
+        [-S45, -S45],
+        [0.0, 1.0],
+        [S45, -S45],
+        [-1.0, 0.0],
+        [S45, S45],
+        [0.0, -1.0],
+        [-S45, S45],
+    ];
+    let y0 = -((x + 3.0) as f64) * PI * 0.25;
+    let (s0, c0) = (y0.sin(), y0.cos());
+    let mut c = [0f32; 8];
+    let mut sum = 0f32;
+    for i in 0..8 {
+        let d = x + 3.0 - i as f32;
+        c[i] = if d.abs() >= 1e-6 {
+            let y = -(d as f64) * PI * 0.25;
+            ((CS[i][0] * s0 + CS[i][1] * c0) / (y * y)) as f32
+        } else {
+            1e30
+        };
+        sum += c[i];
+    }
+    let inv = 1.0 / sum;
+    c.map(|v| v * inv)
+}
+
+/// OpenCV's `computeResizeAreaTab` for one axis.
+fn area_tab(ssize: usize, dsize: usize, scale: f64) -> Vec<AreaTap> {
+    let mut tab = Vec::with_capacity(ssize * 2);
+    for dx in 0..dsize {
+        let fsx1 = dx as f64 * scale;
+        let fsx2 = fsx1 + scale;
+        let cell = scale.min(ssize as f64 - fsx1);
+        let mut sx1 = fsx1.ceil() as i64;
+        let sx2 = (fsx2.floor() as i64).min(ssize as i64 - 1);
+        sx1 = sx1.min(sx2);
+        if sx1 as f64 - fsx1 > 1e-3 {
+            tab.push(AreaTap {
+                d: dx as u32,
+                s: (sx1 - 1) as u32,
+                w: ((sx1 as f64 - fsx1) / cell) as f32,
+            });
+        }
+        for sx in sx1..sx2 {
+            tab.push(AreaTap {
+                d: dx as u32,
+                s: sx as u32,
+                w: (1.0 / cell) as f32,
+            });
+        }
+        if fsx2 - sx2 as f64 > 1e-3 {
+            tab.push(AreaTap {
+                d: dx as u32,
+                s: sx2 as u32,
+                w: ((fsx2 - sx2 as f64).min(1.0).min(cell) / cell) as f32,
+            });
+        }
+    }
+    tab
+}
+
+/// Source start index and fixed-point weights of one output coordinate for the separable
+/// methods (OpenCV's `resize` coefficient loop). `clamp_linear` applies the 2-tap border rule
+/// that OpenCV uses horizontally.
+fn separable_coeffs(
+    d: usize,
+    ssize: usize,
+    scale: f64,
+    inv_scale: f64,
+    interp: Interpolation,
+    area_mode: bool,
+    clamp_linear: bool,
+    out: &mut [i16],
+) -> i64 {
+    let (mut s, mut f) = if area_mode {
+        let s = (d as f64 * scale).floor() as i64;
+        let f = ((d + 1) as f64 - (s + 1) as f64 * inv_scale) as f32;
+        (s, if f <= 0.0 { 0.0 } else { f - f.floor() })
+    } else {
+        let f = ((d as f64 + 0.5) * scale - 0.5) as f32;
+        let s = f.floor();
+        (s as i64, f - s)
+    };
+    let mut cbuf = [0f32; 8];
+    match interp {
+        Interpolation::Cubic => cbuf[..4].copy_from_slice(&cubic_coeffs(f)),
+        Interpolation::Lanczos4 => cbuf.copy_from_slice(&lanczos4_coeffs(f)),
+        _ => {
+            if clamp_linear {
+                if s < 0 {
+                    s = 0;
+                    f = 0.0;
+                }
+                if s >= ssize as i64 - 1 {
+                    s = ssize as i64 - 1;
+                    f = 0.0;
+                }
+            }
+            cbuf[0] = 1.0 - f;
+            cbuf[1] = f;
+        }
+    }
+    for (o, c) in out.iter_mut().zip(cbuf) {
+        *o = kernels::fixed(c);
+    }
+    s
+}
+
+impl Plan {
+    fn new(key: Key) -> Plan {
+        let Key {
+            sw,
+            sh,
+            dw,
+            dh,
+            cn,
+            interp,
+        } = key;
+        let inv_sx = dw as f64 / sw as f64;
+        let inv_sy = dh as f64 / sh as f64;
+        let (scale_x, scale_y) = (1.0 / inv_sx, 1.0 / inv_sy);
+        let kind = match interp {
+            Interpolation::Nearest => Kind::Nearest {
+                xofs: (0..dw)
+                    .map(|x| (((x as f64 * scale_x).floor() as usize).min(sw - 1) * cn) as u32)
+                    .collect(),
+                yofs: (0..dh)
+                    .map(|y| ((y as f64 * scale_y).floor() as usize).min(sh - 1) as u32)
+                    .collect(),
+            },
+            Interpolation::NearestExact => {
+                // 16-bit fixed point on pixel centers (OpenCV's resizeNN_bitexact)
+                let axis = |s: usize, d: usize| -> Vec<u32> {
+                    let step = ((s as u64) << 16).wrapping_add(d as u64 / 2) / d as u64;
+                    let start = (step / 2) as i64 - (s % 2) as i64;
+                    (0..d)
+                        .map(|i| {
+                            let v = (step as i64 * i as i64 + start) >> 16;
+                            v.clamp(0, s as i64 - 1) as u32
+                        })
+                        .collect()
+                };
+                Kind::Nearest {
+                    xofs: axis(sw, dw).into_iter().map(|x| x * cn as u32).collect(),
+                    yofs: axis(sh, dh),
+                }
+            }
+            _ => {
+                let (ix, iy) = (scale_x.round_ties_even(), scale_y.round_ties_even());
+                let area_fast =
+                    (scale_x - ix).abs() < f64::EPSILON && (scale_y - iy).abs() < f64::EPSILON;
+                let mut interp = interp;
+                if interp == Interpolation::Linear && area_fast && ix == 2.0 && iy == 2.0 {
+                    interp = Interpolation::Area;
+                }
+                if interp == Interpolation::Area && scale_x >= 1.0 && scale_y >= 1.0 {
+                    if area_fast {
+                        Kind::AreaFast {
+                            fx: ix as usize,
+                            fy: iy as usize,
+                        }
+                    } else {
+                        Kind::Area {
+                            xtab: area_tab(sw, dw, scale_x),
+                            ytab: area_tab(sh, dh, scale_y),
+                            buf: vec![0.0; dw * cn],
+                            sum: vec![0.0; dw * cn],
+                        }
+                    }
+                } else {
+                    Self::separable(key, interp, scale_x, scale_y, inv_sx, inv_sy)
+                }
+            }
+        };
+        Plan {
+            key,
+            kind,
+            row: vec![0; dw * cn],
+        }
+    }
+
+    fn separable(
+        key: Key,
+        interp: Interpolation,
+        scale_x: f64,
+        scale_y: f64,
+        inv_sx: f64,
+        inv_sy: f64,
+    ) -> Kind {
+        let Key {
+            sw, sh, dw, dh, cn, ..
+        } = key;
+        let area_mode = interp == Interpolation::Area;
+        let (taps, vertical) = match interp {
+            Interpolation::Cubic => (4, Vertical::Cubic),
+            Interpolation::Lanczos4 => (8, Vertical::Lanczos),
+            _ => (2, Vertical::Linear),
+        };
+        let half = (taps / 2) as i64;
+        let mut xidx = vec![0u32; dw * taps];
+        let mut xalpha = vec![0i16; dw * taps];
+        for dx in 0..dw {
+            let a = &mut xalpha[dx * taps..(dx + 1) * taps];
+            let sx = separable_coeffs(dx, sw, scale_x, inv_sx, interp, area_mode, true, a);
+            for k in 0..taps {
+                let s = (sx - half + 1 + k as i64).clamp(0, sw as i64 - 1);
+                xidx[dx * taps + k] = (s as usize * cn) as u32;
+            }
+        }
+        let mut ystart = vec![0i64; dh];
+        let mut ybeta = vec![0i16; dh * taps];
+        for (dy, start) in ystart.iter_mut().enumerate() {
+            let b = &mut ybeta[dy * taps..(dy + 1) * taps];
+            *start =
+                separable_coeffs(dy, sh, scale_y, inv_sy, interp, area_mode, false, b) - half + 1;
+        }
+        Kind::Separable {
+            taps,
+            vertical,
+            xidx,
+            xalpha,
+            ystart,
+            ybeta,
+            ring: vec![vec![0; dw * cn]; taps],
+            tags: vec![i64::MIN; taps],
+        }
+    }
+
+    fn run(&mut self, src: &ImageView<'_>, sink: &mut impl FnMut(usize, &[u8])) {
+        let Key { sh, dh, cn, .. } = self.key;
+        let row = &mut self.row;
+        match &mut self.kind {
+            Kind::Nearest { xofs, yofs } => {
+                for (dy, &sy) in yofs.iter().enumerate() {
+                    kernels::gather(src.row(sy as usize), cn, xofs, row);
+                    sink(dy, row);
+                }
+            }
+            Kind::AreaFast { fx, fy } => {
+                let mut rows: Vec<&[u8]> = Vec::with_capacity(*fy);
+                for dy in 0..dh {
+                    rows.clear();
+                    rows.extend((0..*fy).map(|k| src.row(dy * *fy + k)));
+                    kernels::area_fast_row(&rows, cn, *fx, row);
+                    sink(dy, row);
+                }
+            }
+            Kind::Area {
+                xtab,
+                ytab,
+                buf,
+                sum,
+            } => {
+                sum.fill(0.0);
+                let mut prev = ytab.first().map_or(0, |t| t.d);
+                for t in ytab.iter() {
+                    kernels::area_hpass(src.row(t.s as usize), cn, xtab, buf);
+                    if t.d != prev {
+                        for (o, s) in row.iter_mut().zip(sum.iter()) {
+                            *o = s.round_ties_even().clamp(0.0, 255.0) as u8;
+                        }
+                        sink(prev as usize, row);
+                        for (s, b) in sum.iter_mut().zip(buf.iter()) {
+                            *s = t.w * *b;
+                        }
+                        prev = t.d;
+                    } else {
+                        for (s, b) in sum.iter_mut().zip(buf.iter()) {
+                            *s += t.w * *b;
+                        }
+                    }
+                }
+                for (o, s) in row.iter_mut().zip(sum.iter()) {
+                    *o = s.round_ties_even().clamp(0.0, 255.0) as u8;
+                }
+                sink(prev as usize, row);
+            }
+            Kind::Separable {
+                taps,
+                vertical,
+                xidx,
+                xalpha,
+                ystart,
+                ybeta,
+                ring,
+                tags,
+            } => {
+                let taps = *taps;
+                let mut slot_of = [0usize; 8];
+                for dy in 0..dh {
+                    let mut need = [0i64; 8];
+                    for (k, n) in need.iter_mut().enumerate().take(taps) {
+                        *n = (ystart[dy] + k as i64).clamp(0, sh as i64 - 1);
+                    }
+                    let need = &need[..taps];
+                    for k in 0..taps {
+                        let r = need[k];
+                        let slot = match tags.iter().position(|&t| t == r) {
+                            Some(s) => s,
+                            None => {
+                                let free = tags
+                                    .iter()
+                                    .position(|t| !need.contains(t))
+                                    .expect("a ring slot is free");
+                                let s = src.row(r as usize);
+                                let out = &mut ring[free];
+                                match taps {
+                                    2 => kernels::hpass::<2>(s, cn, xidx, xalpha, out),
+                                    4 => kernels::hpass::<4>(s, cn, xidx, xalpha, out),
+                                    _ => kernels::hpass::<8>(s, cn, xidx, xalpha, out),
+                                }
+                                tags[free] = r;
+                                free
+                            }
+                        };
+                        slot_of[k] = slot;
+                    }
+                    let b = &ybeta[dy * taps..(dy + 1) * taps];
+                    match vertical {
+                        Vertical::Linear => {
+                            kernels::vlinear(&ring[slot_of[0]], &ring[slot_of[1]], b, row)
+                        }
+                        Vertical::Cubic => {
+                            let rows = [0, 1, 2, 3].map(|k| ring[slot_of[k]].as_slice());
+                            kernels::vcubic(rows, b, row)
+                        }
+                        Vertical::Lanczos => {
+                            let rows =
+                                [0, 1, 2, 3, 4, 5, 6, 7].map(|k| ring[slot_of[k]].as_slice());
+                            kernels::vlanczos(rows, b, row)
+                        }
+                    }
+                    sink(dy, row);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PixelFormat;
+
+    #[test]
+    fn names_round_trip() {
+        for i in Interpolation::ALL {
+            assert_eq!(i.name().parse::<Interpolation>().unwrap(), i);
+        }
+        assert_eq!(
+            "INTER_NEAREST_EXACT".parse::<Interpolation>().unwrap(),
+            Interpolation::NearestExact
+        );
+        let err = "spline".parse::<Interpolation>().unwrap_err().to_string();
+        assert!(err.contains("lanczos4"), "{err}");
+    }
+
+    #[test]
+    fn linear_does_not_antialias_when_shrinking() {
+        // a 1-pixel checkerboard shrunk 4x by linear picks pixels, by area averages them
+        let data: Vec<u8> = (0..64)
+            .map(|i| if (i / 8 + i % 8) % 2 == 0 { 255 } else { 0 })
+            .collect();
+        let src = Image::from_vec(data, 8, 8, PixelFormat::Gray8).unwrap();
+        let lin = resize_to(&src.view(), 2, 2, Interpolation::Linear).unwrap();
+        let area = resize_to(&src.view(), 2, 2, Interpolation::Area).unwrap();
+        assert!(
+            lin.as_bytes()
+                .iter()
+                .all(|&v| v == 0 || v == 255 || v == 128),
+            "{lin:?}"
+        );
+        assert!(
+            area.as_bytes().iter().all(|&v| v == 128),
+            "{:?}",
+            area.as_bytes()
+        );
+    }
+
+    #[test]
+    fn reuse_gives_the_same_result() {
+        let data: Vec<u8> = (0..(17 * 13 * 3)).map(|i| (i * 7 % 251) as u8).collect();
+        let src = Image::from_vec(data, 17, 13, PixelFormat::Rgb8).unwrap();
+        let mut r = Resizer::new();
+        for interp in Interpolation::ALL {
+            let mut a = Image::new(9, 21, PixelFormat::Rgb8).unwrap();
+            let mut b = Image::new(9, 21, PixelFormat::Rgb8).unwrap();
+            r.resize(&src.view(), &mut a.view_mut(), interp).unwrap();
+            r.resize(&src.view(), &mut b.view_mut(), interp).unwrap();
+            assert_eq!(a, b, "{interp}");
+            assert_eq!(
+                a,
+                resize_to(&src.view(), 9, 21, interp).unwrap(),
+                "{interp}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_sizes_are_errors() {
+        let src = Image::new(4, 4, PixelFormat::Gray8).unwrap();
+        assert!(matches!(
+            resize_to(&src.view(), 0, 3, Interpolation::Linear),
+            Err(Error::Empty { .. })
+        ));
+        let empty = Image::new(0, 4, PixelFormat::Gray8).unwrap();
+        assert!(resize_to(&empty.view(), 2, 2, Interpolation::Linear).is_err());
+    }
+}
