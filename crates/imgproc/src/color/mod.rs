@@ -60,15 +60,6 @@ pub(crate) fn channel_map(sf: PixelFormat, df: PixelFormat) -> [Option<usize>; 4
     map
 }
 
-/// Whether converting `sf` to `df` only moves bytes around (no arithmetic), so it commutes
-/// with resizing and can be fused into a later pass.
-pub(crate) fn is_reorder(sf: PixelFormat, df: PixelFormat) -> bool {
-    sf == df
-        || (sf != PixelFormat::Gray8
-            && df != PixelFormat::Gray8
-            && !(df.has_alpha() && !sf.has_alpha()))
-}
-
 /// Convert `src` into `dst`, whose format says what to produce. Sizes must match.
 pub fn convert(src: &ImageView<'_>, dst: &mut ImageViewMut<'_>) -> Result<()> {
     check_same_size(
