@@ -145,7 +145,13 @@ pub fn fill_rectangle(img: &mut ImageViewMut<'_>, b: [i32; 4], color: Color, alp
 }
 
 /// A straight line, `thickness` pixels wide (Bresenham with a square pen).
-pub fn line(img: &mut ImageViewMut<'_>, from: (i32, i32), to: (i32, i32), color: Color, thickness: u32) {
+pub fn line(
+    img: &mut ImageViewMut<'_>,
+    from: (i32, i32),
+    to: (i32, i32),
+    color: Color,
+    thickness: u32,
+) {
     let px = color.to_pixel(img.format());
     let t = thickness.max(1) as i64;
     let (lo, hi) = (-(t - 1) / 2, t / 2);
@@ -174,7 +180,13 @@ pub fn line(img: &mut ImageViewMut<'_>, from: (i32, i32), to: (i32, i32), color:
 
 /// A circle of `radius` around `center`: an outline `thickness` wide, or filled when
 /// `thickness` is 0.
-pub fn circle(img: &mut ImageViewMut<'_>, center: (i32, i32), radius: u32, color: Color, thickness: u32) {
+pub fn circle(
+    img: &mut ImageViewMut<'_>,
+    center: (i32, i32),
+    radius: u32,
+    color: Color,
+    thickness: u32,
+) {
     let px = color.to_pixel(img.format());
     let r = radius as i64;
     let (cx, cy) = (center.0 as i64, center.1 as i64);
@@ -208,7 +220,10 @@ const GLYPH: i64 = 8;
 /// Width and height in pixels of `text` drawn at integer `scale`.
 pub fn text_size(text: &str, scale: u32) -> (u32, u32) {
     let s = scale.max(1);
-    (text.chars().count() as u32 * GLYPH as u32 * s, GLYPH as u32 * s)
+    (
+        text.chars().count() as u32 * GLYPH as u32 * s,
+        GLYPH as u32 * s,
+    )
 }
 
 /// Draw `text` with its top-left corner at (`x`, `y`), each glyph 8×8 pixels times `scale`.
@@ -237,7 +252,15 @@ pub fn text(img: &mut ImageViewMut<'_>, x: i32, y: i32, text: &str, color: Color
 
 /// A text label on a filled background, placed just above (`x`, `y`) when there is room (the
 /// usual spot for a detection's label) and just below otherwise.
-pub fn label(img: &mut ImageViewMut<'_>, x: i32, y: i32, txt: &str, fg: Color, bg: Color, scale: u32) {
+pub fn label(
+    img: &mut ImageViewMut<'_>,
+    x: i32,
+    y: i32,
+    txt: &str,
+    fg: Color,
+    bg: Color,
+    scale: u32,
+) {
     let (w, h) = text_size(txt, scale);
     let pad = scale.max(1) as i32;
     let (w, h) = (w as i32 + 2 * pad, h as i32 + 2 * pad);
@@ -261,7 +284,12 @@ fn check_mask(img: &ImageViewMut<'_>, mask: &ImageView<'_>, what: &'static str) 
 
 /// Blend `color` over the image where `mask` (gray, same size) is set: each pixel moves toward
 /// `color` by `alpha * mask / 255`.
-pub fn blend_mask(img: &mut ImageViewMut<'_>, mask: &ImageView<'_>, color: Color, alpha: f32) -> Result<()> {
+pub fn blend_mask(
+    img: &mut ImageViewMut<'_>,
+    mask: &ImageView<'_>,
+    color: Color,
+    alpha: f32,
+) -> Result<()> {
     check_mask(img, mask, "blend_mask")?;
     let px = color.to_pixel(img.format());
     let alpha = alpha.clamp(0.0, 1.0) / 255.0;
@@ -355,7 +383,10 @@ mod tests {
         let lit = img.as_bytes().iter().filter(|&&b| b == 255).count() / 3;
         // font8x8's 'I' has 18 set bits
         let glyph = font8x8::BASIC_FONTS.get('I').unwrap();
-        assert_eq!(lit, glyph.iter().map(|b| b.count_ones() as usize).sum::<usize>());
+        assert_eq!(
+            lit,
+            glyph.iter().map(|b| b.count_ones() as usize).sum::<usize>()
+        );
         assert_eq!(text_size("abc", 2), (48, 16));
     }
 
@@ -367,7 +398,14 @@ mod tests {
         assert_eq!(img.as_bytes(), &[128, 128, 128, 0, 0, 0]);
         let classes = Image::from_vec(vec![0, 1], 2, 1, PixelFormat::Gray8).unwrap();
         let mut img = canvas(2, 1);
-        blend_class_map(&mut img.view_mut(), &classes.view(), &[Color::RED, Color::GREEN], 1.0, &[0]).unwrap();
+        blend_class_map(
+            &mut img.view_mut(),
+            &classes.view(),
+            &[Color::RED, Color::GREEN],
+            1.0,
+            &[0],
+        )
+        .unwrap();
         assert_eq!(img.as_bytes(), &[0, 0, 0, 0, 255, 0]);
         let wrong = Image::new(3, 1, PixelFormat::Gray8).unwrap();
         assert!(blend_mask(&mut img.view_mut(), &wrong.view(), Color::RED, 1.0).is_err());

@@ -47,7 +47,10 @@ impl Transform {
 
     /// Source point → target point.
     pub fn to_target(&self, x: f64, y: f64) -> (f64, f64) {
-        (x * self.scale_x + self.offset_x, y * self.scale_y + self.offset_y)
+        (
+            x * self.scale_x + self.offset_x,
+            y * self.scale_y + self.offset_y,
+        )
     }
 
     /// Target point → source point.
@@ -143,7 +146,13 @@ pub struct Placement {
 }
 
 /// Compute the [`Placement`] of a `src_w`×`src_h` image in a `dst_w`×`dst_h` target.
-pub fn placement(src_w: usize, src_h: usize, dst_w: usize, dst_h: usize, fit: Fit) -> Result<Placement> {
+pub fn placement(
+    src_w: usize,
+    src_h: usize,
+    dst_w: usize,
+    dst_h: usize,
+    fit: Fit,
+) -> Result<Placement> {
     if src_w == 0 || src_h == 0 || dst_w == 0 || dst_h == 0 {
         return Err(Error::Invalid(format!(
             "cannot fit a {src_w}x{src_h} image into {dst_w}x{dst_h}: sizes must be positive"
@@ -271,7 +280,11 @@ pub fn flip(src: &ImageView<'_>, dst: &mut ImageViewMut<'_>, mode: Flip) -> Resu
     let cn = src.channels();
     let h = src.height();
     for y in 0..h {
-        let sy = if mode == Flip::Horizontal { y } else { h - 1 - y };
+        let sy = if mode == Flip::Horizontal {
+            y
+        } else {
+            h - 1 - y
+        };
         let s = src.row(sy);
         let d = dst.row_mut(y);
         if mode == Flip::Vertical {
@@ -304,7 +317,10 @@ mod tests {
         assert_eq!(p.transform.to_target(640.0, 480.0), (320.0, 280.0));
         let src = Image::from_vec(vec![200; 4 * 2], 4, 2, PixelFormat::Gray8).unwrap();
         let (out, tf) = letterbox_to(&src.view(), 4, 4, Interpolation::Nearest, &[7]).unwrap();
-        assert_eq!(out.as_bytes(), &[7, 7, 7, 7, 200, 200, 200, 200, 200, 200, 200, 200, 7, 7, 7, 7]);
+        assert_eq!(
+            out.as_bytes(),
+            &[7, 7, 7, 7, 200, 200, 200, 200, 200, 200, 200, 200, 7, 7, 7, 7]
+        );
         assert_eq!(tf.to_source(0.0, 1.0), (0.0, 0.0));
     }
 

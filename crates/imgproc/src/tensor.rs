@@ -227,7 +227,10 @@ impl TensorSpec {
             )));
         }
         if let Some(i) = (0..3).find(|&i| !self.mean[i].is_finite()) {
-            return Err(Error::Invalid(format!("mean[{i}] = {} is not finite", self.mean[i])));
+            return Err(Error::Invalid(format!(
+                "mean[{i}] = {} is not finite",
+                self.mean[i]
+            )));
         }
         if let Some(i) = (0..3).find(|&i| !self.std[i].is_finite() || self.std[i] == 0.0) {
             return Err(Error::Invalid(format!(
@@ -237,7 +240,9 @@ impl TensorSpec {
         }
         if let Some(q) = self.quantization {
             if self.dtype == DType::F32 {
-                return Err(Error::Invalid("quantization needs a u8 or i8 tensor".into()));
+                return Err(Error::Invalid(
+                    "quantization needs a u8 or i8 tensor".into(),
+                ));
             }
             if !(q.scale.is_finite() && q.scale > 0.0) {
                 return Err(Error::Invalid(format!(
@@ -493,7 +498,9 @@ pub struct Preprocessor {
 
 impl fmt::Debug for Preprocessor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Preprocessor").field("spec", &self.spec).finish()
+        f.debug_struct("Preprocessor")
+            .field("spec", &self.spec)
+            .finish()
     }
 }
 
@@ -525,7 +532,9 @@ impl Preprocessor {
 
     fn check_tensor(&self, tensor: &Tensor, index: usize) -> Result<()> {
         let want = self.spec.shape(tensor.batch());
-        if tensor.shape() != want || tensor.dtype() != self.spec.dtype || tensor.layout() != self.spec.layout
+        if tensor.shape() != want
+            || tensor.dtype() != self.spec.dtype
+            || tensor.layout() != self.spec.layout
         {
             return Err(Error::Invalid(format!(
                 "tensor is {:?} {} {}, the spec makes {:?} {} {}",
@@ -548,7 +557,12 @@ impl Preprocessor {
 
     /// Preprocess `src` (any pixel format) into image `index` of `tensor`, in one pass.
     /// Returns the transform from source pixels to tensor pixels (for mapping results back).
-    pub fn run(&mut self, src: &ImageView<'_>, tensor: &mut Tensor, index: usize) -> Result<Transform> {
+    pub fn run(
+        &mut self,
+        src: &ImageView<'_>,
+        tensor: &mut Tensor,
+        index: usize,
+    ) -> Result<Transform> {
         self.check_tensor(tensor, index)?;
         let spec = &self.spec;
         let p: Placement = placement(src.width(), src.height(), spec.width, spec.height, spec.fit)?;
@@ -559,7 +573,8 @@ impl Preprocessor {
         let (work, perm) = if want != PixelFormat::Gray8 || src.format() == PixelFormat::Gray8 {
             (region, pick(src.format(), want))
         } else {
-            self.scratch.reshape(region.width(), region.height(), want)?;
+            self.scratch
+                .reshape(region.width(), region.height(), want)?;
             color::convert(&region, &mut self.scratch.view_mut())?;
             (self.scratch.view(), [0, 0, 0])
         };
@@ -618,7 +633,12 @@ fn pick(from: PixelFormat, to: PixelFormat) -> [usize; 3] {
 /// Write an image that already has the spec's size and channel order into image `index` of
 /// `tensor`, normalizing and laying it out (the last step of the unfused path:
 /// `astype(float32)`, scaling, `transpose`).
-pub fn write_image(spec: &TensorSpec, img: &ImageView<'_>, tensor: &mut Tensor, index: usize) -> Result<()> {
+pub fn write_image(
+    spec: &TensorSpec,
+    img: &ImageView<'_>,
+    tensor: &mut Tensor,
+    index: usize,
+) -> Result<()> {
     let want = spec.channels.pixel_format();
     if img.format() != want {
         return Err(Error::FormatMismatch {
@@ -627,7 +647,13 @@ pub fn write_image(spec: &TensorSpec, img: &ImageView<'_>, tensor: &mut Tensor, 
             found: img.format(),
         });
     }
-    crate::image::check_same_size("write_image", spec.width, spec.height, img.width(), img.height())?;
+    crate::image::check_same_size(
+        "write_image",
+        spec.width,
+        spec.height,
+        img.width(),
+        img.height(),
+    )?;
     let pre = Preprocessor::try_new(TensorSpec {
         fit: Fit::Stretch,
         ..spec.clone()
@@ -678,8 +704,10 @@ mod tests {
             });
         let (t, _) = to_tensor(&px.view(), &spec).unwrap();
         assert_eq!(t.as_i8().unwrap(), &[-128, 1, 127]); // 128 -> 0.0039 -> 0.502 steps
-        // raw u8 pixels pass through unchanged
-        let spec = TensorSpec::new(1, 1).with_dtype(DType::U8).with_range(Range::Raw);
+                                                         // raw u8 pixels pass through unchanged
+        let spec = TensorSpec::new(1, 1)
+            .with_dtype(DType::U8)
+            .with_range(Range::Raw);
         let (t, _) = to_tensor(&px.view(), &spec).unwrap();
         assert_eq!(t.as_u8().unwrap(), &[0, 128, 255]);
         // uint8 with zero point 128 and scale 1/127.5 on [-1, 1]
@@ -698,7 +726,10 @@ mod tests {
     fn bad_specs_are_refused() {
         let mut spec = TensorSpec::new(4, 4);
         spec.std[1] = 0.0;
-        assert!(Preprocessor::try_new(spec).unwrap_err().to_string().contains("std[1]"));
+        assert!(Preprocessor::try_new(spec)
+            .unwrap_err()
+            .to_string()
+            .contains("std[1]"));
         let spec = TensorSpec::new(4, 4).with_quantization(Quantization {
             scale: 0.1,
             zero_point: 0,
@@ -721,7 +752,10 @@ mod tests {
         let (t, tf) = to_tensor(&img.view(), &spec).unwrap();
         let d = t.as_f32().unwrap();
         // channel 0: rows 0 and 3 padding (0.0), rows 1 and 2 image (1.0)
-        assert_eq!(&d[..16], &[0., 0., 0., 0., 1., 1., 1., 1., 1., 1., 1., 1., 0., 0., 0., 0.]);
+        assert_eq!(
+            &d[..16],
+            &[0., 0., 0., 0., 1., 1., 1., 1., 1., 1., 1., 1., 0., 0., 0., 0.]
+        );
         assert_eq!(tf.to_source(0.0, 1.0), (0.0, 0.0));
     }
 }

@@ -1,7 +1,8 @@
 //! Parity with OpenCV 4.10 on real photos and edge cases, against the committed references in
-//! `tests/data/imgproc` (made by `tools/make_imgproc_refs.py`). Tolerances are the ones the
-//! project promises: exact for nearest/nearest-exact and the RGB/gray conversions, at most 1
-//! for the YUV formats and the other interpolations, 1e-6 for float tensors.
+//! `tests/data/imgproc` (made by `tools/make_imgproc_refs.py`). The project promises exact
+//! nearest/nearest-exact and RGB/gray conversions, at most 1 for YUV and the other
+//! interpolations, 1e-6 for float tensors; these tests hold the tighter line we reach (exact
+//! nearly everywhere) and say where not.
 
 mod common;
 
@@ -86,10 +87,12 @@ fn resize_matches_opencv() {
         let got = resize::resize_to(&src.view(), w, h, interp).unwrap();
         assert_eq!((got.width(), got.height()), (want.width(), want.height()));
         let (max, count) = diff_u8(got.as_bytes(), want.as_bytes());
-        let limit = match interp {
-            Interpolation::Nearest | Interpolation::NearestExact => 0,
-            _ => 1,
-        };
+        // The promise is "exact for nearest, within 1 otherwise"; we are bit-exact everywhere
+        // but for cubic on sources under 4 pixels a side, where OpenCV's cubic (Intel IPP for
+        // 8-bit images) treats the border in a way we do not reproduce. Hold the stricter line
+        // so any regression shows.
+        let tiny = src.width() < 4 || src.height() < 4;
+        let limit = u8::from(interp == Interpolation::Cubic && tiny);
         report.push(format!(
             "{:<40} {:>9} {w}x{h}: max {max}, {count} of {} bytes differ",
             s(case, "input"),
@@ -130,4 +133,77 @@ fn gray_matches_opencv_on_every_color() {
         h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
     }
     assert_eq!(h, want, "BGR2GRAY differs from OpenCV for some colors");
+}
+
+/// The spec that reproduces a tensor case of `tools/make_imgproc_refs.py`'s `glue()`.
+fn tensor_spec(case: &serde_json::Value) -> tensorcv_imgproc::tensor::TensorSpec {
+    use tensorcv_imgproc::tensor::{ChannelOrder, Layout, Range, TensorSpec};
+    let mut spec = TensorSpec::new(n(case, "width"), n(case, "height"))
+        .with_interp(s(case, "interp").parse().unwrap())
+        .with_layout(s(case, "layout").parse::<Layout>().unwrap())
+        .with_channels(s(case, "order").parse::<ChannelOrder>().unwrap());
+    spec = match s(case, "norm") {
+        "unit" => spec.with_range(Range::Unit),
+        "symmetric" => spec.with_range(Range::Symmetric),
+        "raw" => spec.with_range(Range::Raw),
+        "imagenet" => spec
+            .with_range(Range::Unit)
+            .with_mean_std([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+        "caffe" => spec
+            .with_range(Range::Raw)
+            .with_mean_std([103.939, 116.779, 123.68], [1.0; 3]),
+        other => panic!("unknown norm {other}"),
+    };
+    spec
+}
+
+#[test]
+fn tensors_match_the_numpy_pipeline() {
+    use tensorcv_imgproc::tensor::{write_image, Preprocessor};
+    let m = manifest();
+    let cases = m["tensor"].as_array().unwrap();
+    assert!(cases.len() >= 6);
+    for case in cases {
+        let spec = tensor_spec(case);
+        let want = load_npy(s(case, "output"));
+        let want_f = want.f32s();
+        let images: Vec<Image> = case["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| load(v.as_str().unwrap()))
+            .collect();
+        let views: Vec<_> = images.iter().map(|i| i.view()).collect();
+        // fused, one pass
+        let mut pre = Preprocessor::new(spec.clone());
+        let (fused, _) = pre.run_batch(&views).unwrap();
+        assert_eq!(fused.shape().to_vec(), want.shape, "{}", s(case, "name"));
+        // step by step: cvtColor, resize, normalize
+        let mut steps = spec.alloc(images.len());
+        for (i, img) in images.iter().enumerate() {
+            let conv = color::convert_to(&img.view(), spec.channels.pixel_format()).unwrap();
+            let small =
+                resize::resize_to(&conv.view(), spec.width, spec.height, spec.interp).unwrap();
+            write_image(&spec, &small.view(), &mut steps, i).unwrap();
+        }
+        for (label, t) in [("fused", &fused), ("steps", &steps)] {
+            let got = t.as_f32().unwrap();
+            let max = got
+                .iter()
+                .zip(&want_f)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(
+                max <= 1e-6,
+                "{} ({label}): max abs diff {max}",
+                s(case, "name")
+            );
+        }
+        assert_eq!(
+            fused,
+            steps,
+            "{}: fused and step-by-step differ",
+            s(case, "name")
+        );
+    }
 }

@@ -1,10 +1,10 @@
-//! Row loops of the resizer, in OpenCV's 8-bit fixed point.
+//! Row loops of the resizer.
 //!
-//! The horizontal pass turns one source row into `i32` sums scaled by 2^11
-//! (`INTER_RESIZE_COEF_SCALE`); the vertical pass combines 2, 4 or 8 such rows and rounds the
-//! way OpenCV's 128-bit universal-intrinsic loops do for the bulk of a row, and the way its
-//! scalar code does for the tail, so results agree with `cv2.resize` pixel for pixel in
-//! practice (the parity tests allow 1).
+//! Linear and Lanczos-4 follow OpenCV's 8-bit fixed point: the horizontal pass turns one
+//! source row into `i32` sums scaled by 2^11 (`INTER_RESIZE_COEF_SCALE`); the vertical pass
+//! combines 2 or 8 such rows and rounds the way OpenCV's 128-bit universal-intrinsic loops do
+//! for the bulk of a row and its scalar code for the tail. Cubic runs in `f32`, as the Intel
+//! IPP resize that OpenCV's `INTER_CUBIC` calls for 8-bit images does. Area has its own loops.
 
 pub(crate) const COEF_BITS: u32 = 11;
 pub(crate) const COEF_SCALE: f32 = (1 << COEF_BITS) as f32;
@@ -59,21 +59,6 @@ fn hpass_cn<const K: usize, const CN: usize>(
     }
 }
 
-/// How far OpenCV's vectorised vertical loop reaches in a row of `width` values, given its
-/// main step and its secondary step (`x <= width - main`, then `x < width - second`).
-fn simd_reach(width: usize, main: usize, second: usize) -> usize {
-    let mut x = 0;
-    while x + main <= width {
-        x += main;
-    }
-    if second > 0 {
-        while x + second < width {
-            x += second;
-        }
-    }
-    x
-}
-
 #[inline(always)]
 fn sat_u8(v: i64) -> u8 {
     v.clamp(0, 255) as u8
@@ -85,46 +70,50 @@ fn cast22(sum: i64) -> u8 {
     sat_u8((sum + (1 << 21)) >> 22)
 }
 
-/// Vertical pass of linear interpolation (two rows).
+/// Vertical pass of linear interpolation (two rows), with the rounding of OpenCV's vector
+/// loop (`v_mul_hi` of 16-bit values, then a rounding shift by 2), which the parity data shows
+/// is applied to whole rows, tails included.
 pub(crate) fn vlinear(s0: &[i32], s1: &[i32], b: &[i16], out: &mut [u8]) {
-    let (b0, b1) = (b[0], b[1]);
-    let n = simd_reach(out.len(), 16, 8).min(out.len());
-    // v_mul_hi(v_pack(S >> 4), b): 16-bit products keeping the high half, then a rounding
-    // shift by 2 with unsigned saturation.
-    let mulhi = |s: i32, b: i16| -> i16 {
+    let (b0, b1) = (b[0] as i32, b[1] as i32);
+    let mulhi = |s: i32, b: i32| -> i16 {
         let a = (s >> 4).clamp(i16::MIN as i32, i16::MAX as i32);
-        ((a * b as i32) >> 16) as i16
+        ((a * b) >> 16) as i16
     };
-    for x in 0..n {
-        let v = mulhi(s0[x], b0).saturating_add(mulhi(s1[x], b1)) as i32;
-        out[x] = ((v + 2) >> 2).clamp(0, 255) as u8;
-    }
-    for x in n..out.len() {
-        out[x] = cast22(s0[x] as i64 * b0 as i64 + s1[x] as i64 * b1 as i64);
+    for ((o, &a), &c) in out.iter_mut().zip(s0).zip(s1) {
+        let v = mulhi(a, b0).saturating_add(mulhi(c, b1)) as i32;
+        *o = ((v + 2) >> 2).clamp(0, 255) as u8;
     }
 }
 
-/// Vertical pass of cubic interpolation (four rows).
-pub(crate) fn vcubic(rows: [&[i32]; 4], b: &[i16], out: &mut [u8]) {
-    let scale = 1.0f32 / (COEF_SCALE * COEF_SCALE);
-    let bf = [
-        b[0] as f32 * scale,
-        b[1] as f32 * scale,
-        b[2] as f32 * scale,
-        b[3] as f32 * scale,
-    ];
-    let n = simd_reach(out.len(), 8, 0).min(out.len());
-    for x in 0..n {
-        let t3 = rows[3][x] as f32 * bf[3];
-        let t2 = rows[2][x] as f32 * bf[2] + t3;
-        let t1 = rows[1][x] as f32 * bf[1] + t2;
-        let t0 = rows[0][x] as f32 * bf[0] + t1;
-        let r = t0.round_ties_even().clamp(i16::MIN as f32, i16::MAX as f32);
-        out[x] = (r as i32).clamp(0, 255) as u8;
+/// Horizontal pass in `f32` (the cubic path): `out[dx*cn + c] = sum_k src[..] * w[dx*K + k]`,
+/// accumulated tap by tap from zero, as Intel IPP's resize (which OpenCV's `INTER_CUBIC` calls
+/// for 8-bit images) does.
+pub(crate) fn hpass_f32<const K: usize>(
+    src: &[u8],
+    cn: usize,
+    idx: &[u32],
+    w: &[f32],
+    out: &mut [f32],
+) {
+    for (dx, (ix, wk)) in idx.chunks_exact(K).zip(w.chunks_exact(K)).enumerate() {
+        for c in 0..cn {
+            let mut acc = 0.0f32;
+            for k in 0..K {
+                acc += src[ix[k] as usize + c] as f32 * wk[k];
+            }
+            out[dx * cn + c] = acc;
+        }
     }
-    for x in n..out.len() {
-        let sum: i64 = (0..4).map(|k| rows[k][x] as i64 * b[k] as i64).sum();
-        out[x] = cast22(sum);
+}
+
+/// Vertical pass in `f32` over `K` rows, rounded half to even and saturated.
+pub(crate) fn vpass_f32<const K: usize>(rows: [&[f32]; K], w: &[f32], out: &mut [u8]) {
+    for (x, o) in out.iter_mut().enumerate() {
+        let mut acc = 0.0f32;
+        for k in 0..K {
+            acc += rows[k][x] * w[k];
+        }
+        *o = acc.round_ties_even().clamp(0.0, 255.0) as u8;
     }
 }
 

@@ -114,22 +114,56 @@ enum Kind {
     },
     Separable {
         taps: usize,
-        vertical: Vertical,
+        /// byte offset of each horizontal tap, clamped to the row (replicated border)
         xidx: Vec<u32>,
-        xalpha: Vec<i16>,
+        /// first source row of each output row (may be outside; clamped per tap)
         ystart: Vec<i64>,
-        ybeta: Vec<i16>,
-        /// `taps` horizontal-pass rows and the source row each holds
-        ring: Vec<Vec<i32>>,
+        weights: Weights,
+        /// source row held by each slot of the weights' row ring
         tags: Vec<i64>,
     },
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Vertical {
-    Linear,
-    Cubic,
-    Lanczos,
+/// Weights of a separable plan, with the ring of horizontally resampled rows they fill.
+enum Weights {
+    /// OpenCV's 11-bit fixed point: linear (and area when enlarging) and Lanczos-4
+    Fixed {
+        x: Vec<i16>,
+        y: Vec<i16>,
+        ring: Vec<Vec<i32>>,
+    },
+    /// `f32`: cubic, which OpenCV hands to Intel IPP for 8-bit images
+    Float {
+        x: Vec<f32>,
+        y: Vec<f32>,
+        ring: Vec<Vec<f32>>,
+    },
+}
+
+/// Make sure the ring holds the horizontally resampled source rows `need`, computing missing
+/// ones with `fill(row, slot)` into slots no needed row occupies; `slots[k]` tells where
+/// `need[k]` is.
+fn fetch_rows<T>(
+    ring: &mut [Vec<T>],
+    tags: &mut [i64],
+    need: &[i64],
+    slots: &mut [usize; 8],
+    mut fill: impl FnMut(usize, &mut [T]),
+) {
+    for (k, &r) in need.iter().enumerate() {
+        slots[k] = match tags.iter().position(|&t| t == r) {
+            Some(slot) => slot,
+            None => {
+                let free = tags
+                    .iter()
+                    .position(|t| !need.contains(t))
+                    .expect("the ring has one slot per tap");
+                fill(r as usize, &mut ring[free]);
+                tags[free] = r;
+                free
+            }
+        };
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -262,6 +296,25 @@ fn cubic_coeffs(x: f32) -> [f32; 4] {
     let c1 = ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0;
     let c2 = ((A + 2.0) * (1.0 - x) - (A + 3.0)) * (1.0 - x) * (1.0 - x) + 1.0;
     [c0, c1, c2, 1.0 - c0 - c1 - c2]
+}
+
+/// The same kernel evaluated in `f64`, for the `f32` cubic path.
+fn cubic_coeffs_f64(x: f64) -> [f64; 4] {
+    const A: f64 = -0.75;
+    let c0 = ((A * (x + 1.0) - 5.0 * A) * (x + 1.0) + 8.0 * A) * (x + 1.0) - 4.0 * A;
+    let c1 = ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0;
+    let c2 = ((A + 2.0) * (1.0 - x) - (A + 3.0)) * (1.0 - x) * (1.0 - x) + 1.0;
+    [c0, c1, c2, 1.0 - c0 - c1 - c2]
+}
+
+/// First tap and `f32` weights of one output coordinate of the cubic path.
+fn cubic_float_coeffs(d: usize, scale: f64, out: &mut [f32]) -> i64 {
+    let f = (d as f64 + 0.5) * scale - 0.5;
+    let s = f.floor();
+    for (o, c) in out.iter_mut().zip(cubic_coeffs_f64(f - s)) {
+        *o = c as f32;
+    }
+    s as i64 - 1
 }
 
 fn lanczos4_coeffs(x: f32) -> [f32; 8] {
@@ -462,37 +515,61 @@ impl Plan {
             sw, sh, dw, dh, cn, ..
         } = key;
         let area_mode = interp == Interpolation::Area;
-        let (taps, vertical) = match interp {
-            Interpolation::Cubic => (4, Vertical::Cubic),
-            Interpolation::Lanczos4 => (8, Vertical::Lanczos),
-            _ => (2, Vertical::Linear),
+        let taps = match interp {
+            Interpolation::Cubic => 4,
+            Interpolation::Lanczos4 => 8,
+            _ => 2,
         };
         let half = (taps / 2) as i64;
         let mut xidx = vec![0u32; dw * taps];
-        let mut xalpha = vec![0i16; dw * taps];
-        for dx in 0..dw {
-            let a = &mut xalpha[dx * taps..(dx + 1) * taps];
-            let sx = separable_coeffs(dx, sw, scale_x, inv_sx, interp, area_mode, true, a);
+        let mut xfirst = vec![0i64; dw];
+        let mut ystart = vec![0i64; dh];
+        let weights = if interp == Interpolation::Cubic {
+            let mut x = vec![0f32; dw * taps];
+            let mut y = vec![0f32; dh * taps];
+            for (dx, first) in xfirst.iter_mut().enumerate() {
+                *first = cubic_float_coeffs(dx, scale_x, &mut x[dx * taps..(dx + 1) * taps]);
+            }
+            for (dy, start) in ystart.iter_mut().enumerate() {
+                *start = cubic_float_coeffs(dy, scale_y, &mut y[dy * taps..(dy + 1) * taps]);
+            }
+            Weights::Float {
+                x,
+                y,
+                ring: vec![vec![0.0; dw * cn]; taps],
+            }
+        } else {
+            let mut x = vec![0i16; dw * taps];
+            let mut y = vec![0i16; dh * taps];
+            for (dx, first) in xfirst.iter_mut().enumerate() {
+                let a = &mut x[dx * taps..(dx + 1) * taps];
+                *first = separable_coeffs(dx, sw, scale_x, inv_sx, interp, area_mode, true, a)
+                    - half
+                    + 1;
+            }
+            for (dy, start) in ystart.iter_mut().enumerate() {
+                let b = &mut y[dy * taps..(dy + 1) * taps];
+                *start = separable_coeffs(dy, sh, scale_y, inv_sy, interp, area_mode, false, b)
+                    - half
+                    + 1;
+            }
+            Weights::Fixed {
+                x,
+                y,
+                ring: vec![vec![0; dw * cn]; taps],
+            }
+        };
+        for (dx, &first) in xfirst.iter().enumerate() {
             for k in 0..taps {
-                let s = (sx - half + 1 + k as i64).clamp(0, sw as i64 - 1);
+                let s = (first + k as i64).clamp(0, sw as i64 - 1);
                 xidx[dx * taps + k] = (s as usize * cn) as u32;
             }
         }
-        let mut ystart = vec![0i64; dh];
-        let mut ybeta = vec![0i16; dh * taps];
-        for (dy, start) in ystart.iter_mut().enumerate() {
-            let b = &mut ybeta[dy * taps..(dy + 1) * taps];
-            *start =
-                separable_coeffs(dy, sh, scale_y, inv_sy, interp, area_mode, false, b) - half + 1;
-        }
         Kind::Separable {
             taps,
-            vertical,
             xidx,
-            xalpha,
             ystart,
-            ybeta,
-            ring: vec![vec![0; dw * cn]; taps],
+            weights,
             tags: vec![i64::MIN; taps],
         }
     }
@@ -548,57 +625,40 @@ impl Plan {
             }
             Kind::Separable {
                 taps,
-                vertical,
                 xidx,
-                xalpha,
                 ystart,
-                ybeta,
-                ring,
+                weights,
                 tags,
             } => {
                 let taps = *taps;
-                let mut slot_of = [0usize; 8];
+                let mut slots = [0usize; 8];
+                let mut need = [0i64; 8];
                 for dy in 0..dh {
-                    let mut need = [0i64; 8];
                     for (k, n) in need.iter_mut().enumerate().take(taps) {
                         *n = (ystart[dy] + k as i64).clamp(0, sh as i64 - 1);
                     }
                     let need = &need[..taps];
-                    for k in 0..taps {
-                        let r = need[k];
-                        let slot = match tags.iter().position(|&t| t == r) {
-                            Some(s) => s,
-                            None => {
-                                let free = tags
-                                    .iter()
-                                    .position(|t| !need.contains(t))
-                                    .expect("a ring slot is free");
-                                let s = src.row(r as usize);
-                                let out = &mut ring[free];
-                                match taps {
-                                    2 => kernels::hpass::<2>(s, cn, xidx, xalpha, out),
-                                    4 => kernels::hpass::<4>(s, cn, xidx, xalpha, out),
-                                    _ => kernels::hpass::<8>(s, cn, xidx, xalpha, out),
-                                }
-                                tags[free] = r;
-                                free
+                    match weights {
+                        Weights::Fixed { x, y, ring } => {
+                            fetch_rows(ring, tags, need, &mut slots, |r, out| match taps {
+                                2 => kernels::hpass::<2>(src.row(r), cn, xidx, x, out),
+                                _ => kernels::hpass::<8>(src.row(r), cn, xidx, x, out),
+                            });
+                            let b = &y[dy * taps..(dy + 1) * taps];
+                            if taps == 2 {
+                                kernels::vlinear(&ring[slots[0]], &ring[slots[1]], b, row);
+                            } else {
+                                let rows = std::array::from_fn(|k| ring[slots[k]].as_slice());
+                                kernels::vlanczos(rows, b, row);
                             }
-                        };
-                        slot_of[k] = slot;
-                    }
-                    let b = &ybeta[dy * taps..(dy + 1) * taps];
-                    match vertical {
-                        Vertical::Linear => {
-                            kernels::vlinear(&ring[slot_of[0]], &ring[slot_of[1]], b, row)
                         }
-                        Vertical::Cubic => {
-                            let rows = [0, 1, 2, 3].map(|k| ring[slot_of[k]].as_slice());
-                            kernels::vcubic(rows, b, row)
-                        }
-                        Vertical::Lanczos => {
-                            let rows =
-                                [0, 1, 2, 3, 4, 5, 6, 7].map(|k| ring[slot_of[k]].as_slice());
-                            kernels::vlanczos(rows, b, row)
+                        Weights::Float { x, y, ring } => {
+                            fetch_rows(ring, tags, need, &mut slots, |r, out| {
+                                kernels::hpass_f32::<4>(src.row(r), cn, xidx, x, out)
+                            });
+                            let rows: [&[f32]; 4] =
+                                std::array::from_fn(|k| ring[slots[k]].as_slice());
+                            kernels::vpass_f32(rows, &y[dy * taps..(dy + 1) * taps], row);
                         }
                     }
                     sink(dy, row);
