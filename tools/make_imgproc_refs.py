@@ -96,7 +96,7 @@ def photos():
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     for old in OUT.glob("*"):
-        if old.suffix in (".png", ".npy", ".json", ".jpg"):
+        if old.suffix in (".png", ".npy", ".json", ".jpg") and old.name != "bench_1080p.jpg":
             old.unlink()
     rng = np.random.default_rng(20261124)
     src = {}
@@ -255,6 +255,45 @@ def main():
         entry.update(inputs=[src[s] for s in case["srcs"]], width=case["size"][0],
                      height=case["size"][1], output=save_npy("tensor_" + case["name"], batch))
         manifest["tensor"].append(entry)
+
+    # ---- decoding: JPEG as cv2.imread sees it, and EXIF orientation (tags 1..8) ----
+    manifest["jpeg"] = []
+    for name, quality, sampling in [("chelsea_q90_420", 90, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420),
+                                    ("chelsea_q95_444", 95, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444)]:
+        ok, enc = cv2.imencode(".jpg", chelsea, [cv2.IMWRITE_JPEG_QUALITY, quality,
+                                                 cv2.IMWRITE_JPEG_SAMPLING_FACTOR, sampling])
+        assert ok
+        (OUT / f"{name}.jpg").write_bytes(enc.tobytes())
+        dec = cv2.imread(str(OUT / f"{name}.jpg"), cv2.IMREAD_COLOR)
+        manifest["jpeg"].append({"input": f"{name}.jpg", "output": save_img(f"{name}_cv2", dec)})
+
+    # A small asymmetric picture (so every rotation and mirror is distinguishable), JPEG 4:4:4 at
+    # quality 100, with an EXIF APP1 segment carrying each orientation value.
+    pic = np.zeros((8, 16, 3), np.uint8)
+    pic[:, :8] = (0, 0, 255)      # left half red (BGR)
+    pic[:4, 8:] = (255, 0, 0)     # top right blue
+    pic[4:, 8:] = (0, 255, 0)     # bottom right green
+    ok, enc = cv2.imencode(".jpg", pic, [cv2.IMWRITE_JPEG_QUALITY, 100,
+                                         cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+                                         cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444])
+    base = enc.tobytes()
+    manifest["exif"] = []
+    for orientation in range(1, 9):
+        # TIFF header (little endian), one IFD entry: tag 0x0112 SHORT count 1 value
+        tiff = (b"II*\x00" + (8).to_bytes(4, "little") + (1).to_bytes(2, "little")
+                + (0x0112).to_bytes(2, "little") + (3).to_bytes(2, "little")
+                + (1).to_bytes(4, "little") + orientation.to_bytes(2, "little") + b"\x00\x00"
+                + (0).to_bytes(4, "little"))
+        payload = b"Exif\x00\x00" + tiff
+        app1 = b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
+        jpg = base[:2] + app1 + base[2:]
+        name = f"exif_orientation_{orientation}"
+        (OUT / f"{name}.jpg").write_bytes(jpg)
+        dec = cv2.imread(str(OUT / f"{name}.jpg"), cv2.IMREAD_COLOR)
+        raw = cv2.imread(str(OUT / f"{name}.jpg"), cv2.IMREAD_UNCHANGED)
+        manifest["exif"].append({"input": f"{name}.jpg", "orientation": orientation,
+                                 "output": save_img(name + "_cv2", dec),
+                                 "unchanged": save_img(name + "_cv2_unchanged", raw)})
 
     # ---- a 1920x1080 JPEG for the benchmarks (tools/bench_imgproc_opencv.py and benches/) ----
     big = cv2.resize(cv2.cvtColor(skimage.data.coffee(), cv2.COLOR_RGB2BGR), (1920, 1080),

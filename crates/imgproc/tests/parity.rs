@@ -207,3 +207,67 @@ fn tensors_match_the_numpy_pipeline() {
         );
     }
 }
+
+fn decode(name: &str, mode: tensorcv_imgproc::io::ImreadMode) -> Image {
+    use tensorcv_imgproc::io::{imread, DecodeOptions};
+    imread(common::data_dir().join(name), &DecodeOptions::new(mode)).unwrap()
+}
+
+#[test]
+fn exif_orientation_is_applied_like_cv2_imread() {
+    use tensorcv_imgproc::io::ImreadMode;
+    let m = manifest();
+    let cases = m["exif"].as_array().unwrap();
+    assert_eq!(cases.len(), 8);
+    for case in cases {
+        for (mode, key) in [
+            (ImreadMode::Color, "output"),
+            (ImreadMode::Unchanged, "unchanged"),
+        ] {
+            let got = decode(s(case, "input"), mode);
+            let want = load(s(case, key));
+            assert_eq!(
+                (got.width(), got.height()),
+                (want.width(), want.height()),
+                "orientation {} ({key})",
+                case["orientation"]
+            );
+            // JPEG decoders differ by a few levels; a wrong rotation or mirror differs by 255
+            let (max, _) = diff_u8(got.as_bytes(), want.as_bytes());
+            assert!(
+                max <= 8,
+                "orientation {} ({key}): max diff {max}",
+                case["orientation"]
+            );
+        }
+    }
+}
+
+#[test]
+fn jpeg_decoding_is_close_to_libjpeg_turbo() {
+    use tensorcv_imgproc::io::ImreadMode;
+    let m = manifest();
+    for case in m["jpeg"].as_array().unwrap() {
+        let got = decode(s(case, "input"), ImreadMode::Color);
+        let want = load(s(case, "output"));
+        let (max, count) = diff_u8(got.as_bytes(), want.as_bytes());
+        let total: u64 = got
+            .as_bytes()
+            .iter()
+            .zip(want.as_bytes())
+            .map(|(a, b)| a.abs_diff(*b) as u64)
+            .sum();
+        let mean = total as f64 / got.as_bytes().len() as f64;
+        println!(
+            "{}: max diff {max}, mean {mean:.4}, {count} of {} bytes differ",
+            s(case, "input"),
+            got.as_bytes().len()
+        );
+        // zune-jpeg is not libjpeg-turbo: measured max 4 (4:2:0) and 3 (4:4:4), mean under 0.18
+        assert!(
+            max <= 4 && mean < 0.3,
+            "{}: max {max}, mean {mean}",
+            s(case, "input")
+        );
+    }
+}
