@@ -186,8 +186,6 @@ fn from_dynamic(img: DynamicImage, mode: ImreadMode) -> Result<Image> {
     // Decode to the widest form we need once, then convert with our own (OpenCV) arithmetic.
     let (native, format) = if is_gray && !(mode == ImreadMode::Unchanged && has_alpha) {
         (img.into_luma8().into_raw(), PixelFormat::Gray8)
-    } else if has_alpha && mode != ImreadMode::Grayscale {
-        (img.into_rgba8().into_raw(), PixelFormat::Rgba8)
     } else if has_alpha {
         (img.into_rgba8().into_raw(), PixelFormat::Rgba8)
     } else {

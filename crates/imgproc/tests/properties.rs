@@ -114,11 +114,13 @@ proptest! {
             let half = if i % 2 == 0 { hx } else { hy };
             prop_assert!((back[i] - b[i]).abs() <= half, "corner {i}: {} vs {}", back[i], b[i]);
         }
-        // and the aspect ratio is kept to within the rounding of one pixel
-        let ratio = |w: f64, h: f64| w / h;
-        let err = (ratio(p.target.width as f64, p.target.height as f64) - ratio(sw as f64, sh as f64)).abs();
-        let tol = ratio(sw as f64, sh as f64) * (1.0 / p.target.width as f64 + 1.0 / p.target.height as f64) + 1e-9;
-        prop_assert!(err <= tol, "aspect {err} > {tol}");
+        // the aspect ratio is kept up to rounding: each side is the scaled side rounded (at
+        // least one pixel), and one side fills the target
+        let scale = (dw as f64 / sw as f64).min(dh as f64 / sh as f64);
+        let side = |s: usize, d: usize| ((s as f64 * scale).round() as usize).clamp(1, d);
+        prop_assert_eq!(p.target.width, side(sw, dw));
+        prop_assert_eq!(p.target.height, side(sh, dh));
+        prop_assert!(p.target.width == dw || p.target.height == dh);
     }
 
     #[test]

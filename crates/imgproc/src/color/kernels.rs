@@ -1,6 +1,8 @@
 //! Per-row loops of the RGB/gray conversions. Plain indexed loops over `chunks_exact` that
 //! the compiler vectorises; the public, checked API is in `mod.rs`.
 
+use crate::simd::multiversion;
+
 /// OpenCV's fixed-point BT.601 luma weights for 8-bit `cvtColor(..., COLOR_BGR2GRAY)`:
 /// `Y = (R*9798 + G*19235 + B*3735 + 2^14) >> 15`. These 15-bit weights are what OpenCV 4.x
 /// runs for `uchar` (its documented 14-bit ones, 4899/9617/1868, differ on near-ties); the
@@ -15,31 +17,37 @@ pub(crate) fn luma(r: u8, g: u8, b: u8) -> u8 {
     ((r as u32 * R2Y + g as u32 * G2Y + b as u32 * B2Y + (1 << (SHIFT - 1))) >> SHIFT) as u8
 }
 
-/// Gray from a 3- or 4-channel row; `ri`, `bi` are the red and blue offsets in a pixel.
-pub(crate) fn to_gray<const SC: usize>(src: &[u8], dst: &mut [u8], ri: usize, bi: usize) {
-    for (px, d) in src.chunks_exact(SC).zip(dst.iter_mut()) {
-        *d = luma(px[ri], px[1], px[bi]);
-    }
-}
-
-/// Gray replicated into 3 or 4 channels (alpha = 255).
-pub(crate) fn from_gray<const DC: usize>(src: &[u8], dst: &mut [u8]) {
-    for (&v, px) in src.iter().zip(dst.chunks_exact_mut(DC)) {
-        px[0] = v;
-        px[1] = v;
-        px[2] = v;
-        if DC == 4 {
-            px[3] = 255;
+multiversion! {
+    /// Gray from a 3- or 4-channel row; `RI`, `BI` are the red and blue offsets in a pixel.
+    fn to_gray<const SC: usize, const RI: usize, const BI: usize>(src: &[u8], dst: &mut [u8]) {
+        for (px, d) in src.chunks_exact(SC).zip(dst.iter_mut()) {
+            *d = luma(px[RI], px[1], px[BI]);
         }
     }
 }
 
-/// Swap the first and third channel of 3-channel pixels (BGR <-> RGB).
-pub(crate) fn swap_rb3(src: &[u8], dst: &mut [u8]) {
-    for (s, d) in src.chunks_exact(3).zip(dst.chunks_exact_mut(3)) {
-        d[0] = s[2];
-        d[1] = s[1];
-        d[2] = s[0];
+multiversion! {
+    /// Gray replicated into 3 or 4 channels (alpha = 255).
+    fn from_gray<const DC: usize>(src: &[u8], dst: &mut [u8]) {
+        for (&v, px) in src.iter().zip(dst.chunks_exact_mut(DC)) {
+            px[0] = v;
+            px[1] = v;
+            px[2] = v;
+            if DC == 4 {
+                px[3] = 255;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// Swap the first and third channel of 3-channel pixels (BGR <-> RGB).
+    fn swap_rb3(src: &[u8], dst: &mut [u8]) {
+        for (s, d) in src.chunks_exact(3).zip(dst.chunks_exact_mut(3)) {
+            d[0] = s[2];
+            d[1] = s[1];
+            d[2] = s[0];
+        }
     }
 }
 

@@ -26,11 +26,11 @@ pub(crate) fn convert_row(src: &[u8], sf: PixelFormat, dst: &mut [u8], df: Pixel
         dst.copy_from_slice(src);
         return;
     }
-    let [ri, _, bi, _] = sf.rgba_index();
-    let (ri, bi) = (ri.unwrap_or(0), bi.unwrap_or(0));
     match (sf, df) {
-        (Rgb8 | Bgr8, Gray8) => kernels::to_gray::<3>(src, dst, ri, bi),
-        (Rgba8 | Bgra8, Gray8) => kernels::to_gray::<4>(src, dst, ri, bi),
+        (Rgb8, Gray8) => kernels::to_gray::<3, 0, 2>(src, dst),
+        (Bgr8, Gray8) => kernels::to_gray::<3, 2, 0>(src, dst),
+        (Rgba8, Gray8) => kernels::to_gray::<4, 0, 2>(src, dst),
+        (Bgra8, Gray8) => kernels::to_gray::<4, 2, 0>(src, dst),
         (Gray8, Rgb8 | Bgr8) => kernels::from_gray::<3>(src, dst),
         (Gray8, Rgba8 | Bgra8) => kernels::from_gray::<4>(src, dst),
         (Rgb8, Bgr8) | (Bgr8, Rgb8) => kernels::swap_rb3(src, dst),

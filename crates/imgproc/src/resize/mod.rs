@@ -22,7 +22,7 @@ pub(crate) mod kernels;
 
 use crate::error::{Error, Result};
 use crate::image::{Image, ImageView, ImageViewMut};
-use kernels::AreaTap;
+use kernels::{AreaSpans, AreaTap};
 use std::fmt;
 use std::str::FromStr;
 
@@ -107,7 +107,7 @@ enum Kind {
         fy: usize,
     },
     Area {
-        xtab: Vec<AreaTap>,
+        xspans: AreaSpans,
         ytab: Vec<AreaTap>,
         buf: Vec<f32>,
         sum: Vec<f32>,
@@ -348,6 +348,13 @@ fn lanczos4_coeffs(x: f32) -> [f32; 8] {
     c.map(|v| v * inv)
 }
 
+/// `saturate_cast<uchar>(float)`: round half to even, clamp.
+fn round_row(sum: &[f32], row: &mut [u8]) {
+    for (o, s) in row.iter_mut().zip(sum) {
+        *o = s.round_ties_even().clamp(0.0, 255.0) as u8;
+    }
+}
+
 /// OpenCV's `computeResizeAreaTab` for one axis.
 fn area_tab(ssize: usize, dsize: usize, scale: f64) -> Vec<AreaTap> {
     let mut tab = Vec::with_capacity(ssize * 2);
@@ -386,16 +393,27 @@ fn area_tab(ssize: usize, dsize: usize, scale: f64) -> Vec<AreaTap> {
 /// Source start index and fixed-point weights of one output coordinate for the separable
 /// methods (OpenCV's `resize` coefficient loop). `clamp_linear` applies the 2-tap border rule
 /// that OpenCV uses horizontally.
-fn separable_coeffs(
-    d: usize,
-    ssize: usize,
+/// One axis of a resize: source size, and the scale both ways as OpenCV computes them.
+#[derive(Clone, Copy)]
+struct Axis {
+    size: usize,
     scale: f64,
     inv_scale: f64,
+}
+
+fn separable_coeffs(
+    d: usize,
+    axis: Axis,
     interp: Interpolation,
     area_mode: bool,
     clamp_linear: bool,
     out: &mut [i16],
 ) -> i64 {
+    let Axis {
+        size: ssize,
+        scale,
+        inv_scale,
+    } = axis;
     let (mut s, mut f) = if area_mode {
         let s = (d as f64 * scale).floor() as i64;
         let f = ((d + 1) as f64 - (s + 1) as f64 * inv_scale) as f32;
@@ -485,7 +503,7 @@ impl Plan {
                         }
                     } else {
                         Kind::Area {
-                            xtab: area_tab(sw, dw, scale_x),
+                            xspans: AreaSpans::new(&area_tab(sw, dw, scale_x), dw),
                             ytab: area_tab(sh, dh, scale_y),
                             buf: vec![0.0; dw * cn],
                             sum: vec![0.0; dw * cn],
@@ -515,6 +533,16 @@ impl Plan {
             sw, sh, dw, dh, cn, ..
         } = key;
         let area_mode = interp == Interpolation::Area;
+        let ax = Axis {
+            size: sw,
+            scale: scale_x,
+            inv_scale: inv_sx,
+        };
+        let ay = Axis {
+            size: sh,
+            scale: scale_y,
+            inv_scale: inv_sy,
+        };
         let taps = match interp {
             Interpolation::Cubic => 4,
             Interpolation::Lanczos4 => 8,
@@ -543,15 +571,11 @@ impl Plan {
             let mut y = vec![0i16; dh * taps];
             for (dx, first) in xfirst.iter_mut().enumerate() {
                 let a = &mut x[dx * taps..(dx + 1) * taps];
-                *first = separable_coeffs(dx, sw, scale_x, inv_sx, interp, area_mode, true, a)
-                    - half
-                    + 1;
+                *first = separable_coeffs(dx, ax, interp, area_mode, true, a) - half + 1;
             }
             for (dy, start) in ystart.iter_mut().enumerate() {
                 let b = &mut y[dy * taps..(dy + 1) * taps];
-                *start = separable_coeffs(dy, sh, scale_y, inv_sy, interp, area_mode, false, b)
-                    - half
-                    + 1;
+                *start = separable_coeffs(dy, ay, interp, area_mode, false, b) - half + 1;
             }
             Weights::Fixed {
                 x,
@@ -594,33 +618,27 @@ impl Plan {
                 }
             }
             Kind::Area {
-                xtab,
+                xspans,
                 ytab,
                 buf,
                 sum,
             } => {
-                sum.fill(0.0);
+                // OpenCV's ResizeArea_Invoker: accumulate weighted source rows into `sum`,
+                // emit when the destination row changes.
                 let mut prev = ytab.first().map_or(0, |t| t.d);
+                let mut first = true;
                 for t in ytab.iter() {
-                    kernels::area_hpass(src.row(t.s as usize), cn, xtab, buf);
+                    kernels::area_hpass(src.row(t.s as usize), cn, xspans, buf);
                     if t.d != prev {
-                        for (o, s) in row.iter_mut().zip(sum.iter()) {
-                            *o = s.round_ties_even().clamp(0.0, 255.0) as u8;
-                        }
+                        round_row(sum, row);
                         sink(prev as usize, row);
-                        for (s, b) in sum.iter_mut().zip(buf.iter()) {
-                            *s = t.w * *b;
-                        }
                         prev = t.d;
-                    } else {
-                        for (s, b) in sum.iter_mut().zip(buf.iter()) {
-                            *s += t.w * *b;
-                        }
+                        first = true;
                     }
+                    kernels::area_accumulate(sum, buf, t.w, first);
+                    first = false;
                 }
-                for (o, s) in row.iter_mut().zip(sum.iter()) {
-                    *o = s.round_ties_even().clamp(0.0, 255.0) as u8;
-                }
+                round_row(sum, row);
                 sink(prev as usize, row);
             }
             Kind::Separable {
