@@ -91,25 +91,40 @@ multiversion! {
     }
 }
 
+/// Horizontal pass in `f32` (the cubic path): `out[dx*cn + c] = sum_k src[..] * w[dx*K + k]`,
+/// accumulated tap by tap from zero, as Intel IPP's resize (which OpenCV's `INTER_CUBIC` calls
+/// for 8-bit images) does.
+pub(crate) fn hpass_f32<const K: usize>(
+    src: &[u8],
+    cn: usize,
+    idx: &[u32],
+    w: &[f32],
+    out: &mut [f32],
+) {
+    match cn {
+        1 => hpass_f32_cn::<K, 1>(src, idx, w, out),
+        2 => hpass_f32_cn::<K, 2>(src, idx, w, out),
+        3 => hpass_f32_cn::<K, 3>(src, idx, w, out),
+        _ => hpass_f32_cn::<K, 4>(src, idx, w, out),
+    }
+}
+
 multiversion! {
-    /// Horizontal pass in `f32` (the cubic path): `out[dx*cn + c] = sum_k src[..] * w[dx*K + k]`,
-    /// accumulated tap by tap from zero, as Intel IPP's resize (which OpenCV's `INTER_CUBIC` calls
-    /// for 8-bit images) does.
-    fn hpass_f32<const K: usize>(
-        src: &[u8],
-        cn: usize,
-        idx: &[u32],
-        w: &[f32],
-        out: &mut [f32],
-    ) {
-        for (dx, (ix, wk)) in idx.chunks_exact(K).zip(w.chunks_exact(K)).enumerate() {
-            for c in 0..cn {
-                let mut acc = 0.0f32;
-                for k in 0..K {
-                    acc += src[ix[k] as usize + c] as f32 * wk[k];
+    fn hpass_f32_cn<const K: usize, const CN: usize>(src: &[u8], idx: &[u32], w: &[f32], out: &mut [f32]) {
+        for ((o, ix), wk) in out
+            .chunks_exact_mut(CN)
+            .zip(idx.chunks_exact(K))
+            .zip(w.chunks_exact(K))
+        {
+            let mut acc = [0f32; CN];
+            for k in 0..K {
+                let base = ix[k] as usize;
+                let px = &src[base..base + CN];
+                for c in 0..CN {
+                    acc[c] += px[c] as f32 * wk[k];
                 }
-                out[dx * cn + c] = acc;
             }
+            o.copy_from_slice(&acc);
         }
     }
 }
