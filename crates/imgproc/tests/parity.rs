@@ -193,6 +193,7 @@ fn tensors_match_the_numpy_pipeline() {
                 .zip(&want_f)
                 .map(|(a, b)| (a - b).abs())
                 .fold(0f32, f32::max);
+            println!("tensor {} ({label}): max abs diff {max:e}", s(case, "name"));
             assert!(
                 max <= 1e-6,
                 "{} ({label}): max abs diff {max}",
