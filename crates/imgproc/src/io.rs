@@ -69,6 +69,10 @@ pub struct DecodeOptions {
     pub mode: ImreadMode,
     /// size limits
     pub limits: DecodeLimits,
+    /// Decode JPEGs whose data ends before the end-of-image marker, filling the missing part
+    /// as libjpeg does (`cv2.imread` returns such images with only a warning). Off by default:
+    /// a truncated file is an error.
+    pub allow_truncated: bool,
 }
 
 impl DecodeOptions {
@@ -76,8 +80,23 @@ impl DecodeOptions {
     pub fn new(mode: ImreadMode) -> Self {
         DecodeOptions {
             mode,
-            limits: DecodeLimits::default(),
+            ..DecodeOptions::default()
         }
+    }
+}
+
+/// Whether a JPEG stream is complete: an end-of-image marker (`FF D9`) follows its last
+/// start-of-scan (`FF DA`). Markers cannot occur inside entropy-coded data (an `FF` there is
+/// followed by `00` or a restart marker), and an EXIF thumbnail's markers all come before the
+/// main image's first scan, so this finds truncation without decoding.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    if bytes.ends_with(&[0xFF, 0xD9]) {
+        return true; // the usual case, without a scan
+    }
+    let last_sos = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    match last_sos {
+        Some(at) => bytes[at..].windows(2).any(|w| w == [0xFF, 0xD9]),
+        None => false,
     }
 }
 
@@ -128,10 +147,18 @@ pub fn imdecode(bytes: &[u8], options: &DecodeOptions) -> Result<Image> {
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| Error::Decode(e.to_string()))?;
-    if reader.format().is_none() {
-        return Err(Error::Decode(
-            "unrecognised format (supported: JPEG, PNG, BMP, WebP, GIF, TIFF, PNM)".into(),
-        ));
+    match reader.format() {
+        None => {
+            return Err(Error::Decode(
+                "unrecognised format (supported: JPEG, PNG, BMP, WebP, GIF, TIFF, PNM)".into(),
+            ))
+        }
+        Some(ImageFormat::Jpeg) if !options.allow_truncated && !jpeg_is_complete(bytes) => {
+            return Err(Error::Decode(
+                "truncated JPEG: the data ends before the end-of-image marker".into(),
+            ))
+        }
+        _ => {}
     }
     let mut decoder = reader.into_decoder().map_err(decode_err)?;
     let (w, h) = decoder.dimensions();
