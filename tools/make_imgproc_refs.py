@@ -18,7 +18,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-PINNED = ["opencv-python-headless==4.10.0.84", "scikit-image==0.25.2", "numpy==2.2.6"]
+PINNED = [
+    "opencv-python-headless==4.10.0.84",
+    "scikit-image==0.25.2",
+    "numpy==2.2.6",
+    "pillow==11.3.0",
+]
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "tools" / ".venv"
 OUT = ROOT / "tests" / "data" / "imgproc"
@@ -40,6 +45,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import skimage  # noqa: E402
 import skimage.data  # noqa: E402
+import PIL  # noqa: E402
+from PIL import Image as PilImage  # noqa: E402
 
 PNG9 = [cv2.IMWRITE_PNG_COMPRESSION, 9]
 manifest = {
@@ -47,10 +54,12 @@ manifest = {
     "opencv": cv2.__version__,
     "numpy": np.__version__,
     "scikit_image": skimage.__version__,
+    "pillow": PIL.__version__,
     "color": [],
     "yuv": [],
     "resize": [],
     "tensor": [],
+    "pil": [],
 }
 
 
@@ -203,6 +212,20 @@ def main():
                 "input": src[inp], "width": w, "height": h, "interp": interp,
                 "output": save_img(name, out),
             })
+
+    # ---- PIL's antialiased resize (what Keras `load_img(target_size=...)` uses) ----
+    pil_cases = [("chelsea", 97, 61), ("chelsea_crop", 173, 129),
+                 ("coffee_gray", 150, 100), ("coffee_gray", 31, 217)]
+    for inp, w, h in pil_cases:
+        arr = img(inp)
+        pil = PilImage.fromarray(arr if arr.ndim == 2 else cv2.cvtColor(arr, cv2.COLOR_BGR2RGB))
+        for fname in ["NEAREST", "BOX", "BILINEAR", "HAMMING", "BICUBIC", "LANCZOS"]:
+            out = np.asarray(pil.resize((w, h), getattr(PilImage.Resampling, fname)))
+            if out.ndim == 3:
+                out = cv2.cvtColor(out, cv2.COLOR_RGB2BGR)
+            name = f"pil_{inp}_{w}x{h}_{fname.lower()}"
+            manifest["pil"].append({"input": src[inp], "width": w, "height": h, "filter": fname,
+                                    "output": save_img(name, np.ascontiguousarray(out))})
 
     # ---- tensors: the Python glue our users write, in float32 (<= 1e-6) ----
     chel = img("chelsea")

@@ -272,3 +272,39 @@ fn jpeg_decoding_is_close_to_libjpeg_turbo() {
         );
     }
 }
+
+#[test]
+fn pil_resize_matches_pillow() {
+    use tensorcv_imgproc::resize::pil::{PilFilter, PilResizer};
+    let m = manifest();
+    let cases = m["pil"].as_array().unwrap();
+    assert!(cases.len() >= 24);
+    let mut resizer = PilResizer::new();
+    let mut report = Vec::new();
+    for case in cases {
+        let filter: PilFilter = s(case, "filter").parse().unwrap();
+        let src = load(s(case, "input"));
+        let want = load(s(case, "output"));
+        let mut got = Image::new(n(case, "width"), n(case, "height"), src.format()).unwrap();
+        resizer
+            .resize(&src.view(), &mut got.view_mut(), filter)
+            .unwrap();
+        let (max, count) = diff_u8(got.as_bytes(), want.as_bytes());
+        report.push((
+            max,
+            format!(
+                "{} {filter}: max {max}, {count} bytes differ",
+                s(case, "output")
+            ),
+        ));
+    }
+    println!(
+        "{}",
+        report
+            .iter()
+            .map(|r| r.1.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(report.iter().all(|r| r.0 <= 1));
+}

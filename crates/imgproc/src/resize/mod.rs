@@ -19,6 +19,7 @@
 //! ```
 
 pub(crate) mod kernels;
+pub mod pil;
 
 use crate::error::{Error, Result};
 use crate::image::{Image, ImageView, ImageViewMut};
