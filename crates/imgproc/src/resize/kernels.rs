@@ -181,22 +181,29 @@ multiversion! {
     }
 }
 
-/// Integer-factor box average over `sy` rows (`rows`) for one output row; 2×2 rounds like
-/// OpenCV's vector code (`(a+b+c+d+2) >> 2`), other factors like its scalar code
+/// Integer-factor box average of `fy` source rows starting at `sy0` for one output row; 2×2
+/// rounds like OpenCV's vector code (`(a+b+c+d+2) >> 2`), other factors like its scalar code
 /// (`cvRound(sum / area)`).
-pub(crate) fn area_fast_row(rows: &[&[u8]], cn: usize, fx: usize, out: &mut [u8]) {
-    let area = (fx * rows.len()) as f32;
-    let inv = 1.0f32 / area;
-    let two_by_two = fx == 2 && rows.len() == 2;
+pub(crate) fn area_fast_row(
+    src: &crate::image::ImageView<'_>,
+    sy0: usize,
+    fy: usize,
+    cn: usize,
+    fx: usize,
+    out: &mut [u8],
+) {
+    let inv = 1.0f32 / (fx * fy) as f32;
+    let two_by_two = fx == 2 && fy == 2;
     for (dx, o) in out.chunks_exact_mut(cn).enumerate() {
-        for c in 0..cn {
+        for (c, v) in o.iter_mut().enumerate() {
             let mut sum = 0u32;
-            for r in rows {
+            for r in sy0..sy0 + fy {
+                let row = src.row(r);
                 for k in 0..fx {
-                    sum += r[(dx * fx + k) * cn + c] as u32;
+                    sum += row[(dx * fx + k) * cn + c] as u32;
                 }
             }
-            o[c] = if two_by_two {
+            *v = if two_by_two {
                 ((sum + 2) >> 2) as u8
             } else {
                 (sum as f32 * inv).round_ties_even().min(255.0) as u8

@@ -610,11 +610,8 @@ impl Plan {
                 }
             }
             Kind::AreaFast { fx, fy } => {
-                let mut rows: Vec<&[u8]> = Vec::with_capacity(*fy);
                 for dy in 0..dh {
-                    rows.clear();
-                    rows.extend((0..*fy).map(|k| src.row(dy * *fy + k)));
-                    kernels::area_fast_row(&rows, cn, *fx, row);
+                    kernels::area_fast_row(src, dy * *fy, *fy, cn, *fx, row);
                     sink(dy, row);
                 }
             }
