@@ -7,6 +7,7 @@ use std::hint::black_box;
 use tensorcv_benches::{frame_1080p_bgr, jpeg_1080p};
 use tensorcv_imgproc::color;
 use tensorcv_imgproc::io::{imdecode, DecodeOptions};
+use tensorcv_imgproc::resize::pil::{PilFilter, PilResizer};
 use tensorcv_imgproc::resize::{Interpolation, Resizer};
 use tensorcv_imgproc::tensor::{write_image, Preprocessor, TensorSpec};
 use tensorcv_imgproc::{Image, PixelFormat};
@@ -48,6 +49,14 @@ fn benches(c: &mut Criterion) {
             })
         });
     }
+
+    let mut pil = PilResizer::new();
+    c.bench_function("resize/1080p_to_224/pil_bilinear", |b| {
+        b.iter(|| {
+            pil.resize(black_box(&view), &mut small.view_mut(), PilFilter::Bilinear)
+                .unwrap()
+        })
+    });
 
     // The full "BGR frame -> 1x224x224x3 normalized f32" path.
     let spec = imagenet_spec();

@@ -6,7 +6,8 @@
 
 The Rust side is the criterion bench `benches/imgproc.rs` (its median estimates are read from
 `target/criterion/*/new/estimates.json`); the Python side runs the glue code people write
-(`cv2.imread`, `cv2.cvtColor`, `cv2.resize`, `astype(np.float32) / 255`, mean/std, expand_dims)
+(`cv2.imread`, `cv2.cvtColor`, `cv2.resize`, `astype(np.float32) / 255`, mean/std, expand_dims;
+and Pillow's `Image.resize` for the PIL-compatible resize)
 in the venv `tools/.venv` (made and filled by this script on first use). Ratios are
 OpenCV time / tensorcv time: above 1 means tensorcv is faster.
 """
@@ -19,7 +20,12 @@ import sys
 import time
 from pathlib import Path
 
-PINNED = ["opencv-python-headless==4.10.0.84", "scikit-image==0.25.2", "numpy==2.2.6"]
+PINNED = [
+    "opencv-python-headless==4.10.0.84",
+    "scikit-image==0.25.2",
+    "numpy==2.2.6",
+    "pillow==11.3.0",
+]
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "tools" / ".venv"
 JPEG = ROOT / "tests" / "data" / "imgproc" / "bench_1080p.jpg"
@@ -39,6 +45,8 @@ ensure_venv()
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+import PIL  # noqa: E402
+from PIL import Image  # noqa: E402
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -66,6 +74,10 @@ def opencv_times():
                        ("cubic", cv2.INTER_CUBIC)]:
         out[f"resize/1080p_to_224/{name}"] = median_ms(
             lambda flag=flag: cv2.resize(frame, (224, 224), interpolation=flag))
+
+    pil_frame = Image.fromarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    out["resize/1080p_to_224/pil_bilinear"] = median_ms(
+        lambda: pil_frame.resize((224, 224), Image.Resampling.BILINEAR))
 
     def glue():
         rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
@@ -95,9 +107,10 @@ def main():
     rust = criterion_times()
     cv = opencv_times()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.processor() or ''}"
-          f" | OpenCV {cv2.__version__} ({cv2.getNumThreads()} threads), numpy {np.__version__}")
-    print(f"| operation | tensorcv (ms) | OpenCV (ms) | OpenCV / tensorcv |")
-    print(f"|---|---:|---:|---:|")
+          f" | OpenCV {cv2.__version__} ({cv2.getNumThreads()} threads), numpy {np.__version__},"
+          f" Pillow {PIL.__version__}")
+    print("| operation | tensorcv (ms) | Python peer (ms) | peer / tensorcv |")
+    print("|---|---:|---:|---:|")
     for key, cv_ms in cv.items():
         if key.startswith("preprocess/"):
             for variant in ("fused", "unfused"):
