@@ -20,28 +20,12 @@ import sys
 import time
 from pathlib import Path
 
-PINNED = [
-    "opencv-python-headless==4.10.0.84",
-    "scikit-image==0.25.2",
-    "numpy==2.2.6",
-    "pillow==11.3.0",
-]
-ROOT = Path(__file__).resolve().parent.parent
-VENV = ROOT / "tools" / ".venv"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from venv_bootstrap import ROOT, ensure_venv  # noqa: E402
+
 JPEG = ROOT / "tests" / "data" / "imgproc" / "bench_1080p.jpg"
 
-
-def ensure_venv():
-    py = VENV / "bin" / "python"
-    if Path(sys.prefix).resolve() == VENV.resolve():
-        return
-    if not py.exists():
-        subprocess.check_call([sys.executable, "-m", "venv", str(VENV)])
-    subprocess.check_call([str(py), "-m", "pip", "install", "-q", *PINNED])
-    os.execv(str(py), [str(py), __file__, *sys.argv[1:]])
-
-
-ensure_venv()
+ensure_venv(__file__)
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402

@@ -3,8 +3,8 @@
 
 Run it from anywhere:  python3 tools/make_imgproc_refs.py
 
-It creates `tools/.venv` on first use, installs the pinned packages below into it and re-runs
-itself there. Outputs go to `tests/data/imgproc/` with a `manifest.json` that lists every case;
+It creates `tools/.venv` on first use, installs the packages pinned in `venv_bootstrap.py`
+into it and re-runs itself there. Outputs go to `tests/data/imgproc/` with a `manifest.json` that lists every case;
 the Rust tests read only those files and never need Python.
 
 Inputs are real photos bundled in the scikit-image wheel (astronaut, coffee, chelsea; public
@@ -13,33 +13,15 @@ Images are stored as PNG written by cv2.imwrite, so decoding them with tensorcv'
 (OpenCV channel order) gives back exactly the array OpenCV produced.
 """
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-PINNED = [
-    "opencv-python-headless==4.10.0.84",
-    "scikit-image==0.25.2",
-    "numpy==2.2.6",
-    "pillow==11.3.0",
-]
-ROOT = Path(__file__).resolve().parent.parent
-VENV = ROOT / "tools" / ".venv"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from venv_bootstrap import ROOT, ensure_venv  # noqa: E402
+
 OUT = ROOT / "tests" / "data" / "imgproc"
 
-
-def ensure_venv():
-    py = VENV / "bin" / "python"
-    if Path(sys.prefix).resolve() == VENV.resolve():
-        return
-    if not py.exists():
-        subprocess.check_call([sys.executable, "-m", "venv", str(VENV)])
-    subprocess.check_call([str(py), "-m", "pip", "install", "-q", *PINNED])
-    os.execv(str(py), [str(py), __file__, *sys.argv[1:]])
-
-
-ensure_venv()
+ensure_venv(__file__)
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402

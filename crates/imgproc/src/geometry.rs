@@ -12,7 +12,8 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::image::{check_same_size, Image, ImageView, ImageViewMut, Rect};
+use crate::image::{check_same_format, check_same_size, Image, ImageView, ImageViewMut, Rect};
+use crate::names::named_enum;
 use crate::resize::{Interpolation, Resizer};
 
 /// An axis-aligned scale and offset from source-image coordinates to target coordinates:
@@ -86,50 +87,18 @@ impl Transform {
     }
 }
 
-/// How an image is fitted into a target size of another aspect ratio.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum Fit {
-    /// resize to the target size, ignoring the aspect ratio (`cv2.resize`)
-    #[default]
-    Stretch,
-    /// keep the aspect ratio, center, pad the rest (YOLO, MediaPipe)
-    Letterbox,
-    /// keep the aspect ratio, center-crop the largest window of the target's aspect ratio,
-    /// then resize (Keras `smart_resize`)
-    Crop,
-}
-
-impl Fit {
-    /// All fits.
-    pub const ALL: [Fit; 3] = [Fit::Stretch, Fit::Letterbox, Fit::Crop];
-    /// Lower-case name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Fit::Stretch => "stretch",
-            Fit::Letterbox => "letterbox",
-            Fit::Crop => "crop",
-        }
-    }
-}
-
-impl std::str::FromStr for Fit {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        let lower = s.to_ascii_lowercase();
-        Fit::ALL
-            .into_iter()
-            .find(|f| f.name() == lower || (lower == "pad" && *f == Fit::Letterbox))
-            .ok_or_else(|| Error::UnknownName {
-                kind: "fit",
-                value: s.to_string(),
-                accepted: Fit::ALL.map(|f| f.name()).join(", "),
-            })
-    }
-}
-
-impl std::fmt::Display for Fit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+named_enum! {
+    /// How an image is fitted into a target size of another aspect ratio.
+    #[derive(Default)]
+    pub enum Fit, "fit" {
+        /// resize to the target size, ignoring the aspect ratio (`cv2.resize`)
+        #[default]
+        Stretch = "stretch",
+        /// keep the aspect ratio, center, pad the rest (YOLO, MediaPipe)
+        Letterbox = "letterbox" | "pad",
+        /// keep the aspect ratio, center-crop the largest window of the target's aspect ratio,
+        /// then resize (Keras `smart_resize`)
+        Crop = "crop",
     }
 }
 
@@ -270,13 +239,7 @@ pub enum Flip {
 /// Flip `src` into `dst` (same size and format).
 pub fn flip(src: &ImageView<'_>, dst: &mut ImageViewMut<'_>, mode: Flip) -> Result<()> {
     check_same_size("flip", src.width(), src.height(), dst.width(), dst.height())?;
-    if src.format() != dst.format() {
-        return Err(Error::FormatMismatch {
-            what: "flip",
-            expected: src.format().to_string(),
-            found: dst.format(),
-        });
-    }
+    check_same_format("flip", src.format(), dst.format())?;
     let cn = src.channels();
     let h = src.height();
     for y in 0..h {

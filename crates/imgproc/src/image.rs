@@ -5,52 +5,33 @@
 //! a sub-rectangle is another view with the same stride.
 
 use crate::error::{Error, Result};
+use crate::names::named_enum;
 use std::fmt;
-use std::str::FromStr;
 
-/// Interleaved 8-bit pixel formats. The channel order is part of the format, as OpenCV's users
-/// have to remember it: `cv2.imread` hands out [`PixelFormat::Bgr8`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PixelFormat {
-    /// one channel
-    Gray8,
-    /// red, green, blue
-    Rgb8,
-    /// blue, green, red (OpenCV's order)
-    Bgr8,
-    /// red, green, blue, alpha
-    Rgba8,
-    /// blue, green, red, alpha
-    Bgra8,
+named_enum! {
+    /// Interleaved 8-bit pixel formats. The channel order is part of the format, as OpenCV's
+    /// users have to remember it: `cv2.imread` hands out [`PixelFormat::Bgr8`].
+    pub enum PixelFormat, "pixel format" {
+        /// one channel
+        Gray8 = "gray" | "gray8" | "grey" | "l",
+        /// red, green, blue
+        Rgb8 = "rgb" | "rgb8",
+        /// blue, green, red (OpenCV's order)
+        Bgr8 = "bgr" | "bgr8",
+        /// red, green, blue, alpha
+        Rgba8 = "rgba" | "rgba8",
+        /// blue, green, red, alpha
+        Bgra8 = "bgra" | "bgra8",
+    }
 }
 
 impl PixelFormat {
-    /// All formats, in a stable order.
-    pub const ALL: [PixelFormat; 5] = [
-        PixelFormat::Gray8,
-        PixelFormat::Rgb8,
-        PixelFormat::Bgr8,
-        PixelFormat::Rgba8,
-        PixelFormat::Bgra8,
-    ];
-
     /// Channels per pixel (= bytes per pixel).
     pub const fn channels(self) -> usize {
         match self {
             PixelFormat::Gray8 => 1,
             PixelFormat::Rgb8 | PixelFormat::Bgr8 => 3,
             PixelFormat::Rgba8 | PixelFormat::Bgra8 => 4,
-        }
-    }
-
-    /// Lower-case name, as accepted by [`FromStr`].
-    pub const fn name(self) -> &'static str {
-        match self {
-            PixelFormat::Gray8 => "gray",
-            PixelFormat::Rgb8 => "rgb",
-            PixelFormat::Bgr8 => "bgr",
-            PixelFormat::Rgba8 => "rgba",
-            PixelFormat::Bgra8 => "bgra",
         }
     }
 
@@ -72,26 +53,30 @@ impl PixelFormat {
     }
 }
 
-impl fmt::Display for PixelFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for PixelFormat {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        let lower = s.to_ascii_lowercase();
-        let lower = lower.trim_end_matches('8');
-        PixelFormat::ALL
-            .into_iter()
-            .find(|f| f.name() == lower || (lower == "grey" && *f == PixelFormat::Gray8))
-            .ok_or_else(|| Error::UnknownName {
-                kind: "pixel format",
-                value: s.to_string(),
-                accepted: PixelFormat::ALL.map(|f| f.name()).join(", "),
-            })
-    }
+/// The accessors both view types share.
+macro_rules! geometry_accessors {
+    () => {
+        /// Width in pixels.
+        pub fn width(&self) -> usize {
+            self.width
+        }
+        /// Height in pixels.
+        pub fn height(&self) -> usize {
+            self.height
+        }
+        /// Bytes from one row to the next.
+        pub fn stride(&self) -> usize {
+            self.stride
+        }
+        /// Pixel format.
+        pub fn format(&self) -> PixelFormat {
+            self.format
+        }
+        /// Channels per pixel.
+        pub fn channels(&self) -> usize {
+            self.format.channels()
+        }
+    };
 }
 
 /// Bytes needed for `height` rows of `row` bytes at `stride`; `None` on overflow.
@@ -181,26 +166,8 @@ impl<'a> ImageView<'a> {
         })
     }
 
-    /// Width in pixels.
-    pub fn width(&self) -> usize {
-        self.width
-    }
-    /// Height in pixels.
-    pub fn height(&self) -> usize {
-        self.height
-    }
-    /// Bytes from one row to the next.
-    pub fn stride(&self) -> usize {
-        self.stride
-    }
-    /// Pixel format.
-    pub fn format(&self) -> PixelFormat {
-        self.format
-    }
-    /// Channels per pixel.
-    pub fn channels(&self) -> usize {
-        self.format.channels()
-    }
+    geometry_accessors!();
+
     /// Whether the image has no pixels.
     pub fn is_empty(&self) -> bool {
         self.width == 0 || self.height == 0
@@ -337,26 +304,7 @@ impl<'a> ImageViewMut<'a> {
         })
     }
 
-    /// Width in pixels.
-    pub fn width(&self) -> usize {
-        self.width
-    }
-    /// Height in pixels.
-    pub fn height(&self) -> usize {
-        self.height
-    }
-    /// Bytes from one row to the next.
-    pub fn stride(&self) -> usize {
-        self.stride
-    }
-    /// Pixel format.
-    pub fn format(&self) -> PixelFormat {
-        self.format
-    }
-    /// Channels per pixel.
-    pub fn channels(&self) -> usize {
-        self.format.channels()
-    }
+    geometry_accessors!();
 
     /// A read-only view of the same pixels.
     pub fn as_view(&self) -> ImageView<'_> {
@@ -415,18 +363,27 @@ impl<'a> ImageViewMut<'a> {
     /// Copy pixels of the same size and format from `src`.
     pub fn copy_from(&mut self, src: &ImageView<'_>) -> Result<()> {
         check_same_size("copy", src.width(), src.height(), self.width, self.height)?;
-        if src.format() != self.format {
-            return Err(Error::FormatMismatch {
-                what: "copy",
-                expected: self.format.to_string(),
-                found: src.format(),
-            });
-        }
+        check_same_format("copy", self.format, src.format())?;
         for y in 0..self.height {
             self.row_mut(y).copy_from_slice(src.row(y));
         }
         Ok(())
     }
+}
+
+pub(crate) fn check_same_format(
+    what: &'static str,
+    src: PixelFormat,
+    dst: PixelFormat,
+) -> Result<()> {
+    if src != dst {
+        return Err(Error::FormatMismatch {
+            what,
+            expected: src.to_string(),
+            found: dst,
+        });
+    }
+    Ok(())
 }
 
 pub(crate) fn check_same_size(

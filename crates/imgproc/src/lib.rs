@@ -39,6 +39,7 @@ mod error;
 pub mod geometry;
 pub mod image;
 pub mod io;
+mod names;
 pub mod resize;
 mod simd;
 pub mod tensor;

@@ -16,56 +16,23 @@ use crate::color;
 use crate::error::{Error, Result};
 use crate::geometry::{placement, Fit, Placement, Transform};
 use crate::image::{Image, ImageView, PixelFormat, Rect};
+use crate::names::named_enum;
 use crate::resize::{Interpolation, Resizer};
 use std::fmt;
-use std::str::FromStr;
 
-macro_rules! named_enum {
-    ($(#[$doc:meta])* $name:ident, $kind:literal, { $($(#[$vdoc:meta])* $variant:ident = $text:literal $(| $alias:literal)*),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        pub enum $name { $($(#[$vdoc])* $variant),+ }
-        impl $name {
-            /// All values.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            /// The canonical name.
-            pub const fn name(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-        }
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.name()) }
-        }
-        impl FromStr for $name {
-            type Err = Error;
-            fn from_str(s: &str) -> Result<Self> {
-                let lower = s.trim().to_ascii_lowercase().replace(' ', "");
-                match lower.as_str() {
-                    $($text $(| $alias)* => Ok($name::$variant),)+
-                    _ => Err(Error::UnknownName {
-                        kind: $kind,
-                        value: s.to_string(),
-                        accepted: [$($text),+].join(", "),
-                    }),
-                }
-            }
-        }
-    };
-}
-
-named_enum!(
+named_enum! {
     /// Memory layout of a 4-D image tensor.
-    Layout, "layout", {
+    pub enum Layout, "layout" {
         /// batch, height, width, channels (TensorFlow's default)
         Nhwc = "nhwc" | "channels_last",
         /// batch, channels, height, width (PyTorch, many ONNX exports)
         Nchw = "nchw" | "channels_first",
     }
-);
+}
 
-named_enum!(
+named_enum! {
     /// Element type of a tensor.
-    DType, "dtype", {
+    pub enum DType, "dtype" {
         /// 32-bit float
         F32 = "f32" | "float32" | "float",
         /// 8-bit unsigned (quantized models, or raw pixels)
@@ -73,11 +40,11 @@ named_enum!(
         /// 8-bit signed (quantized models)
         I8 = "i8" | "int8",
     }
-);
+}
 
-named_enum!(
+named_enum! {
     /// The value range pixels are mapped to before mean/std.
-    Range, "range", {
+    pub enum Range, "range" {
         /// `x / 255` → [0, 1]
         Unit = "0,1" | "[0,1]" | "unit",
         /// `x / 127.5 - 1` → [-1, 1]
@@ -85,11 +52,11 @@ named_enum!(
         /// `x` → [0, 255]
         Raw = "0,255" | "[0,255]" | "raw",
     }
-);
+}
 
-named_enum!(
+named_enum! {
     /// The channels a model wants, in order.
-    ChannelOrder, "channel order", {
+    pub enum ChannelOrder, "channel order" {
         /// red, green, blue
         Rgb = "rgb",
         /// blue, green, red (Caffe-era and OpenCV-trained models)
@@ -97,7 +64,7 @@ named_enum!(
         /// one luma channel
         Gray = "gray" | "grey" | "grayscale",
     }
-);
+}
 
 impl ChannelOrder {
     /// Channels in the tensor.

@@ -22,78 +22,29 @@ pub(crate) mod kernels;
 pub mod pil;
 
 use crate::error::{Error, Result};
-use crate::image::{Image, ImageView, ImageViewMut};
+use crate::image::{check_same_format, Image, ImageView, ImageViewMut};
+use crate::names::named_enum;
 use kernels::{AreaSpans, AreaTap};
 use std::fmt;
-use std::str::FromStr;
 
-/// Interpolation methods, named and behaving as OpenCV's `INTER_*` flags.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum Interpolation {
-    /// `INTER_NEAREST`: the source pixel at `floor(x * scale)` (biased to the top left)
-    Nearest,
-    /// `INTER_NEAREST_EXACT`: nearest pixel center, as PIL and scikit-image do
-    NearestExact,
-    /// `INTER_LINEAR`: bilinear on the 2×2 neighbourhood, no antialiasing
-    #[default]
-    Linear,
-    /// `INTER_AREA`: pixel-area averaging when shrinking, bilinear-like when enlarging
-    Area,
-    /// `INTER_CUBIC`: bicubic on 4×4 (a = -0.75)
-    Cubic,
-    /// `INTER_LANCZOS4`: Lanczos on 8×8
-    Lanczos4,
-}
-
-impl Interpolation {
-    /// All methods.
-    pub const ALL: [Interpolation; 6] = [
-        Interpolation::Nearest,
-        Interpolation::NearestExact,
-        Interpolation::Linear,
-        Interpolation::Area,
-        Interpolation::Cubic,
-        Interpolation::Lanczos4,
-    ];
-
-    /// The name accepted by [`FromStr`] (`nearest`, `nearest-exact`, `linear`, `area`, `cubic`,
-    /// `lanczos4`).
-    pub const fn name(self) -> &'static str {
-        match self {
-            Interpolation::Nearest => "nearest",
-            Interpolation::NearestExact => "nearest-exact",
-            Interpolation::Linear => "linear",
-            Interpolation::Area => "area",
-            Interpolation::Cubic => "cubic",
-            Interpolation::Lanczos4 => "lanczos4",
-        }
-    }
-}
-
-impl fmt::Display for Interpolation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Interpolation {
-    type Err = Error;
-    /// Accepts the names above, OpenCV's spellings (`INTER_LINEAR`, `nearest_exact`) and
-    /// `bilinear`/`bicubic`/`lanczos`.
-    fn from_str(s: &str) -> Result<Self> {
-        let lower = s.to_ascii_lowercase().replace('_', "-");
-        let lower = lower.trim_start_matches("inter-");
-        let found = match lower {
-            "bilinear" => Some(Interpolation::Linear),
-            "bicubic" => Some(Interpolation::Cubic),
-            "lanczos" => Some(Interpolation::Lanczos4),
-            other => Interpolation::ALL.into_iter().find(|i| i.name() == other),
-        };
-        found.ok_or_else(|| Error::UnknownName {
-            kind: "interpolation",
-            value: s.to_string(),
-            accepted: Interpolation::ALL.map(|i| i.name()).join(", "),
-        })
+named_enum! {
+    /// Interpolation methods, named and behaving as OpenCV's `INTER_*` flags (which are
+    /// accepted too, as are `bilinear`, `bicubic` and `lanczos`).
+    #[derive(Default)]
+    pub enum Interpolation, "interpolation" {
+        /// `INTER_NEAREST`: the source pixel at `floor(x * scale)` (biased to the top left)
+        Nearest = "nearest" | "inter_nearest",
+        /// `INTER_NEAREST_EXACT`: nearest pixel center, as PIL and scikit-image do
+        NearestExact = "nearest-exact" | "nearest_exact" | "inter_nearest_exact",
+        /// `INTER_LINEAR`: bilinear on the 2×2 neighbourhood, no antialiasing
+        #[default]
+        Linear = "linear" | "bilinear" | "inter_linear",
+        /// `INTER_AREA`: pixel-area averaging when shrinking, bilinear-like when enlarging
+        Area = "area" | "inter_area",
+        /// `INTER_CUBIC`: bicubic on 4×4 (a = -0.75)
+        Cubic = "cubic" | "bicubic" | "inter_cubic",
+        /// `INTER_LANCZOS4`: Lanczos on 8×8
+        Lanczos4 = "lanczos4" | "lanczos" | "inter_lanczos4",
     }
 }
 
@@ -210,13 +161,7 @@ impl Resizer {
         dst: &mut ImageViewMut<'_>,
         interp: Interpolation,
     ) -> Result<()> {
-        if src.format() != dst.format() {
-            return Err(Error::FormatMismatch {
-                what: "resize",
-                expected: src.format().to_string(),
-                found: dst.format(),
-            });
-        }
+        check_same_format("resize", src.format(), dst.format())?;
         let (dw, dh) = (dst.width(), dst.height());
         self.resize_rows(src, dw, dh, interp, |y, row| {
             dst.row_mut(y).copy_from_slice(row)

@@ -19,51 +19,30 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::image::{ImageView, ImageViewMut};
+use crate::image::{check_same_format, ImageView, ImageViewMut};
+use crate::names::named_enum;
 use crate::simd::multiversion;
 use std::fmt;
-use std::str::FromStr;
 
-/// PIL's resampling filters (`PIL.Image.Resampling`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PilFilter {
-    /// `NEAREST` (Keras `load_img`'s default)
-    Nearest,
-    /// `BOX`
-    Box,
-    /// `BILINEAR` (antialiased triangle filter)
-    Bilinear,
-    /// `HAMMING`
-    Hamming,
-    /// `BICUBIC` (a = -0.5)
-    Bicubic,
-    /// `LANCZOS` (3 lobes)
-    Lanczos,
+named_enum! {
+    /// PIL's resampling filters (`PIL.Image.Resampling`).
+    pub enum PilFilter, "PIL filter" {
+        /// `NEAREST` (Keras `load_img`'s default)
+        Nearest = "nearest",
+        /// `BOX`
+        Box = "box",
+        /// `BILINEAR` (antialiased triangle filter)
+        Bilinear = "bilinear",
+        /// `HAMMING`
+        Hamming = "hamming",
+        /// `BICUBIC` (a = -0.5)
+        Bicubic = "bicubic",
+        /// `LANCZOS` (3 lobes; PIL's old `ANTIALIAS`)
+        Lanczos = "lanczos" | "antialias",
+    }
 }
 
 impl PilFilter {
-    /// All filters.
-    pub const ALL: [PilFilter; 6] = [
-        PilFilter::Nearest,
-        PilFilter::Box,
-        PilFilter::Bilinear,
-        PilFilter::Hamming,
-        PilFilter::Bicubic,
-        PilFilter::Lanczos,
-    ];
-
-    /// PIL's name, lower case.
-    pub const fn name(self) -> &'static str {
-        match self {
-            PilFilter::Nearest => "nearest",
-            PilFilter::Box => "box",
-            PilFilter::Bilinear => "bilinear",
-            PilFilter::Hamming => "hamming",
-            PilFilter::Bicubic => "bicubic",
-            PilFilter::Lanczos => "lanczos",
-        }
-    }
-
     /// Half-width of the kernel at scale 1.
     fn support(self) -> f64 {
         match self {
@@ -123,28 +102,6 @@ impl PilFilter {
                 }
             }
         }
-    }
-}
-
-impl fmt::Display for PilFilter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for PilFilter {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        let lower = s.to_ascii_lowercase();
-        let lower = lower.trim_start_matches("pil-").trim_start_matches("pil_");
-        PilFilter::ALL
-            .into_iter()
-            .find(|f| f.name() == lower || (lower == "antialias" && *f == PilFilter::Lanczos))
-            .ok_or_else(|| Error::UnknownName {
-                kind: "PIL filter",
-                value: s.to_string(),
-                accepted: PilFilter::ALL.map(|f| f.name()).join(", "),
-            })
     }
 }
 
@@ -268,13 +225,7 @@ impl PilResizer {
         dst: &mut ImageViewMut<'_>,
         filter: PilFilter,
     ) -> Result<()> {
-        if src.format() != dst.format() {
-            return Err(Error::FormatMismatch {
-                what: "PIL resize",
-                expected: src.format().to_string(),
-                found: dst.format(),
-            });
-        }
+        check_same_format("PIL resize", src.format(), dst.format())?;
         let (sw, sh, dw, dh) = (src.width(), src.height(), dst.width(), dst.height());
         if sw == 0 || sh == 0 || dw == 0 || dh == 0 {
             return Err(Error::Invalid(format!(

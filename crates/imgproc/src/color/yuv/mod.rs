@@ -16,54 +16,30 @@ mod kernels;
 
 use crate::error::{Error, Result};
 use crate::image::{check_same_size, Image, ImageViewMut, PixelFormat};
+use crate::names::named_enum;
 use kernels::Out;
-use std::fmt;
-use std::str::FromStr;
 
-/// The YUV layouts cameras and decoders hand out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum YuvFormat {
-    /// 4:2:2 packed `Y0 U Y1 V` (also called YUY2); V4L2's most common webcam format
-    Yuyv,
-    /// 4:2:2 packed `U Y0 V Y1`
-    Uyvy,
-    /// 4:2:2 packed `Y0 V Y1 U`
-    Yvyu,
-    /// 4:2:0: Y plane, then interleaved `U V` plane
-    Nv12,
-    /// 4:2:0: Y plane, then interleaved `V U` plane (Android camera default)
-    Nv21,
-    /// 4:2:0 planar: Y, U, V planes (also called IYUV)
-    I420,
-    /// 4:2:0 planar: Y, V, U planes
-    Yv12,
+named_enum! {
+    /// The YUV layouts cameras and decoders hand out.
+    pub enum YuvFormat, "YUV format" {
+        /// 4:2:2 packed `Y0 U Y1 V` (also called YUY2); V4L2's most common webcam format
+        Yuyv = "yuyv" | "yuy2",
+        /// 4:2:2 packed `U Y0 V Y1`
+        Uyvy = "uyvy",
+        /// 4:2:2 packed `Y0 V Y1 U`
+        Yvyu = "yvyu",
+        /// 4:2:0: Y plane, then interleaved `U V` plane
+        Nv12 = "nv12",
+        /// 4:2:0: Y plane, then interleaved `V U` plane (Android camera default)
+        Nv21 = "nv21",
+        /// 4:2:0 planar: Y, U, V planes (also called IYUV)
+        I420 = "i420" | "iyuv" | "yu12",
+        /// 4:2:0 planar: Y, V, U planes
+        Yv12 = "yv12",
+    }
 }
 
 impl YuvFormat {
-    /// All formats.
-    pub const ALL: [YuvFormat; 7] = [
-        YuvFormat::Yuyv,
-        YuvFormat::Uyvy,
-        YuvFormat::Yvyu,
-        YuvFormat::Nv12,
-        YuvFormat::Nv21,
-        YuvFormat::I420,
-        YuvFormat::Yv12,
-    ];
-
-    /// Lower-case name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            YuvFormat::Yuyv => "yuyv",
-            YuvFormat::Uyvy => "uyvy",
-            YuvFormat::Yvyu => "yvyu",
-            YuvFormat::Nv12 => "nv12",
-            YuvFormat::Nv21 => "nv21",
-            YuvFormat::I420 => "i420",
-            YuvFormat::Yv12 => "yv12",
-        }
-    }
-
     /// Whether chroma is shared by 2×2 pixels (4:2:0) rather than by horizontal pairs.
     pub const fn is_420(self) -> bool {
         matches!(
@@ -89,32 +65,6 @@ impl YuvFormat {
         } else {
             Some(luma)
         }
-    }
-}
-
-impl fmt::Display for YuvFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for YuvFormat {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        let lower = s.to_ascii_lowercase();
-        let lower = match lower.as_str() {
-            "yuy2" => "yuyv",
-            "iyuv" | "yu12" => "i420",
-            other => other,
-        };
-        YuvFormat::ALL
-            .into_iter()
-            .find(|f| f.name() == lower)
-            .ok_or_else(|| Error::UnknownName {
-                kind: "YUV format",
-                value: s.to_string(),
-                accepted: YuvFormat::ALL.map(|f| f.name()).join(", "),
-            })
     }
 }
 
