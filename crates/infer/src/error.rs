@@ -1,0 +1,68 @@
+//! The one error type of `tensorcv-infer`.
+
+/// Everything that can go wrong loading or running a model; each variant names the file,
+/// key, tensor or dimension involved.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A model file could not be read.
+    #[error("cannot read '{path}': {source}")]
+    Io {
+        /// the file
+        path: String,
+        /// the cause
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bytes are not a model tract can load (not ONNX, corrupt, unsupported operator).
+    #[error("cannot load model {what}: {message}")]
+    Load {
+        /// the file, or "from bytes"
+        what: String,
+        /// tract's explanation, one line
+        message: String,
+    },
+    /// A model card is malformed: unknown key, bad value, wrong type.
+    #[error("model card {source_name}: {message}")]
+    Card {
+        /// the card file, or where the card came from
+        source_name: String,
+        /// what is wrong, naming the key
+        message: String,
+    },
+    /// The model's input cannot take the image as described.
+    #[error("model input '{input}': {message}")]
+    Input {
+        /// the model input's name
+        input: String,
+        /// which dimension and why
+        message: String,
+    },
+    /// An output name that the model does not have.
+    #[error("no output named '{name}' (the model has: {available})")]
+    UnknownOutput {
+        /// the name asked for
+        name: String,
+        /// the outputs that exist, comma separated
+        available: String,
+    },
+    /// Running the model failed.
+    #[error("inference failed: {0}")]
+    Run(String),
+    /// Preprocessing failed.
+    #[error(transparent)]
+    Image(#[from] tensorcv_imgproc::Error),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// tract errors carry a chain of contexts; keep them on one line.
+pub(crate) fn one_line(e: &impl std::fmt::Debug) -> String {
+    format!("{e:?}")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(": ")
+}

@@ -1,0 +1,28 @@
+//! # tensorcv-infer
+//!
+//! Load a TensorFlow model exported to ONNX (tf2onnx, or TFLite through tf2onnx), learn what it
+//! expects, and run it on images with the same numbers TensorFlow gives. Built on `tract-onnx`;
+//! preprocessing is `tensorcv-imgproc`'s fused [`Preprocessor`](tensorcv_imgproc::tensor::Preprocessor).
+//!
+//! ```no_run
+//! use tensorcv_infer::Model;
+//! use tensorcv_imgproc::io::{imread, DecodeOptions};
+//! let model = Model::load("models/emotion.onnx")?;            // + models/emotion.toml
+//! for input in &model.info().inputs { println!("input  {input}"); }
+//! for output in &model.info().outputs { println!("output {output}"); }
+//! let mut session = model.session()?;                          // one per thread
+//! let photo = imread("face.jpg", &DecodeOptions::default())?;
+//! let (outputs, _transform) = session.run(&photo.view())?;
+//! let scores = outputs.get("predictions")?;                     // an ndarray
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod card;
+mod error;
+pub mod model;
+
+pub use card::{ModelCard, Task};
+pub use error::{Error, Result};
+pub use model::{Dim, LoadOptions, Model, ModelInfo, Outputs, Session, TensorInfo};
+/// The `ndarray` version outputs are given in.
+pub use tract_onnx::prelude::tract_ndarray as ndarray;
