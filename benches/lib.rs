@@ -22,3 +22,29 @@ pub fn jpeg_1080p() -> Vec<u8> {
 pub fn frame_1080p_bgr() -> Image {
     imdecode(&jpeg_1080p(), &DecodeOptions::default()).expect("the bench JPEG decodes")
 }
+
+/// The workspace's `models` directory.
+pub fn models_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models")
+}
+
+/// The models the `infer` bench times: every zoo model, plus MobileNetV2 (random weights, for
+/// speed only) when `tools/bench_zoo.py` has exported it to `tools/.cache/mobilenet_v2.onnx`.
+pub fn bench_models() -> Vec<PathBuf> {
+    let mut models = [
+        "face_detection_short_range.onnx",
+        "selfie_segmentation.onnx",
+        "emotion.onnx",
+        "emotion_int8.onnx",
+        "shapes.onnx",
+        "shapes_int8.tflite",
+    ]
+    .iter()
+    .map(|m| models_dir().join(m))
+    .collect::<Vec<_>>();
+    let mobilenet = models_dir().join("../tools/.cache/mobilenet_v2.onnx");
+    if mobilenet.exists() {
+        models.push(mobilenet);
+    }
+    models
+}

@@ -72,7 +72,8 @@ where
     T::Err: std::fmt::Display,
 {
     let s = Option::<String>::deserialize(d)?;
-    s.map(|s| s.parse::<T>().map_err(de::Error::custom)).transpose()
+    s.map(|s| s.parse::<T>().map_err(de::Error::custom))
+        .transpose()
 }
 
 fn task<'de, D: Deserializer<'de>>(d: D) -> Result<Task, D::Error> {
@@ -169,10 +170,16 @@ impl ModelCard {
         };
         if let Some(std) = self.input.std {
             if let Some(i) = (0..3).find(|&i| !(std[i].is_finite() && std[i] != 0.0)) {
-                return Err(bad(format!("input.std[{i}] = {} must be finite and non-zero", std[i])));
+                return Err(bad(format!(
+                    "input.std[{i}] = {} must be finite and non-zero",
+                    std[i]
+                )));
             }
         }
-        for (key, v) in [("input.width", self.input.width), ("input.height", self.input.height)] {
+        for (key, v) in [
+            ("input.width", self.input.width),
+            ("input.height", self.input.height),
+        ] {
             if v == Some(0) {
                 return Err(bad(format!("{key} must be positive")));
             }
@@ -210,17 +217,26 @@ mod tests {
         assert_eq!(card.input.range, Some(Range::Symmetric));
         assert_eq!(card.input.interpolation, Some(Interpolation::Area));
         assert_eq!(card.labels, ["a", "b"]);
-        assert_eq!(card.classification.unwrap()["output"].as_str(), Some("probs"));
+        assert_eq!(
+            card.classification.unwrap()["output"].as_str(),
+            Some("probs")
+        );
     }
 
     #[test]
     fn errors_name_the_key_and_the_file() {
         let e = ModelCard::parse("[input]\nchanels = \"rgb\"\n", "face.toml").unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("face.toml") && msg.contains("chanels"), "{msg}");
+        assert!(
+            msg.contains("face.toml") && msg.contains("chanels"),
+            "{msg}"
+        );
         let e = ModelCard::parse("[input]\nchannels = \"hsv\"\n", "face.toml").unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("hsv") && msg.contains("rgb, bgr, gray"), "{msg}");
+        assert!(
+            msg.contains("hsv") && msg.contains("rgb, bgr, gray"),
+            "{msg}"
+        );
         let e = ModelCard::parse("[model]\ntask = \"pose\"\n", "m.toml").unwrap_err();
         assert!(e.to_string().contains("pose"), "{e}");
         let e = ModelCard::parse("[input]\nstd = [1.0, 0.0, 1.0]\n", "m.toml").unwrap_err();

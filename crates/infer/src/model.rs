@@ -8,10 +8,12 @@ use std::path::Path;
 use std::sync::Arc;
 use tensorcv_imgproc::geometry::Transform;
 use tensorcv_imgproc::tensor::{
-    ChannelOrder, DType, Layout, Preprocessor, Range, Tensor as ImgTensor, TensorData, TensorSpec,
+    ChannelOrder, DType, Layout, Preprocessor, Quantization, Range, Tensor as ImgTensor,
+    TensorData, TensorSpec,
 };
 use tensorcv_imgproc::ImageView;
 use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::internal::DimLike;
 
 /// One dimension of a tensor: a number, or a symbol the model leaves open (batch size, ...).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,26 +34,55 @@ impl fmt::Display for Dim {
 }
 
 /// Name, shape and element type of a model input or output.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TensorInfo {
-    /// the ONNX name
+    /// the name in the model file
     pub name: String,
     /// dimensions, symbolic where the model leaves them open
     pub shape: Vec<Dim>,
-    /// element type, as tract names it (`F32`, `U8`, `QU8(...)`)
+    /// element type: `F32`, `U8`, `I8`, `I64`, ... (the integer type of quantized tensors)
     pub dtype: String,
+    /// scale and zero point of a quantized tensor (`real = (q - zero_point) * scale`)
+    pub quantization: Option<Quantization>,
 }
 
 impl fmt::Display for TensorInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let dims: Vec<String> = self.shape.iter().map(Dim::to_string).collect();
-        write!(f, "{} [{}] {}", self.name, dims.join(", "), self.dtype)
+        write!(f, "{} [{}] {}", self.name, dims.join(", "), self.dtype)?;
+        if let Some(q) = &self.quantization {
+            write!(f, " (scale {}, zero point {})", q.scale, q.zero_point)?;
+        }
+        Ok(())
+    }
+}
+
+/// The file format a model was loaded from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// ONNX (tf2onnx's output)
+    #[default]
+    Onnx,
+    /// TensorFlow Lite flatbuffer, read by `tract-tflite`
+    Tflite,
+}
+
+impl Format {
+    /// TFLite files carry the identifier `TFL3` at byte 4; anything else is tried as ONNX.
+    pub fn detect(bytes: &[u8]) -> Format {
+        if bytes.get(4..8) == Some(b"TFL3") {
+            Format::Tflite
+        } else {
+            Format::Onnx
+        }
     }
 }
 
 /// What a model file says about itself, before any shape is fixed.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ModelInfo {
+    /// the file format
+    pub format: Format,
     /// inputs, in order
     pub inputs: Vec<TensorInfo>,
     /// outputs, in order
@@ -64,7 +95,9 @@ fn describe(model: &TypedModel, outlets: &[OutletId]) -> Result<Vec<TensorInfo>>
     outlets
         .iter()
         .map(|o| {
-            let fact = model.outlet_fact(*o).map_err(|e| Error::Run(one_line(&e)))?;
+            let fact = model
+                .outlet_fact(*o)
+                .map_err(|e| Error::Run(one_line(&e)))?;
             let name = model
                 .outlet_label(*o)
                 .map(str::to_string)
@@ -77,10 +110,15 @@ fn describe(model: &TypedModel, outlets: &[OutletId]) -> Result<Vec<TensorInfo>>
                     Err(_) => Dim::Symbol(d.to_string()),
                 })
                 .collect();
+            let dt = fact.datum_type;
             Ok(TensorInfo {
                 name,
                 shape,
-                dtype: format!("{:?}", fact.datum_type),
+                dtype: format!("{:?}", dt.unquantized()),
+                quantization: dt.qparams().map(|_| {
+                    let (zero_point, scale) = dt.zp_scale();
+                    Quantization { scale, zero_point }
+                }),
             })
         })
         .collect()
@@ -93,6 +131,8 @@ pub struct LoadOptions {
     pub batch: usize,
     /// a card to use instead of the sidecar `.toml` or the model's metadata
     pub card: Option<ModelCard>,
+    /// threads for tract's matrix products (1: the calling thread only). Ignored on wasm.
+    pub threads: usize,
 }
 
 impl Default for LoadOptions {
@@ -100,12 +140,129 @@ impl Default for LoadOptions {
         LoadOptions {
             batch: 1,
             card: None,
+            threads: 1,
         }
     }
 }
 
+/// tract-tflite 0.23.9's operators (its `ops::register_all`): used only to name, when loading
+/// fails, every operator of a `.tflite` file that tract cannot run.
+const TFLITE_SUPPORTED: &[&str] = &[
+    "ABS",
+    "ADD",
+    "ARG_MAX",
+    "AVERAGE_POOL_2D",
+    "BATCH_MATMUL",
+    "BROADCAST_TO",
+    "CEIL",
+    "CONCATENATION",
+    "CONV_2D",
+    "COS",
+    "DEPTHWISE_CONV_2D",
+    "DIV",
+    "EQUAL",
+    "EXP",
+    "EXPAND_DIMS",
+    "FLOOR",
+    "FULLY_CONNECTED",
+    "GREATER",
+    "GREATER_EQUAL",
+    "HARD_SWISH",
+    "LEAKY_RELU",
+    "LESS",
+    "LESS_EQUAL",
+    "LOG",
+    "LOGICAL_AND",
+    "LOGICAL_NOT",
+    "LOGICAL_OR",
+    "LOGISTIC",
+    "MAXIMUM",
+    "MAX_POOL_2D",
+    "MEAN",
+    "MINIMUM",
+    "MUL",
+    "NOT_EQUAL",
+    "PAD",
+    "PADV2",
+    "REDUCE_MAX",
+    "REDUCE_MIN",
+    "REDUCE_PROD",
+    "RELU",
+    "RELU6",
+    "RESHAPE",
+    "RESIZE_BILINEAR",
+    "RESIZE_NEAREST_NEIGHBOR",
+    "RSQRT",
+    "SELECT",
+    "SELECT_V2",
+    "SHAPE",
+    "SIN",
+    "SLICE",
+    "SOFTMAX",
+    "SQRT",
+    "SQUARE",
+    "SQUEEZE",
+    "STRIDED_SLICE",
+    "SUB",
+    "SUM",
+    "TANH",
+    "TRANSPOSE",
+];
+
+/// The operators of a `.tflite` file that tract-tflite does not translate, each with how many
+/// nodes use it and the first node's output tensor: `DEQUANTIZE (12 nodes, first 'conv/w')`.
+fn tflite_unsupported(bytes: &[u8]) -> Vec<String> {
+    use tract_tflite::tflite;
+    let Ok(model) = tflite::root_as_model(bytes) else {
+        return Vec::new();
+    };
+    let (Some(codes), Some(graphs)) = (model.operator_codes(), model.subgraphs()) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(String, usize, String)> = Vec::new();
+    for graph in graphs.iter() {
+        let tensors = graph.tensors();
+        for op in graph.operators().into_iter().flatten() {
+            let Some(code) = codes.iter().nth(op.opcode_index() as usize) else {
+                continue;
+            };
+            let builtin = code
+                .builtin_code()
+                .0
+                .max(code.deprecated_builtin_code() as i32);
+            let name = match tflite::BuiltinOperator(builtin).variant_name() {
+                Some("CUSTOM") => format!("custom op '{}'", code.custom_code().unwrap_or("?")),
+                Some(n) if TFLITE_SUPPORTED.contains(&n) => continue,
+                Some(n) => n.to_string(),
+                None => format!("operator #{builtin}"),
+            };
+            let node = op
+                .outputs()
+                .and_then(|o| o.iter().next())
+                .and_then(|i| tensors.and_then(|t| t.iter().nth(i as usize)))
+                .and_then(|t| t.name())
+                .unwrap_or("?")
+                .to_string();
+            match found.iter_mut().find(|f| f.0 == name) {
+                Some(f) => f.1 += 1,
+                None => found.push((name, 1, node)),
+            }
+        }
+    }
+    found
+        .into_iter()
+        .map(|(name, n, node)| match n {
+            1 => format!("{name} (node '{node}')"),
+            _ => format!("{name} ({n} nodes, first '{node}')"),
+        })
+        .collect()
+}
+
 struct Inner {
     plan: Arc<TypedRunnableModel>,
+    input_dt: DatumType,
+    #[cfg(not(target_family = "wasm"))]
+    executor: Option<tract_linalg::multithread::Executor>,
     info: ModelInfo,
     card: ModelCard,
     spec: TensorSpec,
@@ -130,8 +287,8 @@ impl fmt::Debug for Model {
 }
 
 impl Model {
-    /// Load an ONNX file; its card is the `.toml` next to it if there is one, else the
-    /// `tensorcv.card` metadata entry, else defaults inferred from the model.
+    /// Load an ONNX or TFLite file; its card is the `.toml` next to it if there is one, else
+    /// (ONNX) the `tensorcv.card` metadata entry, else defaults inferred from the model.
     pub fn load(path: impl AsRef<Path>) -> Result<Model> {
         Self::load_with(path, LoadOptions::default())
     }
@@ -156,7 +313,7 @@ impl Model {
         Self::from_bytes_named(&bytes, &format!("'{}'", path.display()), options)
     }
 
-    /// Load from ONNX bytes (WASM, embedded models).
+    /// Load from the bytes of an ONNX or TFLite file (WASM, embedded models).
     pub fn from_bytes(bytes: &[u8], options: LoadOptions) -> Result<Model> {
         Self::from_bytes_named(bytes, "from bytes", options)
     }
@@ -166,18 +323,60 @@ impl Model {
             what: what.to_string(),
             message: one_line(&e),
         };
-        let mut inference = tract_onnx::onnx()
-            .model_for_read(&mut std::io::Cursor::new(bytes))
-            .map_err(|e| load_err(&e))?;
-        let typed = inference.clone().into_typed().map_err(|e| load_err(&e))?;
+        let format = Format::detect(bytes);
+        // the model as declared (for introspection), and for ONNX the inference model whose
+        // input is fixed below (tf2onnx leaves the batch symbolic)
+        let (declared, inference) = match format {
+            Format::Onnx => {
+                let inference = tract_onnx::onnx()
+                    .model_for_read(&mut std::io::Cursor::new(bytes))
+                    .map_err(|e| load_err(&e))?;
+                (
+                    inference.clone().into_typed().map_err(|e| load_err(&e))?,
+                    Some(inference),
+                )
+            }
+            Format::Tflite => {
+                let model = tract_tflite::tflite()
+                    .model_for_read(&mut std::io::Cursor::new(bytes))
+                    .map_err(|e| {
+                        let unsupported = tflite_unsupported(bytes);
+                        if unsupported.is_empty() {
+                            load_err(&e)
+                        } else {
+                            Error::Load {
+                                what: what.to_string(),
+                                message: format!(
+                                    "tract-tflite does not support {}; convert the model to ONNX \
+                                     with tf2onnx (--tflite) instead",
+                                    unsupported.join(", ")
+                                ),
+                            }
+                        }
+                    })?;
+                (model, None)
+            }
+        };
         let info = ModelInfo {
-            inputs: describe(&typed, typed.input_outlets().map_err(|e| load_err(&e))?)?,
-            outputs: describe(&typed, typed.output_outlets().map_err(|e| load_err(&e))?)?,
-            metadata: typed
+            format,
+            inputs: describe(
+                &declared,
+                declared.input_outlets().map_err(|e| load_err(&e))?,
+            )?,
+            outputs: describe(
+                &declared,
+                declared.output_outlets().map_err(|e| load_err(&e))?,
+            )?,
+            metadata: declared
                 .properties
                 .iter()
                 .filter_map(|(k, v)| {
-                    let value = v.to_scalar::<String>().ok()?.clone();
+                    let value = v
+                        .to_plain_array_view::<String>()
+                        .ok()?
+                        .iter()
+                        .next()?
+                        .clone();
                     Some((k.trim_start_matches("onnx.").to_string(), value))
                 })
                 .collect(),
@@ -195,30 +394,76 @@ impl Model {
                 message: format!(
                     "image models take one input; this one has {}: {}",
                     info.inputs.len(),
-                    info.inputs.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
+                    info.inputs
+                        .iter()
+                        .map(|i| i.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             });
+        }
+        if let Some(name) = &card.input.name {
+            if *name != info.inputs[0].name {
+                return Err(Error::Input {
+                    input: name.clone(),
+                    message: format!(
+                        "the card names this input, the model's input is '{}'",
+                        info.inputs[0].name
+                    ),
+                });
+            }
         }
         let batch = options.batch.max(1);
         let spec = input_spec(&info.inputs[0], &card)?;
         let shape: TVec<usize> = spec.shape(batch).into_iter().collect();
-        let dt = match spec.dtype {
-            DType::F32 => f32::datum_type(),
-            DType::U8 => u8::datum_type(),
-            DType::I8 => i8::datum_type(),
-        };
-        inference
-            .set_input_fact(0, InferenceFact::dt_shape(dt, shape))
-            .map_err(|e| load_err(&e))?;
-        let optimized = inference.into_optimized().map_err(|e| Error::Input {
+        let input_dt = declared.input_fact(0).map_err(|e| load_err(&e))?.datum_type;
+        let bad_input = |e: &dyn fmt::Debug| Error::Input {
             input: info.inputs[0].name.clone(),
-            message: format!("the model does not accept a {:?} tensor: {}", spec.shape(batch), one_line(&e)),
-        })?;
+            message: format!(
+                "the model does not accept a {:?} tensor: {}",
+                spec.shape(batch),
+                one_line(&e)
+            ),
+        };
+        let optimized = match inference {
+            Some(mut inference) => {
+                inference
+                    .set_input_fact(0, InferenceFact::dt_shape(input_dt, shape))
+                    .map_err(|e| bad_input(&e))?;
+                inference.into_optimized().map_err(|e| bad_input(&e))?
+            }
+            None => {
+                let mut typed = declared;
+                let declared_shape = &info.inputs[0].shape;
+                if let Some((i, d)) = declared_shape
+                    .iter()
+                    .enumerate()
+                    .find(|(i, d)| matches!(d, Dim::Fixed(n) if *n != shape[*i]))
+                {
+                    return Err(Error::Input {
+                        input: info.inputs[0].name.clone(),
+                        message: format!(
+                            "dimension {i} is fixed at {d} in the file, {} was asked for \
+                             (TFLite models keep their batch size)",
+                            shape[i]
+                        ),
+                    });
+                }
+                typed
+                    .set_input_fact(0, TypedFact::dt_shape(input_dt, &*shape))
+                    .map_err(|e| bad_input(&e))?;
+                typed.into_optimized().map_err(|e| bad_input(&e))?
+            }
+        };
         let output_names = info.outputs.iter().map(|o| o.name.clone()).collect();
         let plan = optimized.into_runnable().map_err(|e| load_err(&e))?;
         Ok(Model {
             inner: Arc::new(Inner {
                 plan,
+                input_dt,
+                #[cfg(not(target_family = "wasm"))]
+                executor: (options.threads > 1)
+                    .then(|| tract_linalg::multithread::Executor::multithread(options.threads)),
                 info,
                 card,
                 spec,
@@ -249,33 +494,116 @@ impl Model {
     pub fn session(&self) -> Result<Session> {
         let pre = Preprocessor::try_new(self.inner.spec.clone())?;
         let tensor = self.inner.spec.alloc(self.inner.batch);
+        let input = self.input_tensor(&tensor)?;
         Ok(Session {
             model: self.clone(),
             pre,
             tensor,
+            input: Arc::new(input),
         })
     }
 
-    /// Run on an already prepared input tensor (its shape must match [`Model::input_spec`]).
-    pub fn run_tensor(&self, input: &ImgTensor) -> Result<Outputs> {
-        let shape = input.shape();
-        let t = match input.data() {
-            TensorData::F32(v) => tract_ndarray::ArrayD::from_shape_vec(&shape[..], v.clone()).map(|a| a.into_tensor()),
-            TensorData::U8(v) => tract_ndarray::ArrayD::from_shape_vec(&shape[..], v.clone()).map(|a| a.into_tensor()),
-            TensorData::I8(v) => tract_ndarray::ArrayD::from_shape_vec(&shape[..], v.clone()).map(|a| a.into_tensor()),
-        }
-        .map_err(|e| Error::Run(e.to_string()))?;
-        let outs = self
-            .inner
-            .plan
-            .run(tvec!(t.into_tvalue()))
+    /// A tract tensor of the model's input type (quantized types included) for `src`.
+    fn input_tensor(&self, src: &ImgTensor) -> Result<Tensor> {
+        let mut t = Tensor::zero_dt(self.inner.input_dt, &src.shape())
             .map_err(|e| Error::Run(one_line(&e)))?;
+        fill(&mut t, src)?;
+        Ok(t)
+    }
+
+    /// Run on an already prepared input tensor (its shape must match [`Model::input_spec`] and
+    /// [`Model::batch`]).
+    pub fn run_tensor(&self, input: &ImgTensor) -> Result<Outputs> {
+        self.check_tensor(input)?;
+        self.run_value(self.input_tensor(input)?.into_tvalue())
+    }
+
+    /// Time every operator over `runs` runs on `input`: tract's per-op profile, operators of
+    /// the same kind summed, slowest first. Not on wasm (no clock there).
+    #[cfg(not(target_family = "wasm"))]
+    pub fn profile(&self, input: &ImgTensor, runs: usize) -> Result<Vec<OpTime>> {
+        use std::time::Instant;
+        self.check_tensor(input)?;
+        let err = |e: TractError| Error::Run(one_line(&e));
+        let mut state = TypedSimpleState::new(&self.inner.plan).map_err(err)?;
+        let mut times: Vec<OpTime> = Vec::new();
+        let mut run_all = || -> Result<()> {
+            for _ in 0..runs.max(1) {
+                let value = self.input_tensor(input)?.into_tvalue();
+                state
+                    .run_plan_with_eval(tvec!(value), |ctx, op_state, node, inputs| {
+                        let start = Instant::now();
+                        let r = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+                        let op = node.op().name().to_string();
+                        let elapsed = start.elapsed();
+                        match times.iter_mut().find(|t| t.op == op) {
+                            Some(t) => t.time += elapsed,
+                            None => times.push(OpTime {
+                                op,
+                                nodes: 0,
+                                time: elapsed,
+                            }),
+                        }
+                        r
+                    })
+                    .map_err(err)?;
+            }
+            Ok(())
+        };
+        match &self.inner.executor {
+            Some(pool) => tract_linalg::multithread::multithread_tract_scope(pool.clone(), run_all),
+            None => run_all(),
+        }?;
+        let model = self.inner.plan.model();
+        for t in &mut times {
+            t.nodes = model
+                .nodes()
+                .iter()
+                .filter(|n| n.op().name() == t.op)
+                .count();
+            t.time /= runs.max(1) as u32;
+        }
+        times.sort_by_key(|t| std::cmp::Reverse(t.time));
+        Ok(times)
+    }
+
+    fn check_tensor(&self, input: &ImgTensor) -> Result<()> {
+        let want = self.inner.spec.shape(self.inner.batch);
+        if input.shape() != want || input.dtype() != self.inner.spec.dtype {
+            return Err(Error::Input {
+                input: self.inner.info.inputs[0].name.clone(),
+                message: format!(
+                    "expects a {:?} {} tensor, got {:?} {}",
+                    want,
+                    self.inner.spec.dtype,
+                    input.shape(),
+                    input.dtype()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn run_value(&self, input: TValue) -> Result<Outputs> {
+        let run = || self.inner.plan.run(tvec!(input));
+        #[cfg(not(target_family = "wasm"))]
+        let outs = match &self.inner.executor {
+            Some(pool) => tract_linalg::multithread::multithread_tract_scope(pool.clone(), run),
+            None => run(),
+        };
+        #[cfg(target_family = "wasm")]
+        let outs = run();
+        let outs = outs.map_err(|e| Error::Run(one_line(&e)))?;
         let values = outs
             .into_iter()
             .map(|v| {
                 let t = v.into_tensor();
-                let t = t.cast_to::<f32>().map_err(|e| Error::Run(one_line(&e)))?.into_owned();
-                t.into_array::<f32>().map_err(|e| Error::Run(one_line(&e)))
+                let t = t
+                    .cast_to::<f32>()
+                    .map_err(|e| Error::Run(one_line(&e)))?
+                    .into_owned();
+                t.into_plain_array::<f32>()
+                    .map_err(|e| Error::Run(one_line(&e)))
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Outputs {
@@ -285,32 +613,92 @@ impl Model {
     }
 }
 
-/// A model with its preprocessing buffers: runs images one after another without allocating
-/// for the input.
+/// One kind of operator in a [`Model::profile`]: how many nodes, and their time per run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpTime {
+    /// tract's operator name (`Conv`, `MatMul`, `Add`, ...)
+    pub op: String,
+    /// nodes of this kind in the optimized model
+    pub nodes: usize,
+    /// their total time in one run
+    pub time: std::time::Duration,
+}
+
+/// Copy imgproc's tensor into tract's (same element size; quantized types share the bytes).
+fn fill(dst: &mut Tensor, src: &ImgTensor) -> Result<()> {
+    let err = |e: TractError| Error::Run(one_line(&e));
+    let mut plain = dst.try_as_plain_ram_mut().map_err(err)?;
+    match src.data() {
+        TensorData::F32(v) => plain.as_slice_mut::<f32>().map_err(err)?.copy_from_slice(v),
+        TensorData::U8(v) => plain.as_slice_mut::<u8>().map_err(err)?.copy_from_slice(v),
+        TensorData::I8(v) => plain.as_slice_mut::<i8>().map_err(err)?.copy_from_slice(v),
+    }
+    Ok(())
+}
+
+/// A model with its preprocessing buffers: runs images one after another, reusing its input
+/// tensors.
 pub struct Session {
     model: Model,
     pre: Preprocessor,
     tensor: ImgTensor,
+    input: Arc<Tensor>,
 }
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Session").field("spec", self.pre.spec()).finish()
+        f.debug_struct("Session")
+            .field("spec", self.pre.spec())
+            .finish()
     }
 }
 
 impl Session {
     /// Preprocess `image` (any pixel format) as the card says and run the model. Returns the
-    /// outputs and the transform from image pixels to model-input pixels.
+    /// outputs and the transform from image pixels to model-input pixels. A model loaded for a
+    /// batch of N gets the image N times; see [`Session::run_batch`].
     pub fn run(&mut self, image: &ImageView<'_>) -> Result<(Outputs, Transform)> {
-        let tf = self.pre.run(image, &mut self.tensor, 0)?;
-        Ok((self.model.run_tensor(&self.tensor)?, tf))
+        let mut transform = None;
+        for i in 0..self.model.batch() {
+            transform = Some(self.pre.run(image, &mut self.tensor, i)?);
+        }
+        let outputs = self.run_prepared()?;
+        Ok((outputs, transform.expect("batch >= 1")))
+    }
+
+    /// Run a batch: exactly [`Model::batch`] images, one transform each.
+    pub fn run_batch(&mut self, images: &[ImageView<'_>]) -> Result<(Outputs, Vec<Transform>)> {
+        if images.len() != self.model.batch() {
+            return Err(Error::Input {
+                input: self.model.info().inputs[0].name.clone(),
+                message: format!(
+                    "the model was loaded for batches of {}, {} images given",
+                    self.model.batch(),
+                    images.len()
+                ),
+            });
+        }
+        let transforms = images
+            .iter()
+            .enumerate()
+            .map(|(i, image)| self.pre.run(image, &mut self.tensor, i))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((self.run_prepared()?, transforms))
     }
 
     /// Preprocess without running: the exact tensor the model would get.
     pub fn preprocess(&mut self, image: &ImageView<'_>) -> Result<&ImgTensor> {
         self.pre.run(image, &mut self.tensor, 0)?;
         Ok(&self.tensor)
+    }
+
+    fn run_prepared(&mut self) -> Result<Outputs> {
+        // tract has dropped its references after the previous run: reuse the input tensor
+        match Arc::get_mut(&mut self.input) {
+            Some(t) => fill(t, &self.tensor)?,
+            None => self.input = Arc::new(self.model.input_tensor(&self.tensor)?),
+        }
+        self.model.run_value(self.input.clone().into_tvalue())
     }
 
     /// The model.
@@ -358,7 +746,12 @@ fn input_spec(input: &TensorInfo, card: &ModelCard) -> Result<TensorSpec> {
     if input.shape.len() != 4 {
         return Err(bad(format!(
             "expected a 4-D image tensor, the model declares [{}]",
-            input.shape.iter().map(Dim::to_string).collect::<Vec<_>>().join(", ")
+            input
+                .shape
+                .iter()
+                .map(Dim::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     let fixed = |i: usize| match input.shape[i] {
@@ -404,9 +797,17 @@ fn input_spec(input: &TensorInfo, card: &ModelCard) -> Result<TensorSpec> {
         "F32" => DType::F32,
         "U8" => DType::U8,
         "I8" => DType::I8,
-        other => return Err(bad(format!("input type {other} is not supported yet (f32, u8, i8)"))),
+        other => {
+            return Err(bad(format!(
+                "input type {other} is not supported (f32, u8, i8)"
+            )))
+        }
     };
-    let default_range = if dtype == DType::F32 { Range::Unit } else { Range::Raw };
+    // integer inputs without quantization take raw pixels; quantized ones the card's range
+    let default_range = match (dtype, &input.quantization) {
+        (DType::F32, _) | (_, Some(_)) => Range::Unit,
+        _ => Range::Raw,
+    };
     let spec = TensorSpec::new(width, height)
         .with_layout(layout)
         .with_channels(channels)
@@ -415,6 +816,10 @@ fn input_spec(input: &TensorInfo, card: &ModelCard) -> Result<TensorSpec> {
         .with_mean_std(c.mean.unwrap_or([0.0; 3]), c.std.unwrap_or([1.0; 3]))
         .with_interp(c.interpolation.unwrap_or_default())
         .with_fit(c.fit.unwrap_or_default(), c.pad.unwrap_or(0));
+    let spec = match input.quantization {
+        Some(q) => spec.with_quantization(q),
+        None => spec,
+    };
     spec.validate().map_err(|e| bad(e.to_string()))?;
     Ok(spec)
 }
