@@ -57,12 +57,19 @@ pub enum Error {
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// tract errors carry a chain of contexts; keep them on one line.
-pub(crate) fn one_line(e: &impl std::fmt::Debug) -> String {
-    format!("{e:?}")
+/// tract errors carry a chain of contexts (and, with `RUST_BACKTRACE`, a backtrace): keep the
+/// chain on one line, without the backtrace, and cut very long operator dumps.
+pub(crate) fn one_line(e: &dyn std::fmt::Display) -> String {
+    let text = format!("{e:#}");
+    let mut line = text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
+        .take_while(|l| !l.starts_with("Stack backtrace"))
         .collect::<Vec<_>>()
-        .join(": ")
+        .join(" ");
+    if line.chars().count() > 600 {
+        line = line.chars().take(600).collect::<String>() + " ...";
+    }
+    line
 }

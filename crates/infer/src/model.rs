@@ -319,7 +319,7 @@ impl Model {
     }
 
     fn from_bytes_named(bytes: &[u8], what: &str, options: LoadOptions) -> Result<Model> {
-        let load_err = |e: &dyn fmt::Debug| Error::Load {
+        let load_err = |e: &dyn fmt::Display| Error::Load {
             what: what.to_string(),
             message: one_line(&e),
         };
@@ -417,7 +417,7 @@ impl Model {
         let spec = input_spec(&info.inputs[0], &card)?;
         let shape: TVec<usize> = spec.shape(batch).into_iter().collect();
         let input_dt = declared.input_fact(0).map_err(|e| load_err(&e))?.datum_type;
-        let bad_input = |e: &dyn fmt::Debug| Error::Input {
+        let bad_input = |e: &dyn fmt::Display| Error::Input {
             input: info.inputs[0].name.clone(),
             message: format!(
                 "the model does not accept a {:?} tensor: {}",
@@ -425,6 +425,26 @@ impl Model {
                 one_line(&e)
             ),
         };
+        // a dimension the file fixes stays as it is (the graph may rely on it)
+        if let Some((i, d)) = info.inputs[0]
+            .shape
+            .iter()
+            .enumerate()
+            .find(|(i, d)| matches!(d, Dim::Fixed(n) if *n != shape[*i]))
+        {
+            return Err(Error::Input {
+                input: info.inputs[0].name.clone(),
+                message: format!(
+                    "dimension {i} is fixed at {d} in the model file, {} was asked for{}",
+                    shape[i],
+                    if i == 0 {
+                        " (a batch size the export fixed)"
+                    } else {
+                        ""
+                    }
+                ),
+            });
+        }
         let optimized = match inference {
             Some(mut inference) => {
                 inference
@@ -434,21 +454,6 @@ impl Model {
             }
             None => {
                 let mut typed = declared;
-                let declared_shape = &info.inputs[0].shape;
-                if let Some((i, d)) = declared_shape
-                    .iter()
-                    .enumerate()
-                    .find(|(i, d)| matches!(d, Dim::Fixed(n) if *n != shape[*i]))
-                {
-                    return Err(Error::Input {
-                        input: info.inputs[0].name.clone(),
-                        message: format!(
-                            "dimension {i} is fixed at {d} in the file, {} was asked for \
-                             (TFLite models keep their batch size)",
-                            shape[i]
-                        ),
-                    });
-                }
                 typed
                     .set_input_fact(0, TypedFact::dt_shape(input_dt, &*shape))
                     .map_err(|e| bad_input(&e))?;
