@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from venv_bootstrap import ROOT, ensure_venv  # noqa: E402
+from tools_common import median_ms  # noqa: E402
 
 JPEG = ROOT / "tests" / "data" / "imgproc" / "bench_1080p.jpg"
 
@@ -34,17 +35,6 @@ from PIL import Image  # noqa: E402
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
-
-
-def median_ms(fn, min_time=2.0, min_runs=20):
-    fn()  # warm up
-    times = []
-    start = time.perf_counter()
-    while len(times) < min_runs or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
 
 
 def opencv_times():

@@ -15,20 +15,17 @@ the TFLite interpreter (XNNPACK) for models that came from .tflite files. Every 
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
-import time
-import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from venv_bootstrap import ROOT, ensure_venv  # noqa: E402
+from tools_common import export_classifier, median_ms  # noqa: E402
 
 ensure_venv(__file__, ".zoo-venv")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -39,17 +36,6 @@ CRITERION = ROOT / "target" / "criterion"
 PHOTO = ROOT / "tests" / "data" / "imgproc" / "astronaut.png"
 
 
-def median_ms(fn, min_time=2.0, min_runs=20):
-    fn()
-    times = []
-    start = time.perf_counter()
-    while len(times) < min_runs or time.perf_counter() - start < min_time:
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e3
-
-
 def export_mobilenet():
     out = CACHE / "mobilenet_v2.onnx"
     if out.exists():
@@ -57,34 +43,16 @@ def export_mobilenet():
     import keras
     keras.utils.set_random_seed(1)
     model = keras.applications.MobileNetV2(weights=None)
-    saved = CACHE / "mobilenet_v2_savedmodel"
-
-    class Serving(tf.Module):
-        def __init__(self, model):
-            super().__init__()
-            self.model = model
-
-        @tf.function(input_signature=[tf.TensorSpec([None, 224, 224, 3], tf.float32, name="image")])
-        def serve(self, image):
-            return {"probabilities": self.model(image, training=False)}
-
-    module = Serving(model)
-    tf.saved_model.save(module, str(saved), signatures={"serving_default": module.serve})
-    subprocess.check_call([sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(saved),
-                           "--signature_def", "serving_default", "--opset", "17",
-                           "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    export_classifier(model, CACHE / "mobilenet_v2_savedmodel", out, 224)
     return out
 
 
 def tf_runner(name, x, threads):
     """TensorFlow's own run of the model the zoo entry came from."""
     tf.config.threading.set_intra_op_parallelism_threads(threads)
-    if name == "mobilenet_v2":
-        fn = tf.saved_model.load(str(CACHE / "mobilenet_v2_savedmodel")).signatures["serving_default"]
-        xt = tf.constant(x)
-        return lambda: fn(image=xt)
-    if name == "shapes":
-        fn = tf.saved_model.load(str(CACHE / "shapes_savedmodel")).signatures["serving_default"]
+    if name in ("mobilenet_v2", "shapes"):  # SavedModels written by export_classifier
+        saved = CACHE / f"{name}_savedmodel"
+        fn = tf.saved_model.load(str(saved)).signatures["serving_default"]
         xt = tf.constant(x)
         return lambda: fn(image=xt)
     if name == "emotion":

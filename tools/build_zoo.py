@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from venv_bootstrap import ROOT, ensure_venv, make_venv  # noqa: E402
+from tools_common import export_classifier  # noqa: E402
 
 CACHE = ROOT / "tools" / ".cache"
 MODELS = ROOT / "models"
@@ -502,24 +503,8 @@ def build_shapes(manifest):
     _, accuracy = model.evaluate(x_test / 255.0, y_test, verbose=0)
     print(f"shapes: test accuracy {accuracy:.3f}")
 
-    class Serving(tf.Module):
-        def __init__(self, model):
-            super().__init__()
-            self.model = model
-
-        @tf.function(input_signature=[tf.TensorSpec([None, 64, 64, 3], tf.float32, name="image")])
-        def serve(self, image):
-            return {"probabilities": self.model(image, training=False)}
-
-    saved = CACHE / "shapes_savedmodel"
-    module = Serving(model)
-    tf.saved_model.save(module, str(saved), signatures={"serving_default": module.serve})
     onnx_path = MODELS / "shapes.onnx"
-    subprocess.check_call([sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(saved),
-                           "--signature_def", "serving_default", "--opset", "17",
-                           "--output", str(onnx_path)],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    serving = tf.saved_model.load(str(saved)).signatures["serving_default"]
+    serving = export_classifier(model, CACHE / "shapes_savedmodel", onnx_path, 64)
 
     # the integer model ends at the logits: tract-tflite 0.23.9 gives an int8 SOFTMAX output the
     # quantization of its input, so the softmax is left to post-processing (card: activation)

@@ -3,6 +3,9 @@
 //! outputs (made by `tools/build_zoo.py`). Here imgproc remakes the input from the image,
 //! tract runs the model, and both must agree.
 
+#[path = "../../imgproc/tests/common/mod.rs"]
+mod common;
+
 use std::path::{Path, PathBuf};
 use tensorcv_imgproc::io::{imread, DecodeOptions};
 use tensorcv_imgproc::tensor::TensorData;
@@ -12,39 +15,11 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// A little-endian, C-order `.npy` file as f32 values (from f4, i1 or u1).
+/// A `.npy` file as its shape and f32 values (from f4, i1 or u1), with imgproc's reader.
 fn npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(&bytes[..6], b"\x93NUMPY");
-    let len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-    let header = std::str::from_utf8(&bytes[10..10 + len]).unwrap();
-    assert!(header.contains("'fortran_order': False"), "{header}");
-    let shape = header
-        .split("'shape': (")
-        .nth(1)
-        .unwrap()
-        .split(')')
-        .next()
-        .unwrap();
-    let shape = shape
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().unwrap())
-        .collect();
-    let body = &bytes[10 + len..];
-    let data = if header.contains("'<f4'") {
-        body.chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect()
-    } else if header.contains("'|i1'") {
-        body.iter().map(|&b| b as i8 as f32).collect()
-    } else if header.contains("'|u1'") {
-        body.iter().map(|&b| b as f32).collect()
-    } else {
-        panic!("unsupported npy type: {header}")
-    };
-    (shape, data)
+    let npy = common::read_npy(path);
+    let values = npy.values_f32();
+    (npy.shape, values)
 }
 
 fn max_abs(a: &[f32], b: &[f32]) -> f32 {

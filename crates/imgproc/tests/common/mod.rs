@@ -2,7 +2,7 @@
 //! small `.npy` reader (the references are written by `tools/make_imgproc_refs.py`).
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tensorcv_imgproc::io::{imread, DecodeOptions, ImreadMode};
 use tensorcv_imgproc::Image;
 
@@ -40,11 +40,27 @@ impl Npy {
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect()
     }
+
+    /// The values as f32, whatever the element type (f4, i1 or u1).
+    pub fn values_f32(&self) -> Vec<f32> {
+        match self.descr.as_str() {
+            "<f4" => self.f32s(),
+            "|i1" => self.data.iter().map(|&b| b as i8 as f32).collect(),
+            "|u1" => self.data.iter().map(|&b| b as f32).collect(),
+            other => panic!("unsupported npy type {other}"),
+        }
+    }
 }
 
-/// Read a C-ordered `.npy` file (format versions 1 to 3).
+/// Read a C-ordered `.npy` file of the imgproc references (format versions 1 to 3).
 pub fn load_npy(name: &str) -> Npy {
-    let bytes = std::fs::read(data_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    read_npy(&data_dir().join(name))
+}
+
+/// Read any C-ordered `.npy` file (format versions 1 to 3).
+pub fn read_npy(path: &Path) -> Npy {
+    let name = path.display();
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(&bytes[..6], b"\x93NUMPY", "{name} is not .npy");
     let (len, start) = if bytes[6] == 1 {
         (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)

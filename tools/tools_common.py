@@ -1,0 +1,42 @@
+"""Helpers shared by the tools/ scripts (import after `ensure_venv`)."""
+import statistics
+import subprocess
+import sys
+import time
+
+
+def median_ms(fn, min_time=2.0, min_runs=20):
+    """Median wall time of `fn()` in milliseconds, after one warm-up call."""
+    fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_runs or time.perf_counter() - start < min_time:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def export_classifier(model, saved, onnx_path, size):
+    """The users' workflow: save a Keras classifier as a SavedModel whose `serving_default`
+    signature maps `image` [N, size, size, 3] float32 to `probabilities`, then convert it with
+    tf2onnx (opset 17). Returns the loaded signature, to run TensorFlow's reference."""
+    import tensorflow as tf
+
+    class Serving(tf.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32,
+                                                    name="image")])
+        def serve(self, image):
+            return {"probabilities": self.model(image, training=False)}
+
+    module = Serving(model)
+    tf.saved_model.save(module, str(saved), signatures={"serving_default": module.serve})
+    subprocess.check_call([sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(saved),
+                           "--signature_def", "serving_default", "--opset", "17",
+                           "--output", str(onnx_path)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return tf.saved_model.load(str(saved)).signatures["serving_default"]
