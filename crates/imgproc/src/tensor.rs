@@ -329,6 +329,23 @@ impl Tensor {
             _ => None,
         }
     }
+    /// Copy image 0 of the batch into every other slot (one preprocessing pass for a batch
+    /// of the same image).
+    pub fn repeat_first(&mut self) {
+        fn rep<T: Copy>(v: &mut [T], n: usize) {
+            let per = v.len() / n.max(1);
+            let (first, rest) = v.split_at_mut(per);
+            for slot in rest.chunks_exact_mut(per.max(1)) {
+                slot.copy_from_slice(first);
+            }
+        }
+        let n = self.shape[0];
+        match &mut self.data {
+            TensorData::F32(v) => rep(v, n),
+            TensorData::U8(v) => rep(v, n),
+            TensorData::I8(v) => rep(v, n),
+        }
+    }
     fn hwc(&self) -> (usize, usize, usize) {
         match self.layout {
             Layout::Nhwc => (self.shape[1], self.shape[2], self.shape[3]),
@@ -687,6 +704,20 @@ mod tests {
             });
         let (t, _) = to_tensor(&px.view(), &spec).unwrap();
         assert_eq!(t.as_u8().unwrap(), &[1, 129, 255]); // 1/127.5 is not exact in f32
+    }
+
+    #[test]
+    fn repeat_first_fills_every_slot() {
+        let px = Image::from_vec(vec![1, 2, 3, 4, 5, 6], 2, 1, PixelFormat::Rgb8).unwrap();
+        let spec = TensorSpec::new(2, 1)
+            .with_dtype(DType::U8)
+            .with_range(Range::Raw);
+        let mut pre = Preprocessor::new(spec.clone());
+        let mut t = spec.alloc(3);
+        pre.run(&px.view(), &mut t, 0).unwrap();
+        assert_eq!(&t.as_u8().unwrap()[6..], &[0; 12]);
+        t.repeat_first();
+        assert_eq!(t.as_u8().unwrap(), [1, 2, 3, 4, 5, 6].repeat(3));
     }
 
     #[test]

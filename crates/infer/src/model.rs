@@ -661,14 +661,11 @@ impl fmt::Debug for Session {
 impl Session {
     /// Preprocess `image` (any pixel format) as the card says and run the model. Returns the
     /// outputs and the transform from image pixels to model-input pixels. A model loaded for a
-    /// batch of N gets the image N times; see [`Session::run_batch`].
+    /// batch of N gets the image in every slot (preprocessed once); see [`Session::run_batch`].
     pub fn run(&mut self, image: &ImageView<'_>) -> Result<(Outputs, Transform)> {
-        let mut transform = None;
-        for i in 0..self.model.batch() {
-            transform = Some(self.pre.run(image, &mut self.tensor, i)?);
-        }
-        let outputs = self.run_prepared()?;
-        Ok((outputs, transform.expect("batch >= 1")))
+        let transform = self.pre.run(image, &mut self.tensor, 0)?;
+        self.tensor.repeat_first();
+        Ok((self.run_prepared()?, transform))
     }
 
     /// Run a batch: exactly [`Model::batch`] images, one transform each.

@@ -378,6 +378,19 @@ fn batches_and_threads_give_the_same_numbers() {
             .collect();
         assert!(max_abs(&row, single) < 1e-6, "{row:?} vs {single:?}");
     }
+    // `run` on a batch model puts the one image in every slot (none left from the last batch)
+    let mut session3 = three.session().unwrap();
+    session3.run_batch(&views).unwrap();
+    let (outputs, _) = session3.run(&views[2]).unwrap();
+    let batch = outputs.get("predictions").unwrap();
+    for row in batch.outer_iter() {
+        let row: Vec<f32> = row.iter().copied().collect();
+        assert!(
+            max_abs(&row, &singles[2]) < 1e-6,
+            "{row:?} vs {:?}",
+            singles[2]
+        );
+    }
     let e = three
         .session()
         .unwrap()
