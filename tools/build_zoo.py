@@ -493,8 +493,8 @@ def build_shapes(manifest):
         keras.Input((64, 64, 3)),
         *block(16), L.MaxPooling2D(), *block(32), L.MaxPooling2D(),
         *block(32), L.MaxPooling2D(), *block(48),
-        # a 1x1 convolution head, not Dense: tract-tflite 0.23.9 mis-shapes an int8
-        # FULLY_CONNECTED after MEAN, and this keeps shapes_int8.tflite loadable by it
+        # a 1x1 convolution head before the average, not Dense after it: tract-tflite 0.23.9
+        # builds the nodes after an int8 MEAN for a wrong quantization (see crates/infer)
         L.Conv2D(3, 1), L.GlobalAveragePooling2D(), L.Softmax(),
     ])
     model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy",
@@ -506,10 +506,9 @@ def build_shapes(manifest):
     onnx_path = MODELS / "shapes.onnx"
     serving = export_classifier(model, CACHE / "shapes_savedmodel", onnx_path, 64)
 
-    # the integer model ends at the logits: tract-tflite 0.23.9 gives an int8 SOFTMAX output the
-    # quantization of its input, so the softmax is left to post-processing (card: activation)
-    logits = keras.Model(model.inputs, model.layers[-2].output)
-    converter = tf.lite.TFLiteConverter.from_keras_model(logits)
+    # the whole classifier, softmax included (TFLite gives its int8 output scale 1/256, zero
+    # point -128; tensorcv mends tract-tflite 0.23.9, which keeps the input's)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: ([x[None].astype(np.float32) / 255.0]
                                                  for x in x_train[:300])
@@ -552,9 +551,9 @@ def build_shapes(manifest):
         source="tools/build_zoo.py: Keras CNN trained on synthetic shapes, SavedModel "
         "serving_default, tf2onnx 1.17 --saved-model", output="probabilities", activation="none"))
     int8_path.with_suffix(".toml").write_text(SHAPES_CARD.format(
-        name="shapes_int8", description="the shapes model up to its logits, full-integer TFLite "
-        "(int8 in and out)", source="tools/build_zoo.py: TFLiteConverter full-integer "
-        "quantization of the shapes Keras model", output=name, activation="softmax"))
+        name="shapes_int8", description="the shapes model, full-integer TFLite (int8 in and out)",
+        source="tools/build_zoo.py: TFLiteConverter full-integer quantization of the shapes "
+        "Keras model", output=name, activation="none"))
 
 
 STEPS = {"face": build_face, "selfie": build_selfie, "fer": build_fer, "shapes": build_shapes}

@@ -20,6 +20,7 @@
 pub mod card;
 mod error;
 pub mod model;
+mod tflite;
 
 pub use card::{ModelCard, Task};
 pub use error::{Error, Result};

@@ -2,6 +2,7 @@
 
 use crate::card::ModelCard;
 use crate::error::{one_line, Error, Result};
+use crate::tflite::{mend_quantized_ops, tflite_unsupported};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
@@ -145,119 +146,6 @@ impl Default for LoadOptions {
     }
 }
 
-/// tract-tflite 0.23.9's operators (its `ops::register_all`): used only to name, when loading
-/// fails, every operator of a `.tflite` file that tract cannot run.
-const TFLITE_SUPPORTED: &[&str] = &[
-    "ABS",
-    "ADD",
-    "ARG_MAX",
-    "AVERAGE_POOL_2D",
-    "BATCH_MATMUL",
-    "BROADCAST_TO",
-    "CEIL",
-    "CONCATENATION",
-    "CONV_2D",
-    "COS",
-    "DEPTHWISE_CONV_2D",
-    "DIV",
-    "EQUAL",
-    "EXP",
-    "EXPAND_DIMS",
-    "FLOOR",
-    "FULLY_CONNECTED",
-    "GREATER",
-    "GREATER_EQUAL",
-    "HARD_SWISH",
-    "LEAKY_RELU",
-    "LESS",
-    "LESS_EQUAL",
-    "LOG",
-    "LOGICAL_AND",
-    "LOGICAL_NOT",
-    "LOGICAL_OR",
-    "LOGISTIC",
-    "MAXIMUM",
-    "MAX_POOL_2D",
-    "MEAN",
-    "MINIMUM",
-    "MUL",
-    "NOT_EQUAL",
-    "PAD",
-    "PADV2",
-    "REDUCE_MAX",
-    "REDUCE_MIN",
-    "REDUCE_PROD",
-    "RELU",
-    "RELU6",
-    "RESHAPE",
-    "RESIZE_BILINEAR",
-    "RESIZE_NEAREST_NEIGHBOR",
-    "RSQRT",
-    "SELECT",
-    "SELECT_V2",
-    "SHAPE",
-    "SIN",
-    "SLICE",
-    "SOFTMAX",
-    "SQRT",
-    "SQUARE",
-    "SQUEEZE",
-    "STRIDED_SLICE",
-    "SUB",
-    "SUM",
-    "TANH",
-    "TRANSPOSE",
-];
-
-/// The operators of a `.tflite` file that tract-tflite does not translate, each with how many
-/// nodes use it and the first node's output tensor: `DEQUANTIZE (12 nodes, first 'conv/w')`.
-fn tflite_unsupported(bytes: &[u8]) -> Vec<String> {
-    use tract_tflite::tflite;
-    let Ok(model) = tflite::root_as_model(bytes) else {
-        return Vec::new();
-    };
-    let (Some(codes), Some(graphs)) = (model.operator_codes(), model.subgraphs()) else {
-        return Vec::new();
-    };
-    let mut found: Vec<(String, usize, String)> = Vec::new();
-    for graph in graphs.iter() {
-        let tensors = graph.tensors();
-        for op in graph.operators().into_iter().flatten() {
-            let Some(code) = codes.iter().nth(op.opcode_index() as usize) else {
-                continue;
-            };
-            let builtin = code
-                .builtin_code()
-                .0
-                .max(code.deprecated_builtin_code() as i32);
-            let name = match tflite::BuiltinOperator(builtin).variant_name() {
-                Some("CUSTOM") => format!("custom op '{}'", code.custom_code().unwrap_or("?")),
-                Some(n) if TFLITE_SUPPORTED.contains(&n) => continue,
-                Some(n) => n.to_string(),
-                None => format!("operator #{builtin}"),
-            };
-            let node = op
-                .outputs()
-                .and_then(|o| o.iter().next())
-                .and_then(|i| tensors.and_then(|t| t.iter().nth(i as usize)))
-                .and_then(|t| t.name())
-                .unwrap_or("?")
-                .to_string();
-            match found.iter_mut().find(|f| f.0 == name) {
-                Some(f) => f.1 += 1,
-                None => found.push((name, 1, node)),
-            }
-        }
-    }
-    found
-        .into_iter()
-        .map(|(name, n, node)| match n {
-            1 => format!("{name} (node '{node}')"),
-            _ => format!("{name} ({n} nodes, first '{node}')"),
-        })
-        .collect()
-}
-
 struct Inner {
     plan: Arc<TypedRunnableModel>,
     input_dt: DatumType,
@@ -337,7 +225,7 @@ impl Model {
                 )
             }
             Format::Tflite => {
-                let model = tract_tflite::tflite()
+                let mut model = tract_tflite::tflite()
                     .model_for_read(&mut std::io::Cursor::new(bytes))
                     .map_err(|e| {
                         let unsupported = tflite_unsupported(bytes);
@@ -354,6 +242,7 @@ impl Model {
                             }
                         }
                     })?;
+                mend_quantized_ops(bytes, &mut model).map_err(|e| load_err(&e))?;
                 (model, None)
             }
         };

@@ -42,12 +42,6 @@ fn values(data: &TensorData) -> Vec<f32> {
     }
 }
 
-/// Models whose outputs tract gets wrong today: tract-tflite 0.23.9 runs the full-integer
-/// `shapes_int8.tflite` (its quantized input is made exactly, checked above the outputs) but its
-/// int8 outputs are 130-220 quantization steps away from the TFLite interpreter's. The test
-/// fails as soon as tract matches, so the list cannot go stale.
-const KNOWN_WRONG: &[&str] = &["shapes_int8"];
-
 #[test]
 fn zoo_models_match_tensorflow_and_onnxruntime() {
     let refs = root().join("tests/data/models");
@@ -161,14 +155,6 @@ fn zoo_models_match_tensorflow_and_onnxruntime() {
                 report.push(format!(
                     "{model_name:>12} {photo:<16} {name:<15} vs {engine:<10}: max abs diff {diff:.2e} = {ratio:.2} x {rule}"
                 ));
-                if KNOWN_WRONG.contains(&model_name) {
-                    // reported, not asserted: see KNOWN_WRONG
-                    assert!(
-                        ratio > 1.0,
-                        "{model_name} now matches: take it off KNOWN_WRONG"
-                    );
-                    continue;
-                }
                 if ratio > 1.0 {
                     failures.push(report.last().unwrap().clone());
                 }
@@ -312,6 +298,19 @@ fn tflite_loads_directly_and_unsupported_ops_are_named() {
     let q = input.quantization.expect("a quantized input");
     assert_eq!(model.input_spec().quantization, Some(q));
     assert!(input.to_string().contains("zero point"), "{input}");
+    // int8 MEAN and SOFTMAX mended: the output has TFLite's declared softmax quantization
+    // (tract-tflite 0.23.9 would give it the logits' and saturate the mean's sum)
+    let q = info.outputs[0].quantization.expect("a quantized output");
+    assert_eq!((q.scale, q.zero_point), (1.0 / 256.0, -128), "{q:?}");
+    let photo = imread(
+        root().join("tests/data/models/shapes_3_square.png"),
+        &DecodeOptions::default(),
+    )
+    .unwrap();
+    let (out, _) = model.session().unwrap().run(&photo.view()).unwrap();
+    let p = out.by_index(0).unwrap();
+    let sum: f32 = p.iter().sum();
+    assert!((sum - 1.0).abs() <= 3.0 / 256.0, "{p}");
 
     let e = Model::load(root().join("tests/data/models/shapes_fp16.tflite"))
         .unwrap_err()
