@@ -47,12 +47,26 @@ def export_mobilenet():
     return out
 
 
+NAMES = ["face_detection_short_range", "selfie_segmentation", "emotion", "emotion_int8",
+         "shapes", "shapes_int8", "mobilenet_v2"]
+
+
+def model_input(name):
+    """The model file onnxruntime runs (None for .tflite) and the one input every engine gets."""
+    if name == "shapes_int8":
+        return None, None, np.zeros([1, 64, 64, 3], np.int8)
+    onnx = CACHE / "mobilenet_v2.onnx" if name == "mobilenet_v2" else MODELS / f"{name}.onnx"
+    inp = ort.InferenceSession(str(onnx)).get_inputs()[0]
+    shape = [d if isinstance(d, int) else 1 for d in inp.shape]
+    dtype = np.float32 if "float" in inp.type else np.uint8
+    x = np.random.default_rng(0).uniform(0, 1, shape).astype(dtype)
+    return onnx, inp.name, x
+
+
 def tf_runner(name, x, threads):
     """TensorFlow's own run of the model the zoo entry came from."""
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
     if name in ("mobilenet_v2", "shapes"):  # SavedModels written by export_classifier
-        saved = CACHE / f"{name}_savedmodel"
-        fn = tf.saved_model.load(str(saved)).signatures["serving_default"]
+        fn = tf.saved_model.load(str(CACHE / f"{name}_savedmodel")).signatures["serving_default"]
         xt = tf.constant(x)
         return lambda: fn(image=xt)
     if name == "emotion":
@@ -60,17 +74,27 @@ def tf_runner(name, x, threads):
         model = keras.models.load_model(str(CACHE / "emotion_model.hdf5"), compile=False)
         xt = tf.constant(x)
         return lambda: model(xt, training=False)
-    tflite = {"face_detection_short_range": "face_detection_short_range.tflite",
-              "selfie_segmentation": None, "emotion_int8": "emotion_int8.tflite",
-              "shapes_int8": str(MODELS / "shapes_int8.tflite")}[name]
+    tflite = {"face_detection_short_range": CACHE / "face_detection_short_range.tflite",
+              "selfie_segmentation": None, "emotion_int8": CACHE / "emotion_int8.tflite",
+              "shapes_int8": MODELS / "shapes_int8.tflite"}[name]
     if tflite is None:
         return None  # MediaPipe's custom op: the stock interpreter cannot run it
-    path = Path(tflite) if "/" in tflite else CACHE / tflite
-    it = tf.lite.Interpreter(model_path=str(path), num_threads=threads)
+    it = tf.lite.Interpreter(model_path=str(tflite), num_threads=threads)
     it.allocate_tensors()
     d = it.get_input_details()[0]
     it.set_tensor(d["index"], x.astype(d["dtype"]))
     return it.invoke
+
+
+def tf_worker(threads):
+    """One process per thread count: TensorFlow fixes its thread pools at initialisation."""
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    times = {}
+    for name in NAMES:
+        run = tf_runner(name, model_input(name)[2], threads)
+        times[name] = median_ms(run) if run else None
+    print(json.dumps(times))
 
 
 def criterion_ms(bench):
@@ -81,51 +105,45 @@ def criterion_ms(bench):
 
 
 def main():
+    if "--tf-worker" in sys.argv:
+        return tf_worker(int(sys.argv[sys.argv.index("--tf-worker") + 1]))
     export_mobilenet()
     if "--no-cargo" not in sys.argv:
         subprocess.check_call(["cargo", "bench", "-p", "tensorcv-benches", "--bench", "infer"],
                               cwd=ROOT)
-    names = ["face_detection_short_range", "selfie_segmentation", "emotion", "emotion_int8",
-             "shapes", "shapes_int8", "mobilenet_v2"]
+    tf_ms = {t: json.loads(subprocess.check_output(
+        [sys.executable, __file__, "--tf-worker", str(t)]).decode().strip().splitlines()[-1])
+        for t in (1, 2)}
     print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"onnxruntime {ort.__version__}, tensorflow {tf.__version__}; ms per inference "
           f"(median); ratio = peer / tract\n")
     print(f"{'model':<28} {'thr':>3} {'load':>8} {'tract':>8} {'ort':>8} {'tf':>8} "
           f"{'ort/tract':>9} {'tf/tract':>9}")
-    for name in names:
-        onnx = CACHE / "mobilenet_v2.onnx" if name == "mobilenet_v2" else (
-            MODELS / f"{name}.tflite" if name == "shapes_int8" else MODELS / f"{name}.onnx")
-        sess0 = ort.InferenceSession(str(onnx)) if onnx.suffix == ".onnx" else None
-        if sess0 is not None:
-            inp = sess0.get_inputs()[0]
-            shape = [1 if not isinstance(d, int) else d for d in inp.shape]
-            dtype = np.float32 if "float" in inp.type else np.uint8
-        else:
-            shape, dtype = [1, 64, 64, 3], np.int8
-        x = np.random.default_rng(0).uniform(0, 1, shape).astype(dtype)
+
+    def fmt(v):
+        return f"{v:8.3f}" if v is not None else f"{'-':>8}"
+
+    for name in NAMES:
+        onnx, input_name, x = model_input(name)
         load = criterion_ms(f"infer_{name}_load")
         for threads in (1, 2):
             tract = criterion_ms(f"infer_{name}_run_{threads}t")
             ort_ms = None
-            if sess0 is not None:
+            if onnx is not None:
                 so = ort.SessionOptions()
                 so.intra_op_num_threads = threads
                 so.inter_op_num_threads = 1
                 s = ort.InferenceSession(str(onnx), so, providers=["CPUExecutionProvider"])
-                feed = {inp.name: x}
+                feed = {input_name: x}
                 ort_ms = median_ms(lambda: s.run(None, feed))
-            run = tf_runner(name, x, threads)
-            tf_ms = median_ms(run) if run else None
-
-            def fmt(v):
-                return f"{v:8.3f}" if v is not None else f"{'-':>8}"
+            tf_t = tf_ms[threads][name]
 
             def ratio(v):
                 return f"{v / tract:9.2f}" if v is not None and tract else f"{'-':>9}"
             print(f"{name:<28} {threads:>3} {fmt(load if threads == 1 else None)} {fmt(tract)} "
-                  f"{fmt(ort_ms)} {fmt(tf_ms)} {ratio(ort_ms)} {ratio(tf_ms)}")
+                  f"{fmt(ort_ms)} {fmt(tf_t)} {ratio(ort_ms)} {ratio(tf_t)}", flush=True)
     if "--profile" in sys.argv:
-        print("\ntract's per-op profile of MobileNetV2 (tract CLI-like, from the profile example):")
+        print("\ntract's per-op profile of MobileNetV2 (the profile example):", flush=True)
         subprocess.check_call(["cargo", "run", "--release", "-q", "-p", "tensorcv-infer",
                                "--example", "profile", "--", str(CACHE / "mobilenet_v2.onnx")],
                               cwd=ROOT)
