@@ -230,12 +230,8 @@ pub(crate) fn mend_quantized_ops(bytes: &[u8], model: &mut TypedModel) -> TractR
                     chain.push(next[0].node);
                 }
                 let source = model.node(first).inputs[0];
-                let mut wire = patch.tap_model(model, source)?;
-                wire = patch.wire_node(
-                    format!("{}.dequantize", op.name),
-                    Cast { to: DatumType::F32 },
-                    &[wire],
-                )?[0];
+                let tap = patch.tap_model(model, source)?;
+                let mut wire = cast(&mut patch, &op.name, "dequantize", DatumType::F32, tap)?;
                 let mut previous = source;
                 for &id in &chain {
                     let node = model.node(id);
@@ -262,7 +258,7 @@ pub(crate) fn mend_quantized_ops(bytes: &[u8], model: &mut TypedModel) -> TractR
                     wire = patch.wire_node(format!("{}.f32", node.name), new_op, &inputs)?[0];
                     previous = OutletId::new(id, 0);
                 }
-                patch.wire_node(format!("{}.quantize", op.name), Cast { to: op.dt }, &[wire])?[0]
+                cast(&mut patch, &op.name, "quantize", op.dt, wire)?
             }
             _ => {
                 let node = model.node(last);
@@ -279,14 +275,10 @@ pub(crate) fn mend_quantized_ops(bytes: &[u8], model: &mut TypedModel) -> TractR
                 if before.name.ends_with(AS_TRANSLATED) {
                     input = before.inputs[0];
                 }
-                let mut wire = patch.tap_model(model, input)?;
-                wire = patch.wire_node(
-                    format!("{}.dequantize", op.name),
-                    Cast { to: DatumType::F32 },
-                    &[wire],
-                )?[0];
-                wire = patch.wire_node(format!("{}.f32", op.name), softmax, &[wire])?[0];
-                patch.wire_node(format!("{}.quantize", op.name), Cast { to: op.dt }, &[wire])?[0]
+                let tap = patch.tap_model(model, input)?;
+                let wire = cast(&mut patch, &op.name, "dequantize", DatumType::F32, tap)?;
+                let wire = patch.wire_node(format!("{}.f32", op.name), softmax, &[wire])?[0];
+                cast(&mut patch, &op.name, "quantize", op.dt, wire)?
             }
         };
         let outlet = OutletId::new(last, 0);
@@ -295,11 +287,7 @@ pub(crate) fn mend_quantized_ops(bytes: &[u8], model: &mut TypedModel) -> TractR
         if !model.outlet_successors(outlet).is_empty() {
             // the nodes reading it were built for the type tract-tflite gave it
             let translated = model.outlet_fact(outlet)?.datum_type;
-            let wire = patch.wire_node(
-                format!("{}{AS_TRANSLATED}", op.name),
-                Cast { to: translated },
-                &[fixed],
-            )?[0];
+            let wire = cast(&mut patch, &op.name, &AS_TRANSLATED[1..], translated, fixed)?;
             patch.shunt_outside(model, outlet, wire)?;
         }
         patch.apply(model)?;
@@ -314,4 +302,15 @@ pub(crate) fn mend_quantized_ops(bytes: &[u8], model: &mut TypedModel) -> TractR
         }
     }
     Ok(())
+}
+
+/// A `Cast` node named `{name}.{what}` in the patch.
+fn cast(
+    patch: &mut TypedModelPatch,
+    name: &str,
+    what: &str,
+    to: DatumType,
+    wire: OutletId,
+) -> TractResult<OutletId> {
+    Ok(patch.wire_node(format!("{name}.{what}"), Cast { to }, &[wire])?[0])
 }
