@@ -92,7 +92,16 @@ fn detection_settings_errors_name_the_key_and_the_output() {
     let boxes = tensorcv_infer::ndarray::ArrayD::<f32>::zeros(vec![1, 100, 16]);
     let scores = tensorcv_infer::ndarray::ArrayD::<f32>::zeros(vec![1, 896, 1]);
     let e = detector
-        .detect_raw(&boxes.view(), &scores.view(), &Default::default())
+        .detect_with(
+            |name| {
+                Ok(if name == "regressors" {
+                    boxes.view()
+                } else {
+                    scores.view()
+                })
+            },
+            &Default::default(),
+        )
         .unwrap_err()
         .to_string();
     assert!(
@@ -125,7 +134,16 @@ fn tract_and_tflite_outputs_decode_to_the_same_faces() {
         };
         let (boxes, scores) = (array("regressors"), array("classificators"));
         let theirs = detector
-            .detect_raw(&boxes.view(), &scores.view(), &transform)
+            .detect_with(
+                |name| {
+                    Ok(if name == "regressors" {
+                        boxes.view()
+                    } else {
+                        scores.view()
+                    })
+                },
+                &transform,
+            )
             .unwrap();
         assert_eq!(ours.len(), theirs.len(), "{photo}");
         for (a, b) in ours.iter().zip(&theirs) {

@@ -33,11 +33,19 @@ pub struct Detection {
 
 /// How boxes are encoded in the model's outputs.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Decoder {
-    /// anchor-relative centers and sizes plus keypoints (SSD, BlazeFace, MediaPipe detectors)
+    /// anchor-relative centers and sizes plus keypoints (SSD, BlazeFace, MediaPipe detectors):
+    /// `boxes` `[1, anchors, coords]`, `scores` `[1, anchors, classes]`
     #[default]
     Ssd,
+    /// the TensorFlow Object Detection API's outputs: `boxes` `[1, N, 4]` as normalized
+    /// `[ymin, xmin, ymax, xmax]`, `scores` `[1, N]`, `classes` `[1, N]`, optional
+    /// `num_detections` `[1]`
+    TfObjectDetection,
+    /// YOLO rows in `boxes`: `[1, N, 4 + (objectness) + classes]` as `cx, cy, w, h` in
+    /// model-input pixels (`transposed` for `[1, 4 + classes, N]`, as YOLOv8 exports)
+    Yolo,
 }
 
 /// `[detection]` of the model card.
@@ -47,12 +55,29 @@ pub struct DetectSettings {
     /// how boxes are encoded
     #[serde(default)]
     pub decoder: Decoder,
-    /// the output holding the boxes, `[1, boxes, coords]`
+    /// the output holding the boxes (YOLO: the rows)
     pub boxes: String,
-    /// the output holding the class scores, `[1, boxes, classes]`
-    pub scores: String,
-    /// values per box in `boxes` (4 + keypoints × values per keypoint)
-    pub num_coords: usize,
+    /// the output holding the scores (SSD, TF Object Detection)
+    pub scores: Option<String>,
+    /// the output holding class ids (TF Object Detection)
+    pub classes: Option<String>,
+    /// the output holding the number of valid rows (TF Object Detection)
+    pub num_detections: Option<String>,
+    /// added to class ids before labels are looked up (TF Object Detection ids are often
+    /// 1-based)
+    #[serde(default)]
+    pub class_offset: i64,
+    /// values per row in `boxes` (SSD; default: the box and keypoints)
+    pub num_coords: Option<usize>,
+    /// YOLO rows carry an objectness score before the class scores
+    #[serde(default = "yes")]
+    pub objectness: bool,
+    /// YOLO output is `[1, values, N]` instead of `[1, N, values]`
+    #[serde(default)]
+    pub transposed: bool,
+    /// YOLO coordinates are normalized to 0..1 instead of model-input pixels
+    #[serde(default)]
+    pub normalized: bool,
     /// where the box starts in a row
     #[serde(default)]
     pub box_coord_offset: usize,
@@ -102,6 +127,9 @@ pub struct DetectSettings {
     pub anchors: Option<AnchorOptions>,
 }
 
+fn yes() -> bool {
+    true
+}
 fn four() -> usize {
     4
 }
@@ -155,27 +183,42 @@ impl Detector {
             section: "detection",
             message,
         };
-        let anchors = match (&settings.decoder, &settings.anchors) {
-            (Decoder::Ssd, Some(a)) => a.generate(width, height)?,
-            (Decoder::Ssd, None) => {
-                return Err(bad("the ssd decoder needs [detection.anchors]".into()))
-            }
-        };
         let s = &settings;
-        if s.box_coord_offset + 4 > s.num_coords
-            || (s.num_keypoints > 0
-                && s.keypoint_coord_offset + s.num_keypoints * s.values_per_keypoint > s.num_coords)
-            || (s.num_keypoints > 0 && s.values_per_keypoint < 2)
-        {
-            return Err(bad(format!(
-                "num_coords {} cannot hold a box at {} and {} keypoints of {} values at {}",
-                s.num_coords,
-                s.box_coord_offset,
-                s.num_keypoints,
-                s.values_per_keypoint,
-                s.keypoint_coord_offset
-            )));
-        }
+        let need = |key: &str, v: &Option<String>| match v {
+            Some(_) => Ok(()),
+            None => Err(bad(format!("the {:?} decoder needs `{key}`", s.decoder))),
+        };
+        let anchors = match s.decoder {
+            Decoder::Ssd => {
+                need("scores", &s.scores)?;
+                let coords = s.ssd_coords();
+                if s.box_coord_offset + 4 > coords
+                    || (s.num_keypoints > 0
+                        && (s.values_per_keypoint < 2
+                            || s.keypoint_coord_offset + s.num_keypoints * s.values_per_keypoint
+                                > coords))
+                {
+                    return Err(bad(format!(
+                        "num_coords {coords} cannot hold a box at {} and {} keypoints of {} \
+                         values at {}",
+                        s.box_coord_offset,
+                        s.num_keypoints,
+                        s.values_per_keypoint,
+                        s.keypoint_coord_offset
+                    )));
+                }
+                match &s.anchors {
+                    Some(a) => a.generate(width, height)?,
+                    None => return Err(bad("the ssd decoder needs [detection.anchors]".into())),
+                }
+            }
+            Decoder::TfObjectDetection => {
+                need("scores", &s.scores)?;
+                need("classes", &s.classes)?;
+                Vec::new()
+            }
+            Decoder::Yolo => Vec::new(),
+        };
         if s.scale.iter().any(|&v| v == 0.0 || !v.is_finite()) {
             return Err(bad("scale values must be finite and non-zero".into()));
         }
@@ -204,7 +247,7 @@ impl Detector {
         &self.settings
     }
 
-    /// The anchors (normalized to the model input).
+    /// The anchors (normalized to the model input; empty for decoders without anchors).
     pub fn anchors(&self) -> &[Anchor] {
         &self.anchors
     }
@@ -212,83 +255,36 @@ impl Detector {
     /// Detections of one image from the model's outputs, mapped to source pixels through
     /// `transform` (the one [`tensorcv_infer::Session::run`] returns).
     pub fn detect(&self, outputs: &Outputs, transform: &Transform) -> Result<Vec<Detection>> {
-        let boxes = outputs.get(&self.settings.boxes)?;
-        let scores = outputs.get(&self.settings.scores)?;
-        self.detect_raw(&boxes.view(), &scores.view(), transform)
+        self.detect_with(|name| Ok(outputs.get(name)?.view()), transform)
     }
 
-    /// Detections from the raw box and score arrays.
-    pub fn detect_raw(
+    /// Detections from outputs looked up by name through `output` (raw arrays from any
+    /// engine).
+    pub fn detect_with<'a>(
         &self,
-        boxes: &ArrayViewD<'_, f32>,
-        scores: &ArrayViewD<'_, f32>,
+        output: impl Fn(&str) -> Result<ArrayViewD<'a, f32>>,
         transform: &Transform,
     ) -> Result<Vec<Detection>> {
         let s = &self.settings;
-        let n = self.anchors.len();
-        let rows = |a: &ArrayViewD<'_, f32>, name: &str, per: Option<usize>| {
-            let shape = a.shape();
-            let ok = shape.len() >= 2
-                && shape[..shape.len() - 2].iter().all(|&d| d == 1)
-                && shape[shape.len() - 2] == n
-                && per.map_or(true, |p| shape[shape.len() - 1] == p);
-            if ok {
-                Ok(shape[shape.len() - 1])
-            } else {
-                Err(Error::Output {
-                    output: name.to_string(),
-                    message: format!(
-                        "expected [1, {n}, {}] ({n} anchors), found {shape:?}",
-                        per.map_or("classes".into(), |p| p.to_string())
-                    ),
-                })
+        let found = match s.decoder {
+            Decoder::Ssd => self.decode_ssd(
+                &output(&s.boxes)?,
+                &output(s.scores.as_deref().unwrap_or_default())?,
+            )?,
+            Decoder::TfObjectDetection => {
+                let num = match &s.num_detections {
+                    Some(name) => Some(output(name)?),
+                    None => None,
+                };
+                self.decode_tf_od(
+                    &output(&s.boxes)?,
+                    &output(s.scores.as_deref().unwrap_or_default())?,
+                    &output(s.classes.as_deref().unwrap_or_default())?,
+                    num.as_ref(),
+                )?
             }
+            Decoder::Yolo => self.decode_yolo(&output(&s.boxes)?)?,
         };
-        rows(boxes, &s.boxes, Some(s.num_coords))?;
-        let classes = rows(scores, &s.scores, None)?;
-        let boxes: Vec<f32> = boxes.iter().copied().collect();
-        let scores: Vec<f32> = scores.iter().copied().collect();
-        let mut found = Vec::new();
-        for (i, anchor) in self.anchors.iter().enumerate() {
-            // the best class of this box
-            let mut best: Option<(usize, f32)> = None;
-            for c in (0..classes).filter(|c| !s.ignore_classes.contains(c)) {
-                let mut v = scores[i * classes + c];
-                if s.score_clipping > 0.0 {
-                    v = v.clamp(-s.score_clipping, s.score_clipping);
-                }
-                if s.sigmoid_score {
-                    v = sigmoid(v);
-                }
-                if best.map_or(true, |(_, b)| v > b) {
-                    best = Some((c, v));
-                }
-            }
-            let Some((class, score)) = best.filter(|&(_, v)| v >= s.min_score) else {
-                continue;
-            };
-            let row = &boxes[i * s.num_coords..(i + 1) * s.num_coords];
-            found.push(Detection {
-                bbox: self.decode_box(&row[s.box_coord_offset..], anchor),
-                score,
-                class,
-                label: self.labels.get(class).cloned(),
-                keypoints: (0..s.num_keypoints)
-                    .map(|k| {
-                        let o = s.keypoint_coord_offset + k * s.values_per_keypoint;
-                        let (x, y) = if s.reverse_output_order {
-                            (row[o], row[o + 1])
-                        } else {
-                            (row[o + 1], row[o])
-                        };
-                        [
-                            x / s.scale[0] * anchor.w + anchor.x,
-                            y / s.scale[1] * anchor.h + anchor.y,
-                        ]
-                    })
-                    .collect(),
-            });
-        }
         let mut kept = nms::nms(
             found,
             s.nms,
@@ -314,8 +310,98 @@ impl Detector {
         Ok(kept)
     }
 
+    /// A score as the settings say: clipped, through the sigmoid.
+    fn score(&self, mut v: f32) -> f32 {
+        let s = &self.settings;
+        if s.score_clipping > 0.0 {
+            v = v.clamp(-s.score_clipping, s.score_clipping);
+        }
+        if s.sigmoid_score {
+            v = sigmoid(v);
+        }
+        v
+    }
+
+    /// The best class of one row of class scores, if it passes `min_score`.
+    fn best_class(&self, scores: impl Iterator<Item = f32>, factor: f32) -> Option<(usize, f32)> {
+        let s = &self.settings;
+        let mut best: Option<(usize, f32)> = None;
+        for (c, v) in scores.enumerate() {
+            if s.ignore_classes.contains(&c) {
+                continue;
+            }
+            let v = self.score(v) * factor;
+            if best.map_or(true, |(_, b)| v > b) {
+                best = Some((c, v));
+            }
+        }
+        best.filter(|&(_, v)| v >= s.min_score)
+    }
+
+    fn detection(
+        &self,
+        bbox: [f32; 4],
+        score: f32,
+        class: i64,
+        keypoints: Vec<[f32; 2]>,
+    ) -> Detection {
+        let class = (class + self.settings.class_offset).max(0) as usize;
+        Detection {
+            bbox,
+            score,
+            class,
+            label: self.labels.get(class).cloned(),
+            keypoints,
+        }
+    }
+
+    fn decode_ssd(
+        &self,
+        boxes: &ArrayViewD<'_, f32>,
+        scores: &ArrayViewD<'_, f32>,
+    ) -> Result<Vec<Detection>> {
+        let s = &self.settings;
+        let n = self.anchors.len();
+        let coords = s.ssd_coords();
+        let (_, per) = rows(boxes, &s.boxes, Some(n), Some(coords))?;
+        let (_, classes) = rows(
+            scores,
+            s.scores.as_deref().unwrap_or_default(),
+            Some(n),
+            None,
+        )?;
+        debug_assert_eq!(per, coords);
+        let boxes: Vec<f32> = boxes.iter().copied().collect();
+        let scores: Vec<f32> = scores.iter().copied().collect();
+        let mut found = Vec::new();
+        for (i, anchor) in self.anchors.iter().enumerate() {
+            let row_scores = scores[i * classes..(i + 1) * classes].iter().copied();
+            let Some((class, score)) = self.best_class(row_scores, 1.0) else {
+                continue;
+            };
+            let row = &boxes[i * coords..(i + 1) * coords];
+            let keypoints = (0..s.num_keypoints)
+                .map(|k| {
+                    let o = s.keypoint_coord_offset + k * s.values_per_keypoint;
+                    let (x, y) = if s.reverse_output_order {
+                        (row[o], row[o + 1])
+                    } else {
+                        (row[o + 1], row[o])
+                    };
+                    [
+                        x / s.scale[0] * anchor.w + anchor.x,
+                        y / s.scale[1] * anchor.h + anchor.y,
+                    ]
+                })
+                .collect();
+            let bbox = self.decode_anchor_box(&row[s.box_coord_offset..], anchor);
+            found.push(self.detection(bbox, score, class as i64, keypoints));
+        }
+        Ok(found)
+    }
+
     /// One anchor-relative box → `[x1, y1, x2, y2]` normalized to the model input.
-    fn decode_box(&self, v: &[f32], a: &Anchor) -> [f32; 4] {
+    fn decode_anchor_box(&self, v: &[f32], a: &Anchor) -> [f32; 4] {
         let s = &self.settings;
         let (x, y, w, h) = if s.reverse_output_order {
             (v[0], v[1], v[2], v[3])
@@ -330,5 +416,284 @@ impl Detector {
             (w / s.scale[2] * a.w, h / s.scale[3] * a.h)
         };
         [xc - w / 2.0, yc - h / 2.0, xc + w / 2.0, yc + h / 2.0]
+    }
+
+    fn decode_tf_od(
+        &self,
+        boxes: &ArrayViewD<'_, f32>,
+        scores: &ArrayViewD<'_, f32>,
+        classes: &ArrayViewD<'_, f32>,
+        num: Option<&ArrayViewD<'_, f32>>,
+    ) -> Result<Vec<Detection>> {
+        let s = &self.settings;
+        let (n, _) = rows(boxes, &s.boxes, None, Some(4))?;
+        let one_per_row = |a: &ArrayViewD<'_, f32>, name: &str| {
+            if a.len() == n {
+                Ok(a.iter().copied().collect::<Vec<f32>>())
+            } else {
+                Err(Error::Output {
+                    output: name.to_string(),
+                    message: format!("expected {n} values (one per box), found {:?}", a.shape()),
+                })
+            }
+        };
+        let scores = one_per_row(scores, s.scores.as_deref().unwrap_or_default())?;
+        let classes = one_per_row(classes, s.classes.as_deref().unwrap_or_default())?;
+        let valid = num
+            .and_then(|v| v.iter().next().copied())
+            .map_or(n, |v| (v.max(0.0) as usize).min(n));
+        let boxes: Vec<f32> = boxes.iter().copied().collect();
+        let mut found = Vec::new();
+        for i in 0..valid {
+            let class = classes[i].round() as i64;
+            let score = self.score(scores[i]);
+            if score < s.min_score || (class >= 0 && s.ignore_classes.contains(&(class as usize))) {
+                continue;
+            }
+            let b = &boxes[i * 4..i * 4 + 4];
+            found.push(self.detection([b[1], b[0], b[3], b[2]], score, class, Vec::new()));
+        }
+        Ok(found)
+    }
+
+    fn decode_yolo(&self, out: &ArrayViewD<'_, f32>) -> Result<Vec<Detection>> {
+        let s = &self.settings;
+        let first = 4 + usize::from(s.objectness);
+        let (n, per) = if s.transposed {
+            let (per, n) = rows(out, &s.boxes, None, None)?;
+            (n, per)
+        } else {
+            rows(out, &s.boxes, None, None)?
+        };
+        if per <= first {
+            return Err(Error::Output {
+                output: s.boxes.clone(),
+                message: format!(
+                    "rows of {per} values leave no class scores after {first} (box{})",
+                    if s.objectness { " and objectness" } else { "" }
+                ),
+            });
+        }
+        let data: Vec<f32> = out.iter().copied().collect();
+        let at = |i: usize, j: usize| {
+            if s.transposed {
+                data[j * n + i]
+            } else {
+                data[i * per + j]
+            }
+        };
+        let (sx, sy) = if s.normalized {
+            (1.0, 1.0)
+        } else {
+            (self.width as f32, self.height as f32)
+        };
+        let mut found = Vec::new();
+        for i in 0..n {
+            let objectness = if s.objectness {
+                self.score(at(i, 4))
+            } else {
+                1.0
+            };
+            if objectness < s.min_score {
+                continue;
+            }
+            let Some((class, score)) = self.best_class((first..per).map(|j| at(i, j)), objectness)
+            else {
+                continue;
+            };
+            let (cx, cy, w, h) = (at(i, 0) / sx, at(i, 1) / sy, at(i, 2) / sx, at(i, 3) / sy);
+            let bbox = [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0];
+            found.push(self.detection(bbox, score, class as i64, Vec::new()));
+        }
+        Ok(found)
+    }
+}
+
+impl DetectSettings {
+    /// Values per SSD row: `num_coords`, or the box and keypoints.
+    fn ssd_coords(&self) -> usize {
+        self.num_coords.unwrap_or(
+            (self.box_coord_offset + 4)
+                .max(self.keypoint_coord_offset + self.num_keypoints * self.values_per_keypoint),
+        )
+    }
+}
+
+/// `a` as `[1, rows, values]` (any leading 1s): `(rows, values)`, checked against what is
+/// expected.
+fn rows(
+    a: &ArrayViewD<'_, f32>,
+    name: &str,
+    want_rows: Option<usize>,
+    want_values: Option<usize>,
+) -> Result<(usize, usize)> {
+    let shape = a.shape();
+    let k = shape.len();
+    if k >= 2
+        && shape[..k - 2].iter().all(|&d| d == 1)
+        && want_rows.map_or(true, |r| shape[k - 2] == r)
+        && want_values.map_or(true, |v| shape[k - 1] == v)
+    {
+        return Ok((shape[k - 2], shape[k - 1]));
+    }
+    let dim = |v: Option<usize>, what: &str| v.map_or(what.to_string(), |v| v.to_string());
+    Err(Error::Output {
+        output: name.to_string(),
+        message: format!(
+            "expected [1, {}, {}], found {shape:?}",
+            dim(want_rows, "N"),
+            dim(want_values, "values")
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tensorcv_infer::ndarray::{ArrayD, IxDyn};
+
+    fn settings(toml_text: &str) -> DetectSettings {
+        let table: toml::Table = toml::from_str(toml_text).unwrap();
+        crate::error::settings("detection", Some(&table)).unwrap()
+    }
+
+    fn array(shape: &[usize], values: &[f32]) -> ArrayD<f32> {
+        ArrayD::from_shape_vec(IxDyn(shape), values.to_vec()).unwrap()
+    }
+
+    fn labels() -> Vec<String> {
+        ["background", "person", "car"].map(String::from).to_vec()
+    }
+
+    #[test]
+    fn tf_object_detection_rows_become_source_boxes() {
+        let s = settings(
+            r#"decoder = "tf-object-detection"
+            boxes = "detection_boxes"
+            scores = "detection_scores"
+            classes = "detection_classes"
+            num_detections = "num_detections"
+            nms = "none""#,
+        );
+        let d = Detector::new(s, labels(), 100, 100).unwrap();
+        // [ymin, xmin, ymax, xmax]; the third row is past num_detections
+        let boxes = array(
+            &[1, 3, 4],
+            &[0.1, 0.2, 0.5, 0.6, 0.0, 0.0, 1.0, 1.0, 0.3, 0.3, 0.4, 0.4],
+        );
+        let scores = array(&[1, 3], &[0.9, 0.3, 0.95]);
+        let classes = array(&[1, 3], &[1.0, 2.0, 2.0]);
+        let num = array(&[1], &[2.0]);
+        // the model input was a 2x downscale of a 200x200 photo
+        let t = Transform {
+            scale_x: 0.5,
+            scale_y: 0.5,
+            offset_x: 0.0,
+            offset_y: 0.0,
+        };
+        let got = d
+            .detect_with(
+                |name| {
+                    Ok(match name {
+                        "detection_boxes" => boxes.view(),
+                        "detection_scores" => scores.view(),
+                        "detection_classes" => classes.view(),
+                        _ => num.view(),
+                    })
+                },
+                &t,
+            )
+            .unwrap();
+        assert_eq!(got.len(), 1, "{got:?}"); // 0.3 < min_score 0.5, row 3 not valid
+        assert_eq!(got[0].label.as_deref(), Some("person"));
+        let want = [40.0, 20.0, 120.0, 100.0];
+        for (a, b) in got[0].bbox.iter().zip(want) {
+            assert!((a - b).abs() < 1e-4, "{:?}", got[0].bbox);
+        }
+    }
+
+    #[test]
+    fn yolo_rows_with_and_without_objectness() {
+        // v5-style: cx, cy, w, h (input pixels), objectness, 2 class scores
+        let s = settings(
+            r#"decoder = "yolo"
+            boxes = "output0"
+            iou_threshold = 0.5"#,
+        );
+        let d = Detector::new(s, vec!["cat".into(), "dog".into()], 64, 64).unwrap();
+        let rows = array(
+            &[1, 3, 7],
+            &[
+                32.0, 32.0, 16.0, 16.0, 0.9, 0.2, 0.8, // dog 0.72
+                33.0, 32.0, 16.0, 16.0, 0.8, 0.1,
+                0.9, // dog 0.72 (ties), overlaps: suppressed
+                10.0, 10.0, 8.0, 8.0, 0.4, 0.9, 0.1, // objectness below 0.5
+            ],
+        );
+        let got = d
+            .detect_with(|_| Ok(rows.view()), &Transform::IDENTITY)
+            .unwrap();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].label.as_deref(), Some("dog"));
+        assert!((got[0].score - 0.72).abs() < 1e-6);
+        assert_eq!(got[0].bbox, [24.0, 24.0, 40.0, 40.0]);
+
+        // v8-style: transposed [1, 4 + classes, N], no objectness, letterboxed input
+        let s = settings(
+            r#"decoder = "yolo"
+            boxes = "output0"
+            objectness = false
+            transposed = true"#,
+        );
+        let d = Detector::new(s, vec!["cat".into(), "dog".into()], 64, 64).unwrap();
+        let cols = array(
+            &[1, 6, 2],
+            &[
+                32.0, 8.0, // cx
+                32.0, 8.0, // cy
+                16.0, 4.0, // w
+                16.0, 4.0, // h
+                0.1, 0.6, // cat
+                0.7, 0.2, // dog
+            ],
+        );
+        // a 128x64 photo letterboxed into 64x64: scale 0.5, 16 px bars top and bottom
+        let t = Transform {
+            scale_x: 0.5,
+            scale_y: 0.5,
+            offset_x: 0.0,
+            offset_y: 16.0,
+        };
+        let got = d.detect_with(|_| Ok(cols.view()), &t).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].label.as_deref(), Some("dog"));
+        assert_eq!(got[0].bbox, [48.0, 16.0, 80.0, 48.0]);
+        assert_eq!(got[1].label.as_deref(), Some("cat"));
+        assert_eq!(got[1].bbox, [12.0, -20.0, 20.0, -12.0]);
+
+        // rows too short for the classes
+        let short = array(&[1, 2, 5], &[0.0; 10]);
+        let s = settings("decoder = \"yolo\"\nboxes = \"out\"");
+        let e = Detector::new(s, vec![], 64, 64)
+            .unwrap()
+            .detect_with(|_| Ok(short.view()), &Transform::IDENTITY)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'out'") && e.contains("no class scores"), "{e}");
+    }
+
+    #[test]
+    fn decoders_say_which_setting_they_miss() {
+        let s = settings("decoder = \"tf-object-detection\"\nboxes = \"b\"\nscores = \"s\"");
+        let e = Detector::new(s, vec![], 8, 8).unwrap_err().to_string();
+        assert!(e.contains("`classes`"), "{e}");
+        let s = settings("boxes = \"b\"\nscores = \"s\"");
+        let e = Detector::new(s, vec![], 8, 8).unwrap_err().to_string();
+        assert!(e.contains("[detection.anchors]"), "{e}");
+        let table: toml::Table = toml::from_str("decoder = \"retina\"\nboxes = \"b\"").unwrap();
+        let e = crate::error::settings::<DetectSettings>("detection", Some(&table))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("retina") && e.contains("yolo"), "{e}");
     }
 }
