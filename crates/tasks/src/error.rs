@@ -23,6 +23,9 @@ pub enum Error {
     /// The model's outputs (a missing name lists those that exist).
     #[error(transparent)]
     Infer(#[from] tensorcv_infer::Error),
+    /// Images: a mask or overlay of the wrong size, an image too large to allocate.
+    #[error(transparent)]
+    Image(#[from] tensorcv_imgproc::Error),
 }
 
 /// `Result` with this crate's [`Error`].

@@ -1,6 +1,6 @@
 //! What vision models' outputs mean: class scores become labelled classes, box tensors become
 //! boxes and keypoints in source-image pixels. Settings come from the model card's task tables
-//! (`[classification]`, `[detection]`), so no model name appears in code.
+//! (`[classification]`, `[detection]`, `[segmentation]`), so no model name appears in code.
 //!
 //! ```no_run
 //! use tensorcv_imgproc::io::{imread, DecodeOptions};
@@ -20,7 +20,9 @@
 pub mod classification;
 pub mod detection;
 mod error;
+pub mod segmentation;
 
 pub use classification::{classify, ClassifySettings};
 pub use detection::{Detection, Detector};
 pub use error::{Error, Result};
+pub use segmentation::{segment, SegmentSettings, Segmentation};
