@@ -21,6 +21,7 @@ pub mod classification;
 pub mod detection;
 mod error;
 pub mod segmentation;
+pub mod visualize;
 
 pub use classification::{classify, ClassifySettings};
 pub use detection::{Detection, Detector};

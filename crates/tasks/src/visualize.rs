@@ -1,0 +1,126 @@
+//! Drawing results on the source image with `imgproc`'s drawing: boxes with label and score,
+//! keypoints, class lists, and a legend for segmentations.
+
+use crate::classification::Class;
+use crate::detection::Detection;
+use crate::segmentation::ClassShare;
+use tensorcv_imgproc::draw::{self, palette, Color};
+use tensorcv_imgproc::ImageViewMut;
+
+/// Text scale for an image: the 8×8 font grows with the image so labels stay readable.
+fn text_scale(img: &ImageViewMut<'_>) -> u32 {
+    (img.width().max(img.height()) / 640).clamp(1, 4) as u32
+}
+
+/// How one class is called in labels: its label, else `class N`.
+fn name(label: &Option<String>, index: usize) -> String {
+    label.clone().unwrap_or_else(|| format!("class {index}"))
+}
+
+/// Each detection's box (color by class), `label 0.97` above it, and its keypoints.
+pub fn draw_detections(img: &mut ImageViewMut<'_>, detections: &[Detection]) {
+    let classes = detections.iter().map(|d| d.class + 1).max().unwrap_or(1);
+    let colors = palette(classes);
+    let scale = text_scale(img);
+    let thickness = scale + 1;
+    for d in detections {
+        let color = colors[d.class];
+        let b = d.bbox.map(|v| v.round() as i32);
+        draw::rectangle(img, b, color, thickness);
+        let text = format!("{} {:.2}", name(&d.label, d.class), d.score);
+        draw::label(img, b[0], b[1], &text, Color::BLACK, color, scale);
+        for k in &d.keypoints {
+            let at = (k[0].round() as i32, k[1].round() as i32);
+            draw::point(img, at, thickness + 1, Color::WHITE);
+            draw::point(img, at, thickness, color);
+        }
+    }
+}
+
+/// The top classes as lines of `label 0.91` in the top-left corner.
+pub fn draw_classes(img: &mut ImageViewMut<'_>, classes: &[Class]) {
+    let scale = text_scale(img);
+    let line = draw::text_size("Ag", scale).1 as i32 + 4 * scale as i32;
+    for (i, c) in classes.iter().enumerate() {
+        let text = format!("{} {:.2}", name(&c.label, c.index), c.score);
+        let bg = if i == 0 { Color::YELLOW } else { Color::WHITE };
+        draw::label(img, 0, i as i32 * line, &text, Color::BLACK, bg, scale);
+    }
+}
+
+/// A legend of the segmentation's classes (color swatch, label, share of the image) in the
+/// top-left corner; classes covering nothing are left out, and so is class 0 (background,
+/// which overlays leave uncolored).
+pub fn draw_legend(img: &mut ImageViewMut<'_>, shares: &[ClassShare]) {
+    let colors = palette(shares.len().max(2));
+    let scale = text_scale(img);
+    let line = draw::text_size("Ag", scale).1 as i32 + 4 * scale as i32;
+    let shown = shares.iter().filter(|s| s.index > 0 && s.fraction > 0.0);
+    for (row, s) in shown.enumerate() {
+        let text = format!("{} {:.1}%", name(&s.label, s.index), s.fraction * 100.0);
+        draw::label(
+            img,
+            0,
+            row as i32 * line,
+            &text,
+            Color::BLACK,
+            colors[s.index],
+            scale,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tensorcv_imgproc::{Image, PixelFormat};
+
+    #[test]
+    fn detections_draw_their_box_label_and_keypoints() {
+        let mut img = Image::new(100, 80, PixelFormat::Rgb8).unwrap();
+        let d = Detection {
+            bbox: [20.0, 30.0, 60.0, 70.0],
+            score: 0.97,
+            class: 0,
+            label: Some("face".into()),
+            keypoints: vec![[40.0, 50.0]],
+        };
+        draw_detections(&mut img.view_mut(), &[d]);
+        let color = palette(1)[0].to_pixel(PixelFormat::Rgb8);
+        let px = |x: usize, y: usize| img.view().pixel(x, y).unwrap().to_vec();
+        assert_eq!(px(20, 50), color[..3].to_vec(), "left edge");
+        assert_eq!(px(60, 69), color[..3].to_vec(), "bottom-right corner");
+        assert_eq!(px(40, 50), color[..3].to_vec(), "keypoint");
+        assert_eq!(px(40, 60), vec![0, 0, 0], "inside stays");
+        // the label sits above the box: its background color, somewhere in rows 10..30
+        assert!((10..30).any(|y| px(25, y) == color[..3].to_vec()));
+    }
+
+    #[test]
+    fn legends_skip_background_and_empty_classes() {
+        let mut img = Image::new(200, 100, PixelFormat::Rgb8).unwrap();
+        let shares = [
+            ClassShare {
+                index: 0,
+                label: Some("background".into()),
+                fraction: 0.5,
+            },
+            ClassShare {
+                index: 1,
+                label: Some("person".into()),
+                fraction: 0.5,
+            },
+            ClassShare {
+                index: 2,
+                label: Some("dog".into()),
+                fraction: 0.0,
+            },
+        ];
+        draw_legend(&mut img.view_mut(), &shares);
+        let person = palette(3)[1].to_pixel(PixelFormat::Rgb8);
+        assert_eq!(&img.view().pixel(1, 1).unwrap()[..3], &person[..3]);
+        // one line only
+        let line = draw::text_size("Ag", 1).1 as usize + 4;
+        assert_eq!(img.view().pixel(1, line + 2).unwrap(), &[0, 0, 0]);
+    }
+}
