@@ -206,7 +206,8 @@ impl Model {
         Self::from_bytes_named(bytes, "from bytes", options)
     }
 
-    fn from_bytes_named(bytes: &[u8], what: &str, options: LoadOptions) -> Result<Model> {
+    /// [`Model::from_bytes`], naming the model `what` in errors (a path, `built-in 'face'`).
+    pub fn from_bytes_named(bytes: &[u8], what: &str, options: LoadOptions) -> Result<Model> {
         let load_err = |e: &dyn fmt::Display| Error::Load {
             what: what.to_string(),
             message: one_line(&e),
@@ -552,8 +553,7 @@ impl Session {
     /// outputs and the transform from image pixels to model-input pixels. A model loaded for a
     /// batch of N gets the image in every slot (preprocessed once); see [`Session::run_batch`].
     pub fn run(&mut self, image: &ImageView<'_>) -> Result<(Outputs, Transform)> {
-        let transform = self.pre.run(image, &mut self.tensor, 0)?;
-        self.tensor.repeat_first();
+        let transform = self.prepare(image)?;
         Ok((self.run_prepared()?, transform))
     }
 
@@ -577,13 +577,23 @@ impl Session {
         Ok((self.run_prepared()?, transforms))
     }
 
+    /// Preprocess `image` into the session's input (every batch slot), returning the transform
+    /// from image pixels to model-input pixels; [`Session::run_prepared`] runs it. `run` is the
+    /// two together; apart, they can be timed apart.
+    pub fn prepare(&mut self, image: &ImageView<'_>) -> Result<Transform> {
+        let transform = self.pre.run(image, &mut self.tensor, 0)?;
+        self.tensor.repeat_first();
+        Ok(transform)
+    }
+
     /// Preprocess without running: the exact tensor the model would get.
     pub fn preprocess(&mut self, image: &ImageView<'_>) -> Result<&ImgTensor> {
-        self.pre.run(image, &mut self.tensor, 0)?;
+        self.prepare(image)?;
         Ok(&self.tensor)
     }
 
-    fn run_prepared(&mut self) -> Result<Outputs> {
+    /// Run the model on the input made by the last [`Session::prepare`] (or `run`).
+    pub fn run_prepared(&mut self) -> Result<Outputs> {
         // tract has dropped its references after the previous run: reuse the input tensor
         match Arc::get_mut(&mut self.input) {
             Some(t) => fill(t, &self.tensor)?,

@@ -1,0 +1,39 @@
+//! The zoo's models, built into the binary: `-m face` needs no file.
+
+/// One built-in model: its short name, the model bytes and its card.
+pub struct Builtin {
+    /// what `-m` takes
+    pub name: &'static str,
+    /// the file it was built from (for messages)
+    pub file: &'static str,
+    /// ONNX or TFLite bytes
+    pub bytes: &'static [u8],
+    /// the TOML card
+    pub card: &'static str,
+}
+
+macro_rules! builtin {
+    ($name:literal, $stem:literal, $ext:literal) => {
+        Builtin {
+            name: $name,
+            file: concat!("models/", $stem, ".", $ext),
+            bytes: include_bytes!(concat!("../../../models/", $stem, ".", $ext)),
+            card: include_str!(concat!("../../../models/", $stem, ".toml")),
+        }
+    };
+}
+
+/// Every built-in model.
+pub const BUILTINS: &[Builtin] = &[
+    builtin!("face", "face_detection_short_range", "onnx"),
+    builtin!("selfie", "selfie_segmentation", "onnx"),
+    builtin!("emotion", "emotion", "onnx"),
+    builtin!("emotion_int8", "emotion_int8", "onnx"),
+    builtin!("shapes", "shapes", "onnx"),
+    builtin!("shapes_int8", "shapes_int8", "tflite"),
+];
+
+/// The built-in called `name`.
+pub fn find(name: &str) -> Option<&'static Builtin> {
+    BUILTINS.iter().find(|b| b.name == name)
+}

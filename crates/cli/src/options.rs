@@ -1,0 +1,279 @@
+//! Flags, and loading a model with the card its flags amend.
+
+use crate::builtin;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use tensorcv_imgproc::geometry::Fit;
+use tensorcv_imgproc::tensor::{ChannelOrder, Layout, Range};
+use tensorcv_imgproc::Interpolation;
+use tensorcv_infer::{LoadOptions, Model, ModelCard};
+
+/// Run TensorFlow-trained vision models (ONNX or TFLite) on images.
+#[derive(Parser)]
+#[command(name = "tensorcv", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Describe a model: inputs, outputs, and the preprocessing in effect with where each
+    /// setting came from
+    Inspect(InspectArgs),
+    /// Classify images (top classes with labels)
+    Classify(TaskArgs),
+    /// Detect objects (boxes and keypoints in image pixels); default model: the built-in face
+    /// detector
+    Detect(TaskArgs),
+    /// Segment images (class fractions, masks, overlays); default model: the built-in selfie
+    /// segmenter
+    Segment(TaskArgs),
+    /// The task the model's card names; a model without a card gets raw inference (each
+    /// output's name, shape and summary)
+    Run(TaskArgs),
+    /// The built-in models
+    Models,
+}
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// a built-in model's name or a model file
+    pub model: String,
+    /// print JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub pre: Preprocess,
+}
+
+/// Preprocessing flags: each overrides the model card.
+#[derive(Args, Default)]
+pub struct Preprocess {
+    /// model input size, WxH
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    pub size: Option<(usize, usize)>,
+    /// tensor layout: nhwc or nchw
+    #[arg(long)]
+    pub layout: Option<Layout>,
+    /// channel order: rgb, bgr or gray
+    #[arg(long)]
+    pub color: Option<ChannelOrder>,
+    /// value range: [0,1], [-1,1] or [0,255]
+    #[arg(long)]
+    pub range: Option<Range>,
+    /// per-channel mean, subtracted after the range mapping: R,G,B
+    #[arg(long, value_name = "R,G,B", value_parser = parse_triple)]
+    pub mean: Option<[f32; 3]>,
+    /// per-channel standard deviation: R,G,B
+    #[arg(long, value_name = "R,G,B", value_parser = parse_triple)]
+    pub std: Option<[f32; 3]>,
+    /// stretch, letterbox or crop
+    #[arg(long)]
+    pub fit: Option<Fit>,
+    /// resize interpolation: nearest, linear, area, cubic, lanczos4
+    #[arg(long)]
+    pub interp: Option<Interpolation>,
+    /// class labels, one per line
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct TaskArgs {
+    /// a built-in model (`tensorcv models`) or a model file (.onnx, .tflite; its card is the
+    /// .toml beside it)
+    #[arg(short, long)]
+    pub model: Option<String>,
+    /// image files or folders (walked, sorted)
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub pre: Preprocess,
+    /// classes to report
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// lowest score reported (classification and detection)
+    #[arg(long)]
+    pub score_threshold: Option<f32>,
+    /// overlap above which detections are merged
+    #[arg(long)]
+    pub iou_threshold: Option<f32>,
+    /// most detections per image
+    #[arg(long)]
+    pub max_detections: Option<usize>,
+    /// mask threshold (segmentation)
+    #[arg(long)]
+    pub threshold: Option<f32>,
+    /// threads for tract's matrix products
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// print one JSON object per input (JSON Lines)
+    #[arg(long)]
+    pub json: bool,
+    /// write the annotated image of each input (and masks) into DIR
+    #[arg(long, value_name = "DIR")]
+    pub save: Option<PathBuf>,
+}
+
+fn parse_size(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("'{s}' is not a size like 224x224");
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    let (w, h) = (
+        w.trim().parse().map_err(|_| bad())?,
+        h.trim().parse().map_err(|_| bad())?,
+    );
+    if w == 0 || h == 0 {
+        return Err(bad());
+    }
+    Ok((w, h))
+}
+
+fn parse_triple(s: &str) -> Result<[f32; 3], String> {
+    let v: Vec<f32> = s
+        .split(',')
+        .map(|x| x.trim().parse::<f32>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("'{s}' is not three numbers like 0.485,0.456,0.406"))?;
+    v.try_into()
+        .map_err(|_| format!("'{s}' is not three numbers like 0.485,0.456,0.406"))
+}
+
+/// Where a model came from, for messages and `inspect`.
+pub struct Origin {
+    /// the built-in's name or the path
+    pub name: String,
+    /// the card's source: a path, "built-in", "metadata" or none
+    pub card: Option<String>,
+}
+
+/// Load `spec` (a built-in name or a path) with its card amended by the flags.
+pub fn load(
+    spec: &str,
+    pre: &Preprocess,
+    task: Option<&TaskArgs>,
+    threads: usize,
+) -> Result<(Model, Origin), String> {
+    let (bytes, card, origin): (std::borrow::Cow<'_, [u8]>, Option<ModelCard>, Origin) =
+        match builtin::find(spec) {
+            Some(b) => {
+                let card = ModelCard::parse(b.card, &format!("built-in '{}'", b.name))
+                    .map_err(|e| e.to_string())?;
+                let origin = Origin {
+                    name: format!("{} (built-in '{}')", b.file, b.name),
+                    card: Some("built-in".into()),
+                };
+                (b.bytes.into(), Some(card), origin)
+            }
+            None => {
+                let path = PathBuf::from(spec);
+                if !path.exists() {
+                    let names: Vec<&str> = builtin::BUILTINS.iter().map(|b| b.name).collect();
+                    return Err(format!(
+                        "no model file '{spec}' and no built-in of that name (built-ins: {})",
+                        names.join(", ")
+                    ));
+                }
+                let bytes =
+                    std::fs::read(&path).map_err(|e| format!("cannot read '{spec}': {e}"))?;
+                let card_path = path.with_extension("toml");
+                let (card, source) = if card_path.exists() {
+                    let text = std::fs::read_to_string(&card_path)
+                        .map_err(|e| format!("cannot read '{}': {e}", card_path.display()))?;
+                    let name = card_path.display().to_string();
+                    (
+                        Some(ModelCard::parse(&text, &name).map_err(|e| e.to_string())?),
+                        Some(name),
+                    )
+                } else {
+                    (None, None)
+                };
+                let origin = Origin {
+                    name: spec.to_string(),
+                    card: source,
+                };
+                (bytes.into(), card, origin)
+            }
+        };
+    let named = |e: tensorcv_infer::Error| e.to_string();
+    let what = match builtin::find(spec) {
+        Some(b) => format!("built-in '{}'", b.name),
+        None => format!("'{spec}'"),
+    };
+    // a model without a card file: its metadata card, or the defaults
+    let (mut card, mut origin) = (card, origin);
+    if card.is_none() {
+        let model =
+            Model::from_bytes_named(&bytes, &what, LoadOptions::default()).map_err(named)?;
+        if model
+            .info()
+            .metadata
+            .contains_key("metadata_props.tensorcv.card")
+        {
+            origin.card = Some("metadata".into());
+        }
+        card = Some(model.card().clone());
+    }
+    let mut card = card.unwrap_or_default();
+    amend(&mut card, pre, task)?;
+    let model = Model::from_bytes_named(
+        &bytes,
+        &what,
+        LoadOptions {
+            card: Some(card),
+            threads,
+            ..Default::default()
+        },
+    )
+    .map_err(named)?;
+    Ok((model, origin))
+}
+
+/// Write the flags into the card, where the libraries read every setting.
+fn amend(card: &mut ModelCard, pre: &Preprocess, task: Option<&TaskArgs>) -> Result<(), String> {
+    let input = &mut card.input;
+    if let Some((w, h)) = pre.size {
+        input.width = Some(w);
+        input.height = Some(h);
+    }
+    input.layout = pre.layout.or(input.layout);
+    input.channels = pre.color.or(input.channels);
+    input.range = pre.range.or(input.range);
+    input.mean = pre.mean.or(input.mean);
+    input.std = pre.std.or(input.std);
+    input.fit = pre.fit.or(input.fit);
+    input.interpolation = pre.interp.or(input.interpolation);
+    if let Some(path) = &pre.labels {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read labels '{}': {e}", path.display()))?;
+        card.labels = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect();
+    }
+    let Some(t) = task else { return Ok(()) };
+    let set = |table: &mut Option<toml::Table>, key: &str, value: Option<toml::Value>| {
+        if let Some(v) = value {
+            table
+                .get_or_insert_with(Default::default)
+                .insert(key.into(), v);
+        }
+    };
+    let int = |v: Option<usize>| v.map(|v| toml::Value::Integer(v as i64));
+    let float = |v: Option<f32>| v.map(|v| toml::Value::Float(v as f64));
+    set(&mut card.classification, "top_k", int(t.top_k));
+    set(
+        &mut card.classification,
+        "score_threshold",
+        float(t.score_threshold),
+    );
+    if card.detection.is_some() {
+        set(&mut card.detection, "min_score", float(t.score_threshold));
+        set(&mut card.detection, "iou_threshold", float(t.iou_threshold));
+        set(&mut card.detection, "max_detections", int(t.max_detections));
+    }
+    set(&mut card.segmentation, "threshold", float(t.threshold));
+    Ok(())
+}

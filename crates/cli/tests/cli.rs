@@ -1,0 +1,263 @@
+//! The `tensorcv` binary end to end on the zoo and the test photos.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn tensorcv(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tensorcv"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).to_string(),
+        String::from_utf8_lossy(&o.stderr).to_string(),
+    )
+}
+
+fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    text(o)
+        .0
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tensorcv-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn detect_finds_the_astronauts_face_with_the_built_in_model() {
+    let out = scratch("detect");
+    let o = tensorcv(&[
+        "detect",
+        "--json",
+        "tests/data/imgproc/astronaut.png",
+        "tests/data/imgproc/coffee.png",
+        "--save",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let records = json_lines(&o);
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0]["source"], "tests/data/imgproc/astronaut.png");
+    assert_eq!(
+        (records[0]["width"].as_u64(), records[0]["height"].as_u64()),
+        (Some(320), Some(320))
+    );
+    let faces = records[0]["detections"].as_array().unwrap();
+    assert_eq!(faces.len(), 1);
+    // the face, checked by eye on the annotated image: about x 78..180, y 75..178
+    let b: Vec<f64> = faces[0]["box"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    for (got, want) in b.iter().zip([78.6, 75.4, 181.0, 177.7]) {
+        assert!((got - want).abs() < 1.5, "{b:?}");
+    }
+    assert_eq!(faces[0]["label"], "face");
+    assert_eq!(faces[0]["keypoints"].as_array().unwrap().len(), 6);
+    assert!(records[0]["timings_ms"]["inference"].as_f64().unwrap() > 0.0);
+    assert_eq!(records[1]["detections"].as_array().unwrap().len(), 0);
+    // annotated images decode
+    for name in ["astronaut.png", "coffee.png"] {
+        let img = tensorcv_imgproc::io::imread(out.join(name), &Default::default()).unwrap();
+        let src = tensorcv_imgproc::io::imread(
+            root().join("tests/data/imgproc").join(name),
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!((img.width(), img.height()), (src.width(), src.height()));
+    }
+}
+
+#[test]
+fn segment_reports_the_person_fraction_and_writes_masks() {
+    let out = scratch("segment");
+    let o = tensorcv(&[
+        "segment",
+        "--json",
+        "--save",
+        out.to_str().unwrap(),
+        "tests/data/imgproc/astronaut.png",
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let r = &json_lines(&o)[0];
+    let classes = r["segmentation"]["classes"].as_array().unwrap();
+    assert_eq!(classes[1]["label"], "person");
+    // TFLite's mask gives 0.4913 (crates/tasks/tests/segmentation.rs)
+    let f = classes[1]["fraction"].as_f64().unwrap();
+    assert!((f - 0.4913).abs() < 1e-3, "{f}");
+    let mask = r["segmentation"]["mask"].as_str().unwrap();
+    assert!(Path::new(mask).exists());
+    tensorcv_imgproc::io::imread(mask, &Default::default()).unwrap();
+}
+
+#[test]
+fn classify_and_run_use_the_card() {
+    let o = tensorcv(&[
+        "classify",
+        "-m",
+        "shapes",
+        "--top-k",
+        "2",
+        "tests/data/models",
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let (stdout, _) = text(&o);
+    // the folder is walked in sorted order; each drawn shape is its own top class
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 6, "{stdout}");
+    for line in &lines {
+        let (path, classes) = line.split_once(": ").unwrap();
+        let drawn = path.rsplit('_').next().unwrap().trim_end_matches(".png");
+        assert!(classes.starts_with(drawn), "{line}");
+        assert_eq!(classes.matches(", ").count(), 1, "top-k 2: {line}");
+    }
+    // `run` takes the task from the card; the int8 TFLite model agrees
+    let o = tensorcv(&[
+        "run",
+        "-m",
+        "shapes_int8",
+        "--json",
+        "tests/data/models/shapes_3_square.png",
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert_eq!(json_lines(&o)[0]["classes"][0]["label"], "square");
+}
+
+#[test]
+fn run_without_a_card_prints_raw_outputs() {
+    let dir = scratch("raw");
+    std::fs::copy(root().join("models/shapes.onnx"), dir.join("nocard.onnx")).unwrap();
+    let model = dir.join("nocard.onnx");
+    let o = tensorcv(&[
+        "run",
+        "-m",
+        model.to_str().unwrap(),
+        "--json",
+        "tests/data/models/shapes_3_square.png",
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let r = &json_lines(&o)[0];
+    assert_eq!(r["outputs"][0]["name"], "probabilities");
+    assert_eq!(r["outputs"][0]["shape"], serde_json::json!([1, 3]));
+    let o = tensorcv(&["inspect", model.to_str().unwrap()]);
+    let (stdout, _) = text(&o);
+    assert!(
+        stdout.contains("card: none") && stdout.contains("image [unk__"),
+        "{stdout}"
+    );
+    let o = tensorcv(&["inspect", "--json", "--fit", "letterbox", "emotion"]);
+    let v: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
+    assert_eq!(v["preprocessing"]["fit"]["from"], "flag");
+    assert_eq!(v["preprocessing"]["channels"]["from"], "card (built-in)");
+    assert_eq!(v["preprocessing"]["size"]["from"], "model");
+}
+
+#[test]
+fn bad_inputs_give_one_line_messages_and_exit_codes() {
+    let bad = scratch("bad");
+    std::fs::write(bad.join("text.jpg"), "hello").unwrap();
+    let jpeg = std::fs::read(root().join("tests/data/imgproc/bench_1080p.jpg")).unwrap();
+    std::fs::write(bad.join("trunc.jpg"), &jpeg[..3000]).unwrap();
+    let empty = scratch("empty");
+    let p = |p: &Path| p.to_str().unwrap().to_string();
+    let cases: Vec<(Vec<String>, i32, &str)> = vec![
+        (
+            vec!["detect".into(), "/no/such.png".into()],
+            1,
+            "No such file",
+        ),
+        (
+            vec!["detect".into(), p(&bad.join("text.jpg"))],
+            1,
+            "unrecognised format",
+        ),
+        (
+            vec!["detect".into(), p(&bad.join("trunc.jpg"))],
+            1,
+            "truncated JPEG",
+        ),
+        (vec!["detect".into(), p(&empty)], 1, "holds no images"),
+        (
+            vec![
+                "detect".into(),
+                "-m".into(),
+                p(&bad.join("text.jpg")),
+                "x.png".into(),
+            ],
+            1,
+            "cannot load model",
+        ),
+        (
+            vec!["detect".into(), "-m".into(), "facex".into(), "x.png".into()],
+            1,
+            "built-ins: face, selfie",
+        ),
+        (
+            vec![
+                "detect".into(),
+                "-m".into(),
+                "emotion".into(),
+                "x.png".into(),
+            ],
+            1,
+            "not Detection",
+        ),
+        (vec!["classify".into(), "x.png".into()], 1, "which model?"),
+        (vec!["detect".into()], 2, "required"),
+        (
+            vec![
+                "detect".into(),
+                "--size".into(),
+                "0x3".into(),
+                "x.png".into(),
+            ],
+            2,
+            "not a size",
+        ),
+        (
+            vec![
+                "detect".into(),
+                "--fit".into(),
+                "squash".into(),
+                "x.png".into(),
+            ],
+            2,
+            "letterbox",
+        ),
+    ];
+    for (args, code, message) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = tensorcv(&args);
+        let (_, stderr) = text(&o);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    // several inputs: the good one is still processed, the failures listed at the end
+    let o = tensorcv(&[
+        "detect",
+        bad.join("text.jpg").to_str().unwrap(),
+        "tests/data/imgproc/astronaut.png",
+        bad.join("trunc.jpg").to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout.contains("astronaut.png: 1 detection"), "{stdout}");
+    assert!(stderr.contains("2 inputs failed"), "{stderr}");
+}
