@@ -44,7 +44,15 @@ pub fn draw_classes(img: &mut ImageViewMut<'_>, classes: &[Class]) {
     for (i, c) in classes.iter().enumerate() {
         let text = format!("{} {:.2}", name(&c.label, c.index), c.score);
         let bg = if i == 0 { Color::YELLOW } else { Color::WHITE };
-        draw::label(img, 0, i as i32 * line, &text, Color::BLACK, bg, scale);
+        draw::label(
+            img,
+            0,
+            (i as i32 + 1) * line,
+            &text,
+            Color::BLACK,
+            bg,
+            scale,
+        );
     }
 }
 
@@ -61,7 +69,7 @@ pub fn draw_legend(img: &mut ImageViewMut<'_>, shares: &[ClassShare]) {
         draw::label(
             img,
             0,
-            row as i32 * line,
+            (row as i32 + 1) * line,
             &text,
             Color::BLACK,
             colors[s.index],
@@ -97,6 +105,25 @@ mod tests {
     }
 
     #[test]
+    fn class_lines_do_not_cover_each_other() {
+        let mut img = Image::new(200, 100, PixelFormat::Rgb8).unwrap();
+        let class = |index, score| Class {
+            index,
+            label: None,
+            score,
+        };
+        draw_classes(&mut img.view_mut(), &[class(0, 0.9), class(1, 0.1)]);
+        let yellow = Color::YELLOW.to_pixel(PixelFormat::Rgb8);
+        let white = Color::WHITE.to_pixel(PixelFormat::Rgb8);
+        let line = draw::text_size("Ag", 1).1 as usize + 4;
+        let rows: Vec<Vec<u8>> = (0..2 * line)
+            .map(|y| img.view().pixel(0, y).unwrap().to_vec())
+            .collect();
+        assert!(rows.contains(&yellow[..3].to_vec()), "the top class's line");
+        assert!(rows.contains(&white[..3].to_vec()), "the second line");
+    }
+
+    #[test]
     fn legends_skip_background_and_empty_classes() {
         let mut img = Image::new(200, 100, PixelFormat::Rgb8).unwrap();
         let shares = [
@@ -118,9 +145,9 @@ mod tests {
         ];
         draw_legend(&mut img.view_mut(), &shares);
         let person = palette(3)[1].to_pixel(PixelFormat::Rgb8);
-        assert_eq!(&img.view().pixel(1, 1).unwrap()[..3], &person[..3]);
-        // one line only
         let line = draw::text_size("Ag", 1).1 as usize + 4;
-        assert_eq!(img.view().pixel(1, line + 2).unwrap(), &[0, 0, 0]);
+        assert_eq!(&img.view().pixel(0, line - 2).unwrap()[..3], &person[..3]);
+        // one line only
+        assert_eq!(img.view().pixel(0, 2 * line - 2).unwrap(), &[0, 0, 0]);
     }
 }
