@@ -119,7 +119,7 @@ fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, String> {
         }
         _ => None,
     };
-    if let Some(dir) = &args.save {
+    for dir in [&args.save, &args.dump].into_iter().flatten() {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create '{}': {e}", dir.display()))?;
     }
@@ -151,6 +151,9 @@ fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, String> {
                     .unwrap_or_default()
                     .to_string_lossy()
                     .to_string();
+                if let Some(dir) = &args.dump {
+                    dump(dir, &stem, session.input(), &outputs).map_err(|e| err(&e))?;
+                }
                 match task {
                     Task::Classification => {
                         let s = classify_settings.as_ref().expect("set for classification");
@@ -209,4 +212,37 @@ fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, String> {
         }
     }
     Ok(failures.is_empty())
+}
+
+/// `--dump`: the model input and every output of one image as `.npy`
+/// (`DIR/<image>.input.npy`, `DIR/<image>.<output>.npy`, output names made file-safe).
+fn dump(
+    dir: &Path,
+    stem: &str,
+    input: &tensorcv_imgproc::tensor::Tensor,
+    outputs: &tensorcv_infer::Outputs,
+) -> Result<(), String> {
+    use tensorcv_infer::npy::{tensor_to_npy, to_npy};
+    let write = |name: &str, bytes: Vec<u8>| {
+        let path = dir.join(format!("{stem}.{name}.npy"));
+        std::fs::write(&path, bytes).map_err(|e| format!("cannot write '{}': {e}", path.display()))
+    };
+    write("input", tensor_to_npy(input))?;
+    for (i, name) in outputs.names().iter().enumerate() {
+        let Some(a) = outputs.by_index(i) else {
+            continue;
+        };
+        let safe: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        write(&safe, to_npy(a.shape(), a.iter().copied()))?;
+    }
+    Ok(())
 }

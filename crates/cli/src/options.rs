@@ -114,6 +114,9 @@ pub struct TaskArgs {
     /// write the annotated image of each input (and masks) into DIR
     #[arg(long, value_name = "DIR")]
     pub save: Option<PathBuf>,
+    /// write each input's model input and raw outputs as .npy into DIR
+    #[arg(long, value_name = "DIR")]
+    pub dump: Option<PathBuf>,
 }
 
 fn parse_size(s: &str) -> Result<(usize, usize), String> {

@@ -261,3 +261,48 @@ fn bad_inputs_give_one_line_messages_and_exit_codes() {
     assert!(stdout.contains("astronaut.png: 1 detection"), "{stdout}");
     assert!(stderr.contains("2 inputs failed"), "{stderr}");
 }
+
+#[path = "../../imgproc/tests/common/mod.rs"]
+mod common;
+
+#[test]
+fn dump_writes_npy_that_match_the_references() {
+    let out = scratch("dump");
+    let o = tensorcv(&[
+        "detect",
+        "--dump",
+        out.to_str().unwrap(),
+        "tests/data/imgproc/astronaut.png",
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let refs = root().join("tests/data/models");
+    for name in ["regressors", "classificators"] {
+        let got = common::read_npy(&out.join(format!("astronaut.{name}.npy")));
+        let want = common::read_npy(&refs.join(format!("face_astronaut_ort_{name}.npy")));
+        assert_eq!(got.shape, want.shape, "{name}");
+        let (g, w) = (got.values_f32(), want.values_f32());
+        let diff = g
+            .iter()
+            .zip(&w)
+            .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+            .fold(0f32, f32::max);
+        assert!(diff < 1e-4, "{name}: {diff}");
+    }
+    // the model input: the photo letterboxed to 128x128 in [-1, 1]
+    let input = common::read_npy(&out.join("astronaut.input.npy"));
+    assert_eq!(input.shape, [1, 128, 128, 3]);
+    assert_eq!(input.descr, "<f4");
+    let u8_ref = common::read_npy(&refs.join("face_astronaut_input_u8.npy"));
+    let want: Vec<f32> = u8_ref
+        .values_f32()
+        .iter()
+        .map(|v| v / 127.5 - 1.0)
+        .collect();
+    let diff = input
+        .values_f32()
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(diff < 1e-6, "input {diff}");
+}

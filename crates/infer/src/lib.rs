@@ -20,6 +20,7 @@
 pub mod card;
 mod error;
 pub mod model;
+pub mod npy;
 mod tflite;
 
 pub use card::{ModelCard, Task};

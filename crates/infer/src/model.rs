@@ -586,6 +586,11 @@ impl Session {
         Ok(transform)
     }
 
+    /// The input made by the last [`Session::prepare`] (or `run`, `preprocess`).
+    pub fn input(&self) -> &ImgTensor {
+        &self.tensor
+    }
+
     /// Preprocess without running: the exact tensor the model would get.
     pub fn preprocess(&mut self, image: &ImageView<'_>) -> Result<&ImgTensor> {
         self.prepare(image)?;
