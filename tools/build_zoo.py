@@ -210,6 +210,7 @@ channels = "gray"
 range = "[-1,1]"
 interpolation = "linear"
 fit = "stretch"
+roi_pad = 10.0  # fer pads each face box by (10, 10) px before classifying (fer.py offsets)
 
 [classification]
 output = "{output}"

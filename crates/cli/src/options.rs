@@ -114,6 +114,10 @@ pub struct TaskArgs {
     /// write the annotated image of each input (and masks) into DIR
     #[arg(long, value_name = "DIR")]
     pub save: Option<PathBuf>,
+    /// run this detector first and the model on each detected region (cropped as the model's
+    /// card says: input.roi_scale, roi_square, roi_pad)
+    #[arg(long, value_name = "MODEL")]
+    pub roi_from: Option<String>,
     /// write each input's model input and raw outputs as .npy into DIR
     #[arg(long, value_name = "DIR")]
     pub dump: Option<PathBuf>,

@@ -27,10 +27,7 @@ impl Record {
     }
 
     pub fn classes(&mut self, classes: &[Class]) {
-        let v: Vec<Value> = classes
-            .iter()
-            .map(|c| json!({"index": c.index, "label": c.label, "score": round(c.score as f64, 5)}))
-            .collect();
+        let v: Vec<Value> = classes.iter().map(class_json).collect();
         self.0.insert("classes".into(), Value::Array(v));
     }
 
@@ -56,6 +53,17 @@ impl Record {
             })
             .collect();
         self.0.insert("detections".into(), Value::Array(v));
+    }
+
+    /// Detections from `--roi-from`, each with the classes of its region.
+    pub fn regions(&mut self, regions: &[(Detection, Vec<Class>)]) {
+        let detections: Vec<Detection> = regions.iter().map(|(d, _)| d.clone()).collect();
+        self.detections(&detections);
+        if let Some(Value::Array(list)) = self.0.get_mut("detections") {
+            for (entry, (_, classes)) in list.iter_mut().zip(regions) {
+                entry["classes"] = Value::Array(classes.iter().map(class_json).collect());
+            }
+        }
     }
 
     pub fn segmentation(&mut self, shares: &[ClassShare], mask: Option<String>) {
@@ -99,9 +107,21 @@ impl Record {
         );
     }
 
+    pub fn timings_roi(&mut self, decode: f64, detection: f64, regions: f64) {
+        self.0.insert(
+            "timings_ms".into(),
+            json!({"decode": round(decode, 3), "detection": round(detection, 3),
+                   "regions": round(regions, 3)}),
+        );
+    }
+
     pub fn into_json(self) -> Value {
         Value::Object(self.0)
     }
+}
+
+fn class_json(c: &Class) -> Value {
+    json!({"index": c.index, "label": c.label, "score": round(c.score as f64, 5)})
 }
 
 /// Print one input's record: a JSON line, or a few readable lines.
@@ -146,11 +166,22 @@ pub fn print(record: &Value, json: bool) {
                 .flatten()
                 .map(|v| format!("{:.1}", v.as_f64().unwrap_or(0.0)))
                 .collect();
+            let classes: Vec<String> = d["classes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| format!("{} {:.3}", label(c), c["score"].as_f64().unwrap_or(0.0)))
+                .collect();
             println!(
-                "  {} {:.3} [{}]",
+                "  {} {:.3} [{}]{}",
                 label(d),
                 d["score"].as_f64().unwrap_or(0.0),
-                b.join(", ")
+                b.join(", "),
+                if classes.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", classes.join(", "))
+                }
             );
         }
     }

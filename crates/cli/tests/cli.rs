@@ -306,3 +306,47 @@ fn dump_writes_npy_that_match_the_references() {
         .fold(0f32, f32::max);
     assert!(diff < 1e-6, "input {diff}");
 }
+
+#[test]
+fn roi_from_classifies_each_detected_face_like_tensorflow() {
+    // TensorFlow (Keras) on the face MediaPipe found, cropped as the emotion card says
+    // (tests/data/tasks/emotion_roi.json, tools/make_emotion_ref.py)
+    let want: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/data/tasks/emotion_roi.json")).unwrap(),
+    )
+    .unwrap();
+    let o = tensorcv(&[
+        "classify",
+        "-m",
+        "emotion",
+        "--roi-from",
+        "face",
+        "--json",
+        "tests/data/imgproc/astronaut.png",
+        "tests/data/imgproc/coffee.png",
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let records = json_lines(&o);
+    let faces = records[0]["detections"].as_array().unwrap();
+    assert_eq!(faces.len(), 1);
+    assert!(faces[0]["box"].is_array(), "each result carries its box");
+    let top = &faces[0]["classes"][0];
+    let top1 = want["top1"].as_str().unwrap();
+    assert_eq!(top["label"], top1);
+    // the crops differ by our box's sub-pixel distance from MediaPipe's
+    let p = want["probabilities"][top1].as_f64().unwrap();
+    assert!(
+        (top["score"].as_f64().unwrap() - p).abs() < 5e-3,
+        "{top} vs {p}"
+    );
+    assert_eq!(records[1]["detections"].as_array().unwrap().len(), 0);
+    // regions need a classification model
+    let o = tensorcv(&[
+        "detect",
+        "--roi-from",
+        "face",
+        "tests/data/imgproc/astronaut.png",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("--roi-from runs classification models"));
+}

@@ -129,6 +129,13 @@ pub struct InputSection {
     pub fit: Option<Fit>,
     /// letterbox padding as a pixel value (default: 0)
     pub pad: Option<u8>,
+    /// on detected regions (`tensorcv --roi-from`): grow each box by this factor around its
+    /// center (default: 1)
+    pub roi_scale: Option<f32>,
+    /// on detected regions: make each box square, on its longer side (default: false)
+    pub roi_square: Option<bool>,
+    /// on detected regions: pixels added on every side after scaling (default: 0)
+    pub roi_pad: Option<f32>,
 }
 
 /// A model card.
@@ -175,6 +182,16 @@ impl ModelCard {
                     std[i]
                 )));
             }
+        }
+        if let Some(v) = self
+            .input
+            .roi_scale
+            .filter(|v| !(v.is_finite() && *v > 0.0))
+        {
+            return Err(bad(format!("input.roi_scale = {v} must be positive")));
+        }
+        if let Some(v) = self.input.roi_pad.filter(|v| !v.is_finite()) {
+            return Err(bad(format!("input.roi_pad = {v} must be finite")));
         }
         for (key, v) in [
             ("input.width", self.input.width),

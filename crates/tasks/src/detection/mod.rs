@@ -31,6 +31,39 @@ pub struct Detection {
     pub keypoints: Vec<[f32; 2]>,
 }
 
+impl Detection {
+    /// The region a second model should see for this detection: the box grown by `scale`
+    /// around its center, made square (longer side) if `square`, padded by `pad` pixels, and
+    /// clipped to a `width`×`height` image. `None` when nothing of it is inside the image.
+    pub fn region(
+        &self,
+        scale: f32,
+        square: bool,
+        pad: f32,
+        width: usize,
+        height: usize,
+    ) -> Option<tensorcv_imgproc::Rect> {
+        let [x1, y1, x2, y2] = self.bbox;
+        let (cx, cy) = ((x1 + x2) / 2.0, (y1 + y2) / 2.0);
+        let (mut w, mut h) = ((x2 - x1) * scale, (y2 - y1) * scale);
+        if square {
+            w = w.max(h);
+            h = w;
+        }
+        let (w, h) = (w + 2.0 * pad, h + 2.0 * pad);
+        let left = (cx - w / 2.0).round().max(0.0) as usize;
+        let top = (cy - h / 2.0).round().max(0.0) as usize;
+        let right = ((cx + w / 2.0).round().max(0.0) as usize).min(width);
+        let bottom = ((cy + h / 2.0).round().max(0.0) as usize).min(height);
+        (right > left && bottom > top).then(|| tensorcv_imgproc::Rect {
+            x: left,
+            y: top,
+            width: right - left,
+            height: bottom - top,
+        })
+    }
+}
+
 /// How boxes are encoded in the model's outputs.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
@@ -680,6 +713,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("'out'") && e.contains("no class scores"), "{e}");
+    }
+
+    #[test]
+    fn regions_grow_square_pad_and_clip() {
+        let d = Detection {
+            bbox: [10.0, 20.0, 30.0, 60.0],
+            score: 1.0,
+            class: 0,
+            label: None,
+            keypoints: vec![],
+        };
+        let r = |scale, square, pad| {
+            let r = d.region(scale, square, pad, 100, 100).unwrap();
+            [r.x, r.y, r.width, r.height]
+        };
+        assert_eq!(r(1.0, false, 0.0), [10, 20, 20, 40]);
+        assert_eq!(r(1.5, false, 0.0), [5, 10, 30, 60]);
+        assert_eq!(r(1.0, true, 0.0), [0, 20, 40, 40]);
+        assert_eq!(r(1.0, false, 10.0), [0, 10, 40, 60]);
+        // clipped at the image's edge, and nothing when outside
+        assert_eq!(d.region(1.0, false, 0.0, 25, 100).unwrap().width, 15);
+        let outside = Detection {
+            bbox: [200.0, 200.0, 220.0, 220.0],
+            ..d.clone()
+        };
+        assert!(outside.region(1.0, false, 0.0, 100, 100).is_none());
     }
 
     #[test]
