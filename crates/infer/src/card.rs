@@ -19,6 +19,7 @@
 //! std = [1.0, 1.0, 1.0]
 //! interpolation = "linear"        # nearest | nearest-exact | linear | area | cubic | lanczos4
 //! fit = "stretch"                 # stretch | letterbox | crop
+//! roi_pad = 10.0                  # on detected regions: pixels added per side
 //!
 //! [classification]                # task settings: read by tensorcv-tasks
 //! output = "predictions"
