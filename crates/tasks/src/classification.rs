@@ -74,7 +74,7 @@ pub fn classify(
     labels: &[String],
 ) -> Result<Vec<Class>> {
     let n = scores.len();
-    let row: Vec<f32> = scores.iter().copied().collect();
+    let row = crate::values(scores);
     if scores.shape().iter().filter(|&&d| d > 1).count() > 1 {
         return Err(Error::Output {
             output: settings.output.clone().unwrap_or_default(),

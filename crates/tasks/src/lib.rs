@@ -27,3 +27,14 @@ pub use classification::{classify, ClassifySettings};
 pub use detection::{Detection, Detector};
 pub use error::{Error, Result};
 pub use segmentation::{segment, SegmentSettings, Segmentation};
+
+/// An output's values in logical (C) order: borrowed when the array is contiguous, as engine
+/// outputs are, so post-processing copies nothing per frame.
+pub(crate) fn values<'a>(
+    a: &'a tensorcv_infer::ndarray::ArrayViewD<'_, f32>,
+) -> std::borrow::Cow<'a, [f32]> {
+    match a.as_slice() {
+        Some(s) => s.into(),
+        None => a.iter().copied().collect::<Vec<f32>>().into(),
+    }
+}

@@ -140,7 +140,7 @@ pub fn segment_array(
     if settings.kind == MaskKind::Classes && mc > 256 {
         return Err(bad(format!("{mc} classes do not fit an 8-bit class map")));
     }
-    let data: Vec<f32> = mask.iter().copied().collect();
+    let data = crate::values(mask);
     let at = |y: usize, x: usize, c: usize| {
         if settings.channels_first {
             data[(c * mh + y) * mw + x]

@@ -7,11 +7,26 @@ mod common;
 
 use std::path::PathBuf;
 use tensorcv_imgproc::io::{imread, DecodeOptions};
+use tensorcv_infer::ndarray::{ArrayD, ArrayViewD};
 use tensorcv_infer::Model;
 use tensorcv_tasks::detection::{DetectSettings, Detector};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Outputs by name for `detect_with`: the face detector's box and score arrays.
+fn by_name<'a>(
+    boxes: &'a ArrayD<f32>,
+    scores: &'a ArrayD<f32>,
+) -> impl Fn(&str) -> tensorcv_tasks::Result<ArrayViewD<'a, f32>> {
+    move |name| {
+        Ok(if name == "regressors" {
+            boxes.view()
+        } else {
+            scores.view()
+        })
+    }
 }
 
 fn floats(v: &serde_json::Value) -> Vec<f32> {
@@ -92,16 +107,7 @@ fn detection_settings_errors_name_the_key_and_the_output() {
     let boxes = tensorcv_infer::ndarray::ArrayD::<f32>::zeros(vec![1, 100, 16]);
     let scores = tensorcv_infer::ndarray::ArrayD::<f32>::zeros(vec![1, 896, 1]);
     let e = detector
-        .detect_with(
-            |name| {
-                Ok(if name == "regressors" {
-                    boxes.view()
-                } else {
-                    scores.view()
-                })
-            },
-            &Default::default(),
-        )
+        .detect_with(by_name(&boxes, &scores), &Default::default())
         .unwrap_err()
         .to_string();
     assert!(
@@ -134,16 +140,7 @@ fn tract_and_tflite_outputs_decode_to_the_same_faces() {
         };
         let (boxes, scores) = (array("regressors"), array("classificators"));
         let theirs = detector
-            .detect_with(
-                |name| {
-                    Ok(if name == "regressors" {
-                        boxes.view()
-                    } else {
-                        scores.view()
-                    })
-                },
-                &transform,
-            )
+            .detect_with(by_name(&boxes, &scores), &transform)
             .unwrap();
         assert_eq!(ours.len(), theirs.len(), "{photo}");
         for (a, b) in ours.iter().zip(&theirs) {

@@ -404,8 +404,8 @@ impl Detector {
             None,
         )?;
         debug_assert_eq!(per, coords);
-        let boxes: Vec<f32> = boxes.iter().copied().collect();
-        let scores: Vec<f32> = scores.iter().copied().collect();
+        let boxes = crate::values(boxes);
+        let scores = crate::values(scores);
         let mut found = Vec::new();
         for (i, anchor) in self.anchors.iter().enumerate() {
             let row_scores = scores[i * classes..(i + 1) * classes].iter().copied();
@@ -462,7 +462,7 @@ impl Detector {
         let (n, _) = rows(boxes, &s.boxes, None, Some(4))?;
         let one_per_row = |a: &ArrayViewD<'_, f32>, name: &str| {
             if a.len() == n {
-                Ok(a.iter().copied().collect::<Vec<f32>>())
+                Ok(())
             } else {
                 Err(Error::Output {
                     output: name.to_string(),
@@ -470,12 +470,13 @@ impl Detector {
                 })
             }
         };
-        let scores = one_per_row(scores, s.scores.as_deref().unwrap_or_default())?;
-        let classes = one_per_row(classes, s.classes.as_deref().unwrap_or_default())?;
+        one_per_row(scores, s.scores.as_deref().unwrap_or_default())?;
+        one_per_row(classes, s.classes.as_deref().unwrap_or_default())?;
+        let (scores, classes) = (crate::values(scores), crate::values(classes));
         let valid = num
             .and_then(|v| v.iter().next().copied())
             .map_or(n, |v| (v.max(0.0) as usize).min(n));
-        let boxes: Vec<f32> = boxes.iter().copied().collect();
+        let boxes = crate::values(boxes);
         let mut found = Vec::new();
         for i in 0..valid {
             let class = classes[i].round() as i64;
@@ -507,7 +508,7 @@ impl Detector {
                 ),
             });
         }
-        let data: Vec<f32> = out.iter().copied().collect();
+        let data = crate::values(out);
         let at = |i: usize, j: usize| {
             if s.transposed {
                 data[j * n + i]
