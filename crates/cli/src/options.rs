@@ -207,11 +207,20 @@ pub fn load(
         Some(b) => format!("built-in '{}'", b.name),
         None => format!("'{spec}'"),
     };
-    // a model without a card file: its metadata card, or the defaults
     let (mut card, mut origin) = (card, origin);
+    // a model without a card file: its metadata card, or the defaults; that first load is
+    // kept when the flags change nothing
+    let mut loaded = None;
     if card.is_none() {
-        let model =
-            Model::from_bytes_named(&bytes, &what, LoadOptions::default()).map_err(named)?;
+        let model = Model::from_bytes_named(
+            &bytes,
+            &what,
+            LoadOptions {
+                threads,
+                ..Default::default()
+            },
+        )
+        .map_err(named)?;
         if model
             .info()
             .metadata
@@ -220,19 +229,24 @@ pub fn load(
             origin.card = Some("metadata".into());
         }
         card = Some(model.card().clone());
+        loaded = Some(model);
     }
     let mut card = card.unwrap_or_default();
+    let before = card.clone();
     amend(&mut card, pre, task)?;
-    let model = Model::from_bytes_named(
-        &bytes,
-        &what,
-        LoadOptions {
-            card: Some(card),
-            threads,
-            ..Default::default()
-        },
-    )
-    .map_err(named)?;
+    let model = match loaded {
+        Some(model) if card == before => model,
+        _ => Model::from_bytes_named(
+            &bytes,
+            &what,
+            LoadOptions {
+                card: Some(card),
+                threads,
+                ..Default::default()
+            },
+        )
+        .map_err(named)?,
+    };
     Ok((model, origin))
 }
 
