@@ -42,6 +42,7 @@ manifest = {
     "resize": [],
     "tensor": [],
     "pil": [],
+    "blur": [],
 }
 
 
@@ -208,6 +209,36 @@ def main():
             name = f"pil_{inp}_{w}x{h}_{fname.lower()}"
             manifest["pil"].append({"input": src[inp], "width": w, "height": h, "filter": fname,
                                     "output": save_img(name, np.ascontiguousarray(out))})
+
+    # ---- Gaussian blur (8-bit: OpenCV's bit-exact fixed point; must match exactly) ----
+    borders = {"REFLECT_101": cv2.BORDER_REFLECT_101, "REPLICATE": cv2.BORDER_REPLICATE,
+               "REFLECT": cv2.BORDER_REFLECT, "CONSTANT": cv2.BORDER_CONSTANT}
+    blur_cases = [
+        # (input, (kw, kh), (sigma_x, sigma_y), border)
+        ("astronaut", (55, 55), (0, 0), "REFLECT_101"),  # a background-blur effect
+        ("astronaut", (0, 0), (3.0, 0), "REFLECT_101"),
+        ("chelsea_crop", (5, 5), (0, 0), "REFLECT_101"),
+        ("chelsea_crop", (15, 7), (2.5, 1.2), "REPLICATE"),
+        ("coffee_gray", (9, 9), (0, 0), "REFLECT"),
+        ("coffee_gray", (3, 21), (0.6, 0), "REFLECT_101"),
+        ("coffee_bgra", (7, 7), (1.5, 0), "CONSTANT"),
+        ("random_bgra", (11, 11), (0, 0), "REFLECT_101"),
+        ("random_tiny", (9, 9), (0, 0), "REFLECT_101"),  # kernel wider than the image
+        ("random_tiny", (9, 9), (0, 0), "REFLECT"),
+        ("random_tiny", (13, 5), (4.0, 0.9), "REPLICATE"),
+        ("random_tiny", (9, 9), (0, 0), "CONSTANT"),
+        ("random_1x1", (5, 5), (0, 0), "REFLECT_101"),
+    ]
+    for inp, (kw, kh), (sx, sy), border in blur_cases:
+        arr = img(inp)
+        out = cv2.GaussianBlur(arr, (kw, kh), sigmaX=sx, sigmaY=sy, borderType=borders[border])
+        if out.ndim == 2 and arr.ndim == 3:
+            out = out[:, :, None]
+        name = f"blur_{inp}_{kw}x{kh}_{sx}_{sy}_{border.lower()}"
+        manifest["blur"].append({
+            "input": src[inp], "ksize": [kw, kh], "sigma": [sx, sy], "border": border,
+            "output": save_img(name, out),
+        })
 
     # ---- tensors: the Python glue our users write, in float32 (<= 1e-6) ----
     chel = img("chelsea")

@@ -25,7 +25,9 @@ VENVS = {
         "onnxruntime==1.32.0",
         "opencv-python-headless==4.10.0.84",
     ],
-    ".mp-venv": ["mediapipe==0.10.14"],
+    # mediapipe 0.10.14's bindings were built against NumPy 1: with NumPy 2 `create_matrix`
+    # crashes the interpreter
+    ".mp-venv": ["mediapipe==0.10.14", "numpy==1.26.4", "opencv-contrib-python==4.10.0.84"],
 }
 PINNED = VENVS[".venv"]
 VENV = ROOT / "tools" / ".venv"

@@ -7,16 +7,18 @@ mod options;
 mod output;
 
 use clap::Parser;
-use options::{Cli, Command, TaskArgs};
+use options::{Background, Cli, Command, TaskArgs};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
+use tensorcv_imgproc::draw::Color;
+use tensorcv_imgproc::filter::GaussianBlur;
 use tensorcv_imgproc::io::{imread, imwrite, DecodeOptions};
+use tensorcv_imgproc::{color, resize, Image, Interpolation};
 use tensorcv_infer::Task;
-use tensorcv_tasks::classification::{classify_outputs, ClassifySettings};
-use tensorcv_tasks::segmentation::{segment, SegmentSettings};
-use tensorcv_tasks::visualize::{draw_classes, draw_detections, draw_legend};
-use tensorcv_tasks::Detector;
+use tensorcv_tasks::pipeline::{Outcome, Pipeline};
+use tensorcv_tasks::segmentation::Segmentation;
+use tensorcv_tasks::visualize::draw_outcome;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -91,184 +93,58 @@ fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, String> {
         (None, Some(d)) => d,
         (None, None) => return Err("which model? give one with -m (see `tensorcv models`)".into()),
     };
-    let (model, _) = options::load(spec, &args.pre, Some(args), args.threads)?;
-    let task = task.unwrap_or(model.card().model.task);
-    if task != Task::Raw && task != model.card().model.task && model.card().model.task != Task::Raw
-    {
-        return Err(format!(
-            "model '{spec}' is a {:?} model, not {task:?} (its card says so)",
-            model.card().model.task
-        ));
+    if args.dump.is_some() && args.roi_from.is_some() {
+        usage("--dump writes one model's tensors per image; it cannot be used with --roi-from");
     }
-    let labels = model.card().labels.clone();
-    let classify_settings = match task {
-        Task::Classification => {
-            Some(ClassifySettings::from_card(model.card()).map_err(|e| format!("{spec}: {e}"))?)
-        }
-        _ => None,
+    let (model, _) = options::load(spec, &args.pre, Some(args), args.threads)?;
+    let mut pipeline = Pipeline::new(&model, task).map_err(|e| format!("model '{spec}': {e}"))?;
+    if let Some(det) = &args.roi_from {
+        let (m, _) = options::load(det, &options::Preprocess::default(), None, args.threads)?;
+        pipeline = pipeline
+            .with_regions_from(&m)
+            .map_err(|e| format!("model '{det}': {e}"))?;
+    }
+    if args.background.is_some() && pipeline.postprocess().task() != Task::Segmentation {
+        usage("--background needs a segmentation model");
+    }
+    let background = match &args.background {
+        Some(Background::Image(path)) => Some(Effect::Image(
+            imread(path, &DecodeOptions::default())
+                .map_err(|e| format!("background '{}': {e}", path.display()))?,
+        )),
+        Some(Background::Color(c)) => Some(Effect::Color(*c)),
+        Some(Background::Blur(k)) => Some(Effect::Blur(*k, None)),
+        None => None,
     };
-    let detector = match task {
-        Task::Detection => {
-            Some(Detector::for_model(&model).map_err(|e| format!("model '{spec}': {e}"))?)
-        }
-        _ => None,
-    };
-    let segment_settings = match task {
-        Task::Segmentation => {
-            Some(SegmentSettings::from_card(model.card()).map_err(|e| format!("{spec}: {e}"))?)
-        }
-        _ => None,
-    };
+    let mut effect = background;
     for dir in [&args.save, &args.dump].into_iter().flatten() {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create '{}': {e}", dir.display()))?;
     }
-    let mut session = model.session().map_err(|e| e.to_string())?;
-    // --roi-from: a detector first, the task model on each region
-    let mut roi = match &args.roi_from {
-        Some(spec) => {
-            if task != Task::Classification {
-                return Err(
-                    "--roi-from runs classification models on detected regions; detection and \
-                     segmentation inside regions are not supported yet"
-                        .into(),
-                );
-            }
-            let (m, _) = options::load(spec, &options::Preprocess::default(), None, args.threads)?;
-            let d = Detector::for_model(&m).map_err(|e| format!("model '{spec}': {e}"))?;
-            Some((d, m.session().map_err(|e| e.to_string())?))
-        }
-        None => None,
-    };
-    let c = &model.card().input;
-    let (roi_scale, roi_square, roi_pad) = (
-        c.roi_scale.unwrap_or(1.0),
-        c.roi_square.unwrap_or(false),
-        c.roi_pad.unwrap_or(0.0),
-    );
     let mut failures = Vec::new();
+    let mut files = Vec::new();
     for input in &args.inputs {
-        let files = match expand(input) {
-            Ok(f) => f,
+        match expand(input) {
+            Ok(f) => files.extend(f),
             Err(e) => {
                 eprintln!("tensorcv: {e}");
                 failures.push(e);
-                continue;
-            }
-        };
-        for file in files {
-            let result = (|| -> Result<serde_json::Value, String> {
-                let name = file.display().to_string();
-                let err = |e: &dyn std::fmt::Display| format!("{name}: {e}");
-                let t0 = Instant::now();
-                let mut image = imread(&file, &DecodeOptions::default()).map_err(|e| err(&e))?;
-                let t1 = Instant::now();
-                if let Some((detector, det_session)) = roi.as_mut() {
-                    let (outs, tr) = det_session.run(&image.view()).map_err(|e| err(&e))?;
-                    let found = detector.detect(&outs, &tr).map_err(|e| err(&e))?;
-                    let t2 = Instant::now();
-                    let s = classify_settings.as_ref().expect("set for classification");
-                    let (w, h) = (image.width(), image.height());
-                    let mut regions = Vec::new();
-                    for d in found {
-                        let Some(rect) = d.region(roi_scale, roi_square, roi_pad, w, h) else {
-                            continue;
-                        };
-                        let crop = image.view().sub_view(rect).map_err(|e| err(&e))?;
-                        session.prepare(&crop).map_err(|e| err(&e))?;
-                        let outputs = session.run_prepared().map_err(|e| err(&e))?;
-                        let classes =
-                            classify_outputs(&outputs, s, &labels).map_err(|e| err(&e))?;
-                        regions.push((d, classes));
-                    }
-                    let t3 = Instant::now();
-                    let shown: Vec<_> = regions
-                        .iter()
-                        .map(|(d, classes)| {
-                            let mut d = d.clone();
-                            if let Some(top) = classes.first() {
-                                d.label = top.label.clone().or(d.label);
-                                d.score = top.score;
-                            }
-                            d
-                        })
-                        .collect();
-                    draw_detections(&mut image.view_mut(), &shown);
-                    let mut record = output::Record::new(&name, w, h);
-                    record.regions(&regions);
-                    if let Some(dir) = &args.save {
-                        let stem = file.file_stem().unwrap_or_default().to_string_lossy();
-                        imwrite(dir.join(format!("{stem}.png")), &image.view())
-                            .map_err(|e| err(&e))?;
-                    }
-                    let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
-                    record.timings_roi(ms(t0, t1), ms(t1, t2), ms(t2, t3));
-                    return Ok(record.into_json());
-                }
-                let transform = session.prepare(&image.view()).map_err(|e| err(&e))?;
-                let t2 = Instant::now();
-                let outputs = session.run_prepared().map_err(|e| err(&e))?;
-                let t3 = Instant::now();
-                let mut record = output::Record::new(&name, image.width(), image.height());
-                let stem = file
-                    .file_stem()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .to_string();
-                if let Some(dir) = &args.dump {
-                    dump(dir, &stem, session.input(), &outputs).map_err(|e| err(&e))?;
-                }
-                match task {
-                    Task::Classification => {
-                        let s = classify_settings.as_ref().expect("set for classification");
-                        let classes =
-                            classify_outputs(&outputs, s, &labels).map_err(|e| err(&e))?;
-                        draw_classes(&mut image.view_mut(), &classes);
-                        record.classes(&classes);
-                    }
-                    Task::Detection => {
-                        let d = detector.as_ref().expect("set for detection");
-                        let found = d.detect(&outputs, &transform).map_err(|e| err(&e))?;
-                        draw_detections(&mut image.view_mut(), &found);
-                        record.detections(&found);
-                    }
-                    Task::Segmentation => {
-                        let s = segment_settings.as_ref().expect("set for segmentation");
-                        let (w, h) = (image.width(), image.height());
-                        let seg = segment(&outputs, s, &transform, w, h).map_err(|e| err(&e))?;
-                        let shares = seg.fractions(&labels);
-                        let mut mask_path = None;
-                        if let Some(dir) = &args.save {
-                            let p = dir.join(format!("{stem}.mask.png"));
-                            imwrite(&p, &seg.colorized().map_err(|e| err(&e))?.view())
-                                .map_err(|e| err(&e))?;
-                            mask_path = Some(p.display().to_string());
-                        }
-                        seg.overlay(&mut image.view_mut(), 0.5)
-                            .map_err(|e| err(&e))?;
-                        draw_legend(&mut image.view_mut(), &shares);
-                        record.segmentation(&shares, mask_path);
-                    }
-                    Task::Raw => record.raw(&outputs),
-                }
-                let t4 = Instant::now();
-                if let Some(dir) = &args.save {
-                    let p = dir.join(format!("{stem}.png"));
-                    imwrite(&p, &image.view()).map_err(|e| err(&e))?;
-                }
-                let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
-                record.timings(ms(t0, t1), ms(t1, t2), ms(t2, t3), ms(t3, t4));
-                Ok(record.into_json())
-            })();
-            match result {
-                Ok(record) => output::print(&record, args.json),
-                Err(e) => {
-                    eprintln!("tensorcv: {e}");
-                    failures.push(e);
-                }
             }
         }
     }
+    let progress = output::Progress::new(files.len());
+    for file in &files {
+        let result = process(file, args, &mut pipeline, &mut effect);
+        match result {
+            Ok(record) => progress.println(|| output::print(&record, args.json)),
+            Err(e) => {
+                progress.println(|| eprintln!("tensorcv: {e}"));
+                failures.push(e);
+            }
+        }
+        progress.inc();
+    }
+    progress.finish();
     if failures.len() > 1 {
         eprintln!("tensorcv: {} inputs failed:", failures.len());
         for f in &failures {
@@ -276,6 +152,113 @@ fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, String> {
         }
     }
     Ok(failures.is_empty())
+}
+
+/// A usage error found after parsing: clap's message format and exit code 2.
+fn usage(message: &str) -> ! {
+    use clap::CommandFactory;
+    Cli::command()
+        .error(clap::error::ErrorKind::ArgumentConflict, message)
+        .exit()
+}
+
+/// `--background`, ready to apply: the blur keeps its buffers between images.
+enum Effect {
+    Blur(Option<usize>, Option<GaussianBlur>),
+    Color([u8; 3]),
+    Image(Image),
+}
+
+impl Effect {
+    /// Give `image`'s background (per `seg`) this effect.
+    fn apply(&mut self, seg: &Segmentation, image: &mut Image) -> Result<(), String> {
+        let (w, h, format) = (image.width(), image.height(), image.format());
+        let e = |e: &dyn std::fmt::Display| e.to_string();
+        match self {
+            Effect::Blur(size, blur) => {
+                if blur.is_none() || size.is_none() {
+                    *blur = Some(match size {
+                        Some(k) => GaussianBlur::new((*k, *k), (0.0, 0.0)).map_err(|x| e(&x))?,
+                        None => Segmentation::default_background_blur(w, h).map_err(|x| e(&x))?,
+                    });
+                }
+                let blur = blur.as_mut().expect("made above");
+                seg.blur_background(&mut image.view_mut(), blur)
+                    .map_err(|x| e(&x))
+            }
+            Effect::Color(rgb) => {
+                let mut bg = Image::new(w, h, format).map_err(|x| e(&x))?;
+                let px = Color::rgb(rgb[0], rgb[1], rgb[2]).to_pixel(format);
+                bg.view_mut()
+                    .fill(&px[..format.channels()])
+                    .map_err(|x| e(&x))?;
+                seg.replace_background(&mut image.view_mut(), &bg.view())
+                    .map_err(|x| e(&x))
+            }
+            Effect::Image(picture) => {
+                let resized = resize::resize_to(&picture.view(), w, h, Interpolation::Area)
+                    .map_err(|x| e(&x))?;
+                let bg = color::convert_to(&resized.view(), format).map_err(|x| e(&x))?;
+                seg.replace_background(&mut image.view_mut(), &bg.view())
+                    .map_err(|x| e(&x))
+            }
+        }
+    }
+}
+
+/// One input file: decode, analyse, write what was asked for; its JSON record.
+fn process(
+    file: &Path,
+    args: &TaskArgs,
+    pipeline: &mut Pipeline,
+    effect: &mut Option<Effect>,
+) -> Result<serde_json::Value, String> {
+    let name = file.display().to_string();
+    let err = |e: &dyn std::fmt::Display| format!("{name}: {e}");
+    let t0 = Instant::now();
+    let mut image = imread(file, &DecodeOptions::default()).map_err(|e| err(&e))?;
+    let decode = t0.elapsed().as_secs_f64() * 1e3;
+    let analysis = pipeline.process(&image.view()).map_err(|e| err(&e))?;
+    let t1 = Instant::now();
+    let stem = file
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .to_string();
+    if let (Some(dir), Some(outputs)) = (&args.dump, pipeline.last_outputs()) {
+        dump(dir, &stem, pipeline.input(), outputs).map_err(|e| err(&e))?;
+    }
+    let labels = pipeline.postprocess().labels().to_vec();
+    let (w, h) = (image.width(), image.height());
+    // the whole image's segmentation, when there is one (regions: composed)
+    let seg = match &analysis.outcome {
+        Outcome::Segmentation(s) => Some(std::borrow::Cow::Borrowed(s)),
+        Outcome::Regions(r) if pipeline.postprocess().task() == Task::Segmentation => Some(
+            std::borrow::Cow::Owned(Segmentation::compose(w, h, r).map_err(|e| err(&e))?),
+        ),
+        _ => None,
+    };
+    let mut mask_path = None;
+    if let (Some(dir), Some(seg)) = (&args.save, &seg) {
+        let p = dir.join(format!("{stem}.mask.png"));
+        let colors = seg.colorized().map_err(|e| err(&e))?;
+        imwrite(&p, &colors.view()).map_err(|e| err(&e))?;
+        mask_path = Some(p.display().to_string());
+    }
+    let mut record = output::Record::new(&name, w, h);
+    record.outcome(&analysis.outcome, seg.as_deref(), &labels, mask_path);
+    if let Some(dir) = &args.save {
+        match (effect.as_mut(), &seg) {
+            (Some(effect), Some(seg)) => effect.apply(seg, &mut image).map_err(|e| err(&e))?,
+            _ => draw_outcome(&mut image.view_mut(), &analysis.outcome, &labels, 0.5)
+                .map_err(|e| err(&e))?,
+        }
+        imwrite(dir.join(format!("{stem}.png")), &image.view()).map_err(|e| err(&e))?;
+    }
+    let t = analysis.timings;
+    let post = t.postprocess + t1.elapsed().as_secs_f64() * 1e3;
+    record.timings(decode, t.preprocess, t.inference, post);
+    Ok(record.into_json())
 }
 
 /// `--dump`: the model input and every output of one image as `.npy`

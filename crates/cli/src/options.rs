@@ -77,6 +77,15 @@ pub struct Preprocess {
     /// class labels, one per line
     #[arg(long, value_name = "FILE")]
     pub labels: Option<PathBuf>,
+    /// with --roi-from: grow each detected box by this factor around its center
+    #[arg(long, value_name = "F", value_parser = parse_positive)]
+    pub roi_scale: Option<f32>,
+    /// with --roi-from: make each region square (its longer side)
+    #[arg(long)]
+    pub roi_square: bool,
+    /// with --roi-from: pad each region by this many pixels
+    #[arg(long, value_name = "PX", value_parser = parse_non_negative)]
+    pub roi_pad: Option<f32>,
 }
 
 #[derive(Args)]
@@ -121,6 +130,49 @@ pub struct TaskArgs {
     /// write each input's model input and raw outputs as .npy into DIR
     #[arg(long, value_name = "DIR")]
     pub dump: Option<PathBuf>,
+    /// segmentation: the saved image gets a new background instead of the overlay: `blur`
+    /// (Gaussian, kernel a tenth of the image), `blur:K` (kernel K, odd), a color `#RRGGBB`,
+    /// or an image file (resized to fit)
+    #[arg(long, value_name = "EFFECT", value_parser = parse_background)]
+    pub background: Option<Background>,
+}
+
+/// `--background`: what replaces the background of a segmented image.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Background {
+    /// Gaussian blur with this kernel size (`None`: a tenth of the image)
+    Blur(Option<usize>),
+    /// a color, RGB
+    Color([u8; 3]),
+    /// an image file
+    Image(PathBuf),
+}
+
+fn parse_background(s: &str) -> Result<Background, String> {
+    if s == "blur" {
+        return Ok(Background::Blur(None));
+    }
+    if let Some(k) = s.strip_prefix("blur:") {
+        return match k.parse::<usize>() {
+            Ok(k) if k % 2 == 1 => Ok(Background::Blur(Some(k))),
+            _ => Err(format!("'{k}' is not an odd kernel size like 31")),
+        };
+    }
+    if let Some(hex) = s.strip_prefix('#') {
+        let bad = || format!("'{s}' is not a color like #00ff00");
+        if hex.len() != 6 || !hex.is_ascii() {
+            return Err(bad());
+        }
+        let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| bad());
+        return Ok(Background::Color([byte(0)?, byte(2)?, byte(4)?]));
+    }
+    let path = PathBuf::from(s);
+    if !path.is_file() {
+        return Err(format!(
+            "'{s}' is not blur, blur:K, a color like #00ff00, or an image file"
+        ));
+    }
+    Ok(Background::Image(path))
 }
 
 fn parse_size(s: &str) -> Result<(usize, usize), String> {
@@ -134,6 +186,20 @@ fn parse_size(s: &str) -> Result<(usize, usize), String> {
         return Err(bad());
     }
     Ok((w, h))
+}
+
+fn parse_positive(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("'{s}' is not a positive number")),
+    }
+}
+
+fn parse_non_negative(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("'{s}' is not a number >= 0")),
+    }
 }
 
 fn parse_triple(s: &str) -> Result<[f32; 3], String> {
@@ -264,6 +330,11 @@ fn amend(card: &mut ModelCard, pre: &Preprocess, task: Option<&TaskArgs>) -> Res
     input.std = pre.std.or(input.std);
     input.fit = pre.fit.or(input.fit);
     input.interpolation = pre.interp.or(input.interpolation);
+    input.roi_scale = pre.roi_scale.or(input.roi_scale);
+    input.roi_pad = pre.roi_pad.or(input.roi_pad);
+    if pre.roi_square {
+        input.roi_square = Some(true);
+    }
     if let Some(path) = &pre.labels {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read labels '{}': {e}", path.display()))?;

@@ -3,9 +3,10 @@
 use crate::builtin::BUILTINS;
 use crate::options::{Origin, Preprocess};
 use serde_json::{json, Map, Value};
-use tensorcv_infer::{Model, ModelCard, Outputs};
+use tensorcv_infer::{Model, ModelCard};
 use tensorcv_tasks::classification::Class;
-use tensorcv_tasks::segmentation::ClassShare;
+use tensorcv_tasks::pipeline::Outcome;
+use tensorcv_tasks::segmentation::{ClassShare, Segmentation};
 use tensorcv_tasks::Detection;
 
 /// One input's result, in the JSON shape of the README (keys that do not apply are left out).
@@ -26,77 +27,62 @@ impl Record {
         Record(m)
     }
 
-    pub fn classes(&mut self, classes: &[Class]) {
-        let v: Vec<Value> = classes.iter().map(class_json).collect();
-        self.0.insert("classes".into(), Value::Array(v));
-    }
-
-    pub fn detections(&mut self, detections: &[Detection]) {
-        let v: Vec<Value> = detections
-            .iter()
-            .map(|d| {
-                let mut o = json!({
-                    "box": d.bbox.map(|v| round(v as f64, 2)),
-                    "score": round(d.score as f64, 5),
-                    "class": d.class,
-                    "label": d.label,
-                });
-                if !d.keypoints.is_empty() {
-                    let k: Vec<[f64; 2]> = d
-                        .keypoints
-                        .iter()
-                        .map(|k| [round(k[0] as f64, 2), round(k[1] as f64, 2)])
-                        .collect();
-                    o["keypoints"] = json!(k);
+    /// The outcome's keys: `classes`, `detections` (regions: each with what the second model
+    /// found in it), `segmentation` (the whole image's, with the mask file), `outputs`.
+    pub fn outcome(
+        &mut self,
+        outcome: &Outcome,
+        segmentation: Option<&Segmentation>,
+        labels: &[String],
+        mask: Option<String>,
+    ) {
+        match outcome {
+            Outcome::Classes(classes) => {
+                self.0.insert("classes".into(), classes_json(classes));
+            }
+            Outcome::Detections(found) => {
+                self.0.insert("detections".into(), detections_json(found));
+            }
+            Outcome::Outputs(outputs) => {
+                let v: Vec<Value> = outputs
+                    .iter()
+                    .map(|o| {
+                        json!({"name": o.name, "shape": o.shape, "min": o.min, "max": o.max,
+                               "mean": round(o.mean, 6)})
+                    })
+                    .collect();
+                self.0.insert("outputs".into(), Value::Array(v));
+            }
+            Outcome::Segmentation(_) => {}
+            Outcome::Regions(regions) => {
+                let found: Vec<Detection> = regions.iter().map(|r| r.detection.clone()).collect();
+                let mut list = detections_json(&found);
+                if let Value::Array(entries) = &mut list {
+                    for (entry, r) in entries.iter_mut().zip(regions) {
+                        let rect = r.rect;
+                        entry["region"] =
+                            json!([rect.x, rect.y, rect.x + rect.width, rect.y + rect.height]);
+                        match &r.outcome {
+                            Outcome::Classes(c) => entry["classes"] = classes_json(c),
+                            Outcome::Detections(d) => entry["detections"] = detections_json(d),
+                            Outcome::Segmentation(s) => {
+                                entry["segmentation"] =
+                                    json!({"classes": shares_json(&s.fractions(labels))})
+                            }
+                            Outcome::Outputs(_) | Outcome::Regions(_) => {}
+                        }
+                    }
                 }
-                o
-            })
-            .collect();
-        self.0.insert("detections".into(), Value::Array(v));
-    }
-
-    /// Detections from `--roi-from`, each with the classes of its region.
-    pub fn regions(&mut self, regions: &[(Detection, Vec<Class>)]) {
-        let detections: Vec<Detection> = regions.iter().map(|(d, _)| d.clone()).collect();
-        self.detections(&detections);
-        if let Some(Value::Array(list)) = self.0.get_mut("detections") {
-            for (entry, (_, classes)) in list.iter_mut().zip(regions) {
-                entry["classes"] = Value::Array(classes.iter().map(class_json).collect());
+                self.0.insert("detections".into(), list);
             }
         }
-    }
-
-    pub fn segmentation(&mut self, shares: &[ClassShare], mask: Option<String>) {
-        let classes: Vec<Value> = shares
-            .iter()
-            .map(|s| json!({"index": s.index, "label": s.label, "fraction": round(s.fraction as f64, 5)}))
-            .collect();
-        let mut o = json!({ "classes": classes });
-        if let Some(m) = mask {
-            o["mask"] = json!(m);
+        if let Some(seg) = segmentation {
+            let mut o = json!({ "classes": shares_json(&seg.fractions(labels)) });
+            if let Some(m) = mask {
+                o["mask"] = json!(m);
+            }
+            self.0.insert("segmentation".into(), o);
         }
-        self.0.insert("segmentation".into(), o);
-    }
-
-    pub fn raw(&mut self, outputs: &Outputs) {
-        let v: Vec<Value> = outputs
-            .names()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, name)| {
-                let a = outputs.by_index(i)?;
-                let n = a.len().max(1) as f64;
-                let (min, max, sum) = a.iter().fold(
-                    (f32::INFINITY, f32::NEG_INFINITY, 0f64),
-                    |(lo, hi, s), &x| (lo.min(x), hi.max(x), s + x as f64),
-                );
-                Some(
-                    json!({"name": name, "shape": a.shape(), "min": min, "max": max,
-                            "mean": round(sum / n, 6)}),
-                )
-            })
-            .collect();
-        self.0.insert("outputs".into(), Value::Array(v));
     }
 
     pub fn timings(&mut self, decode: f64, preprocess: f64, inference: f64, post: f64) {
@@ -107,21 +93,90 @@ impl Record {
         );
     }
 
-    pub fn timings_roi(&mut self, decode: f64, detection: f64, regions: f64) {
-        self.0.insert(
-            "timings_ms".into(),
-            json!({"decode": round(decode, 3), "detection": round(detection, 3),
-                   "regions": round(regions, 3)}),
-        );
-    }
-
     pub fn into_json(self) -> Value {
         Value::Object(self.0)
     }
 }
 
-fn class_json(c: &Class) -> Value {
-    json!({"index": c.index, "label": c.label, "score": round(c.score as f64, 5)})
+fn classes_json(classes: &[Class]) -> Value {
+    classes
+        .iter()
+        .map(|c| json!({"index": c.index, "label": c.label, "score": round(c.score as f64, 5)}))
+        .collect()
+}
+
+fn shares_json(shares: &[ClassShare]) -> Value {
+    shares
+        .iter()
+        .map(|s| json!({"index": s.index, "label": s.label, "fraction": round(s.fraction as f64, 5)}))
+        .collect()
+}
+
+fn detections_json(detections: &[Detection]) -> Value {
+    detections
+        .iter()
+        .map(|d| {
+            let mut o = json!({
+                "box": d.bbox.map(|v| round(v as f64, 2)),
+                "score": round(d.score as f64, 5),
+                "class": d.class,
+                "label": d.label,
+            });
+            if !d.keypoints.is_empty() {
+                let k: Vec<[f64; 2]> = d
+                    .keypoints
+                    .iter()
+                    .map(|k| [round(k[0] as f64, 2), round(k[1] as f64, 2)])
+                    .collect();
+                o["keypoints"] = json!(k);
+            }
+            o
+        })
+        .collect()
+}
+
+/// A progress bar on stderr while many inputs are processed, only when stderr is a terminal
+/// (never in output that a program reads).
+pub struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    pub fn new(inputs: usize) -> Self {
+        use std::io::IsTerminal;
+        let show = inputs > 1 && std::io::stderr().is_terminal();
+        Progress(show.then(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(inputs as u64),
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} inputs, {per_sec}, eta {eta}",
+            ) {
+                bar.set_style(style);
+            }
+            bar.tick();
+            bar
+        }))
+    }
+
+    /// Print around the bar (it is hidden while `print` writes).
+    pub fn println(&self, print: impl FnOnce()) {
+        match &self.0 {
+            Some(bar) => bar.suspend(print),
+            None => print(),
+        }
+    }
+
+    pub fn inc(&self) {
+        if let Some(bar) = &self.0 {
+            bar.inc(1);
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// Print one input's record: a JSON line, or a few readable lines.
@@ -160,45 +215,19 @@ pub fn print(record: &Value, json: bool) {
             if dets.len() == 1 { "" } else { "s" }
         );
         for d in dets {
-            let b: Vec<String> = d["box"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|v| format!("{:.1}", v.as_f64().unwrap_or(0.0)))
-                .collect();
-            let classes: Vec<String> = d["classes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|c| format!("{} {:.3}", label(c), c["score"].as_f64().unwrap_or(0.0)))
-                .collect();
-            println!(
-                "  {} {:.3} [{}]{}",
-                label(d),
-                d["score"].as_f64().unwrap_or(0.0),
-                b.join(", "),
-                if classes.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", classes.join(", "))
-                }
-            );
+            println!("  {}", detection_line(d, &label));
+            // what a second model found in this region
+            for inner in d["detections"].as_array().into_iter().flatten() {
+                println!("    {}", detection_line(inner, &label));
+            }
+            if let Some(shares) = d["segmentation"]["classes"].as_array() {
+                println!("    {}", shares_line(shares, &label));
+            }
         }
     }
     if let Some(seg) = record["segmentation"].as_object() {
-        let text: Vec<String> = seg["classes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|c| {
-                format!(
-                    "{} {:.1}%",
-                    label(c),
-                    c["fraction"].as_f64().unwrap_or(0.0) * 100.0
-                )
-            })
-            .collect();
-        println!("{source}: {}", text.join(", "));
+        let shares = seg["classes"].as_array().cloned().unwrap_or_default();
+        println!("{source}: {}", shares_line(&shares, &label));
         if let Some(m) = seg.get("mask").and_then(Value::as_str) {
             println!("  mask: {m}");
         }
@@ -216,6 +245,48 @@ pub fn print(record: &Value, json: bool) {
             );
         }
     }
+}
+
+/// `label 0.970 [x1, y1, x2, y2]: class 0.9, ...` for one detection.
+fn detection_line(d: &Value, label: &dyn Fn(&Value) -> String) -> String {
+    let b: Vec<String> = d["box"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| format!("{:.1}", v.as_f64().unwrap_or(0.0)))
+        .collect();
+    let classes: Vec<String> = d["classes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| format!("{} {:.3}", label(c), c["score"].as_f64().unwrap_or(0.0)))
+        .collect();
+    format!(
+        "{} {:.3} [{}]{}",
+        label(d),
+        d["score"].as_f64().unwrap_or(0.0),
+        b.join(", "),
+        if classes.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", classes.join(", "))
+        }
+    )
+}
+
+/// `person 49.1%, background 50.9%` for a segmentation's class shares.
+fn shares_line(shares: &[Value], label: &dyn Fn(&Value) -> String) -> String {
+    shares
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {:.1}%",
+                label(c),
+                c["fraction"].as_f64().unwrap_or(0.0) * 100.0
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `tensorcv models`.
@@ -249,35 +320,66 @@ pub fn inspect(model: &Model, origin: &Origin, flags: &Preprocess, json: bool) {
         }
     };
     let c = &card.input;
+    // what the loader concluded from the model itself when neither flag nor card said
+    let input = &info.inputs[0];
+    let dim = |i: usize| match input.shape.get(i) {
+        Some(tensorcv_infer::Dim::Fixed(n)) => Some(*n),
+        _ => None,
+    };
+    let channel_dim = match spec.layout {
+        tensorcv_imgproc::tensor::Layout::Nhwc => dim(3),
+        tensorcv_imgproc::tensor::Layout::Nchw => dim(1),
+    };
+    let layout_inferred = if matches!(dim(3), Some(1 | 3)) || matches!(dim(1), Some(1 | 3)) {
+        "inferred from the input shape"
+    } else {
+        "default (the shape does not show the channels)"
+    };
+    let channels_inferred = match channel_dim {
+        Some(1) => "inferred: 1 channel",
+        Some(_) => "guessed: 3 channels, RGB assumed (a BGR-trained model needs a card)",
+        None => "default (the channel dimension is open)",
+    };
+    let range_inferred = match (spec.dtype, input.quantization.is_some()) {
+        (tensorcv_imgproc::tensor::DType::F32, _) => {
+            "default for f32 input (a guess: check the training code)"
+        }
+        (_, true) => "default for a quantized input",
+        _ => "inferred: integer input without quantization takes raw pixels",
+    };
     let settings = [
         (
             "size",
             format!("{}x{}", spec.width, spec.height),
-            source(flags.size.is_some(), c.width.is_some(), "model"),
+            source(
+                flags.size.is_some(),
+                c.width.is_some(),
+                "inferred from the input shape",
+            ),
         ),
         (
             "layout",
             spec.layout.to_string(),
-            source(flags.layout.is_some(), c.layout.is_some(), "model"),
+            source(flags.layout.is_some(), c.layout.is_some(), layout_inferred),
         ),
-        ("dtype", format!("{:?}", spec.dtype), "model".to_string()),
+        (
+            "dtype",
+            format!("{:?}", spec.dtype),
+            "inferred from the input type".to_string(),
+        ),
         (
             "channels",
             spec.channels.to_string(),
             source(
                 flags.color.is_some(),
                 c.channels.is_some(),
-                "inferred from the channel count",
+                channels_inferred,
             ),
         ),
         (
             "range",
             spec.range.to_string(),
-            source(
-                flags.range.is_some(),
-                c.range.is_some(),
-                "default for the dtype",
-            ),
+            source(flags.range.is_some(), c.range.is_some(), range_inferred),
         ),
         (
             "mean",

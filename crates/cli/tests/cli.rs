@@ -165,7 +165,15 @@ fn run_without_a_card_prints_raw_outputs() {
     let v: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
     assert_eq!(v["preprocessing"]["fit"]["from"], "flag");
     assert_eq!(v["preprocessing"]["channels"]["from"], "card (built-in)");
-    assert_eq!(v["preprocessing"]["size"]["from"], "model");
+    assert_eq!(
+        v["preprocessing"]["size"]["from"],
+        "inferred from the input shape"
+    );
+    let o = tensorcv(&["inspect", "--json", model.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
+    let channels = v["preprocessing"]["channels"]["from"].as_str().unwrap();
+    assert!(channels.starts_with("guessed: 3 channels"), "{channels}");
+    assert_eq!(v["preprocessing"]["mean"]["from"], "default");
 }
 
 #[test]
@@ -216,7 +224,7 @@ fn bad_inputs_give_one_line_messages_and_exit_codes() {
                 "x.png".into(),
             ],
             1,
-            "not Detection",
+            "not detection",
         ),
         (vec!["classify".into(), "x.png".into()], 1, "which model?"),
         (vec!["detect".into()], 2, "required"),
@@ -340,13 +348,246 @@ fn roi_from_classifies_each_detected_face_like_tensorflow() {
         "{top} vs {p}"
     );
     assert_eq!(records[1]["detections"].as_array().unwrap().len(), 0);
-    // regions need a classification model
+}
+
+/// IoU of two `[x1, y1, x2, y2]` JSON boxes.
+fn iou(a: &serde_json::Value, b: &serde_json::Value) -> f64 {
+    let v = |x: &serde_json::Value| -> Vec<f64> {
+        x.as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    };
+    let (a, b) = (v(a), v(b));
+    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let area = |r: &[f64]| (r[2] - r[0]) * (r[3] - r[1]);
+    iw * ih / (area(&a) + area(&b) - iw * ih)
+}
+
+#[test]
+fn roi_from_runs_detection_and_segmentation_inside_regions() {
+    // the face detector again on each face, cropped 2.5x larger and square (flags override
+    // the card's roi settings): it finds the same face, reported in image pixels
     let o = tensorcv(&[
         "detect",
+        "-m",
+        "face",
         "--roi-from",
         "face",
+        "--roi-scale",
+        "2.5",
+        "--roi-square",
+        "--json",
         "tests/data/imgproc/astronaut.png",
     ]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).1.contains("--roi-from runs classification models"));
+    assert!(o.status.success(), "{:?}", text(&o));
+    let r = &json_lines(&o)[0];
+    let regions = r["detections"].as_array().unwrap();
+    assert_eq!(regions.len(), 1);
+    let region = regions[0]["region"].as_array().unwrap();
+    let side = region[2].as_f64().unwrap() - region[0].as_f64().unwrap();
+    assert!(side > 200.0, "grown 2.5x from a ~100 px face: {region:?}");
+    let inner = regions[0]["detections"].as_array().unwrap();
+    assert_eq!(inner.len(), 1, "{inner:?}");
+    let overlap = iou(&inner[0]["box"], &regions[0]["box"]);
+    println!("face in the face region: IoU {overlap:.3} with the first detection");
+    assert!(overlap > 0.8, "{overlap}");
+
+    // the selfie segmenter on the face region: the composed mask covers only the region
+    let out = scratch("roi-seg");
+    let o = tensorcv(&[
+        "segment",
+        "--roi-from",
+        "face",
+        "--roi-scale",
+        "1.5",
+        "--json",
+        "--save",
+        out.to_str().unwrap(),
+        "tests/data/imgproc/astronaut.png",
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let r = &json_lines(&o)[0];
+    let in_region = r["detections"][0]["segmentation"]["classes"][1]["fraction"]
+        .as_f64()
+        .unwrap();
+    let whole = r["segmentation"]["classes"][1]["fraction"]
+        .as_f64()
+        .unwrap();
+    let reg = r["detections"][0]["region"].as_array().unwrap();
+    let region_area = (reg[2].as_f64().unwrap() - reg[0].as_f64().unwrap())
+        * (reg[3].as_f64().unwrap() - reg[1].as_f64().unwrap());
+    let share = region_area / (320.0 * 320.0); // astronaut.png is 320x320
+    println!(
+        "person: {in_region:.4} of the face region, {whole:.4} of the image (region {share:.4})"
+    );
+    assert!(in_region > 0.6, "a face crop is mostly person: {in_region}");
+    // the whole image's fraction is the region's person pixels over the image
+    assert!(
+        (whole - in_region * share).abs() < 1e-3,
+        "{whole} vs {}",
+        in_region * share
+    );
+    let mask =
+        tensorcv_imgproc::io::imread(out.join("astronaut.mask.png"), &Default::default()).unwrap();
+    assert_eq!((mask.width(), mask.height()), (320, 320));
+    assert_eq!(
+        mask.view().pixel(5, 315).unwrap(),
+        &[0, 0, 0],
+        "outside the region"
+    );
+}
+
+#[test]
+fn background_effects_keep_the_person_and_change_the_rest() {
+    let photo = tensorcv_imgproc::io::imread(
+        root().join("tests/data/imgproc/astronaut.png"),
+        &Default::default(),
+    )
+    .unwrap();
+    let seg_dir = scratch("bg-mask");
+    let o = tensorcv(&[
+        "segment",
+        "--save",
+        seg_dir.to_str().unwrap(),
+        "tests/data/imgproc/astronaut.png",
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let mask =
+        tensorcv_imgproc::io::imread(seg_dir.join("astronaut.mask.png"), &Default::default())
+            .unwrap();
+    let person = |x: usize, y: usize| mask.view().pixel(x, y).unwrap() != [0, 0, 0];
+    // what the background should become: cv2.GaussianBlur(photo, (k, k), 0) (imgproc's blur is
+    // bit-exact with it, tests/parity.rs) or the color; `blur` alone takes a tenth of the side
+    let blurred = |k: usize| {
+        tensorcv_imgproc::filter::gaussian_blur(&photo.view(), (k, k), (0.0, 0.0)).unwrap()
+    };
+    let green = tensorcv_imgproc::Image::from_vec(
+        [0u8, 255, 0].repeat(320 * 320),
+        320,
+        320,
+        tensorcv_imgproc::PixelFormat::Bgr8,
+    )
+    .unwrap();
+    for (effect, name, want) in [
+        ("blur", "blur", blurred(33)),
+        ("blur:9", "blur9", blurred(9)),
+        ("#00ff00", "green", green),
+    ] {
+        let out = scratch(name);
+        let o = tensorcv(&[
+            "segment",
+            "--background",
+            effect,
+            "--save",
+            out.to_str().unwrap(),
+            "tests/data/imgproc/astronaut.png",
+        ]);
+        assert!(o.status.success(), "{effect}: {:?}", text(&o));
+        let got =
+            tensorcv_imgproc::io::imread(out.join("astronaut.png"), &Default::default()).unwrap();
+        let (mut kept, mut person_px, mut replaced, mut background_px) = (0, 0, 0, 0);
+        for y in (0..320usize).step_by(4) {
+            for x in (0..320usize).step_by(4) {
+                // away from the mask's edge, where the probability blends the two
+                let solid = (0..9).all(|i| {
+                    let (dx, dy) = ((i % 3) * 6usize, (i / 3) * 6usize);
+                    let (xx, yy) = (
+                        (x + dx).saturating_sub(6).min(319),
+                        (y + dy).saturating_sub(6).min(319),
+                    );
+                    person(xx, yy) == person(x, y)
+                });
+                if !solid {
+                    continue;
+                }
+                let a = got.view().pixel(x, y).unwrap();
+                let diff = |b: &[u8]| a.iter().zip(b).map(|(p, q)| p.abs_diff(*q)).max().unwrap();
+                if person(x, y) {
+                    person_px += 1;
+                    kept += usize::from(diff(photo.view().pixel(x, y).unwrap()) <= 8);
+                } else {
+                    background_px += 1;
+                    replaced += usize::from(diff(want.view().pixel(x, y).unwrap()) <= 8);
+                }
+            }
+        }
+        println!(
+            "{effect}: person kept {kept}/{person_px}, background replaced {replaced}/{background_px}"
+        );
+        assert!(kept as f64 > 0.97 * person_px as f64, "{effect}");
+        assert!(replaced as f64 > 0.97 * background_px as f64, "{effect}");
+    }
+    // a replacement image, resized to the photo
+    let out = scratch("bg-image");
+    let o = tensorcv(&[
+        "segment",
+        "--background",
+        "tests/data/imgproc/chelsea.png",
+        "--save",
+        out.to_str().unwrap(),
+        "tests/data/imgproc/astronaut.png",
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    // effects are for segmentation; bad values are usage errors
+    for args in [
+        &[
+            "detect",
+            "--background",
+            "blur",
+            "tests/data/imgproc/astronaut.png",
+        ][..],
+        &[
+            "segment",
+            "--background",
+            "blur:4",
+            "tests/data/imgproc/astronaut.png",
+        ],
+        &[
+            "segment",
+            "--background",
+            "#12345",
+            "tests/data/imgproc/astronaut.png",
+        ],
+        &[
+            "segment",
+            "--background",
+            "nothing.png",
+            "tests/data/imgproc/astronaut.png",
+        ],
+    ] {
+        let o = tensorcv(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {:?}", text(&o));
+        assert!(text(&o).1.contains("background"), "{:?}", text(&o));
+    }
+}
+
+#[test]
+fn a_progress_bar_shows_on_a_terminal_only() {
+    // `script` gives the command a terminal; without one (every other test) there is no bar
+    let Ok(probe) = Command::new("script").arg("--version").output() else {
+        println!("skipped: no `script` (util-linux) to make a terminal");
+        return;
+    };
+    assert!(probe.status.success());
+    let bin = env!("CARGO_BIN_EXE_tensorcv");
+    let o = Command::new("script")
+        .args([
+            "-qec",
+            &format!("{bin} classify -m shapes tests/data/models 2>&1 1>/dev/null"),
+            "/dev/null",
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let tty = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{tty}");
+    assert!(
+        tty.contains("inputs"),
+        "the bar's text on the terminal: {tty:?}"
+    );
+    let o = tensorcv(&["classify", "-m", "shapes", "tests/data/models"]);
+    assert!(!text(&o).1.contains("inputs"), "no bar without a terminal");
 }

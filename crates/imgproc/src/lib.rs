@@ -9,6 +9,7 @@
 //! | [`io`] | decode with limits and EXIF orientation, encode | `cv2.imread`, `cv2.imwrite` |
 //! | [`color`] | BGR/RGB/RGBA/gray, camera YUV | `cv2.cvtColor` |
 //! | [`resize`] | six interpolations, OpenCV-exact | `cv2.resize` |
+//! | [`filter`] | Gaussian blur, bit-exact in 8 bits | `cv2.GaussianBlur` |
 //! | [`geometry`] | crop, center crop, letterbox with its inverse transform, flips | slicing, `cv2.copyMakeBorder`, `cv2.flip` |
 //! | [`tensor`] | image(s) → NHWC/NCHW `f32`/`u8`/`i8` tensor, fused in one pass | `astype`, `/255`, `transpose`, `expand_dims` |
 //! | [`draw`] | boxes, circles, lines, text labels, mask blending | `cv2.rectangle`, `cv2.putText`, `cv2.addWeighted` |
@@ -36,6 +37,7 @@
 pub mod color;
 pub mod draw;
 mod error;
+pub mod filter;
 pub mod geometry;
 pub mod image;
 pub mod io;

@@ -20,12 +20,14 @@
 pub mod classification;
 pub mod detection;
 mod error;
+pub mod pipeline;
 pub mod segmentation;
 pub mod visualize;
 
 pub use classification::{classify, ClassifySettings};
 pub use detection::{Detection, Detector};
 pub use error::{Error, Result};
+pub use pipeline::{Analysis, Outcome, Pipeline, Postprocess};
 pub use segmentation::{segment, SegmentSettings, Segmentation};
 
 /// An output's values in logical (C) order: borrowed when the array is contiguous, as engine

@@ -1,5 +1,6 @@
 //! Segmentation: per-pixel scores → a class per source pixel (and, for probability masks, the
-//! probability), class fractions, a colorized mask, an overlay, and background replacement.
+//! probability), class fractions, a colorized mask, an overlay, and the background effects
+//! masks are used for: replacement (an image or a color) and blur.
 //!
 //! The mask is sampled back to the source through the preprocessing [`Transform`]: letterbox
 //! bars and crops are handled, probabilities are interpolated bilinearly and class maps taken
@@ -8,6 +9,7 @@
 use crate::error::{settings, Error, Result};
 use serde::Deserialize;
 use tensorcv_imgproc::draw::{blend_class_map, palette, Color};
+use tensorcv_imgproc::filter::GaussianBlur;
 use tensorcv_imgproc::geometry::Transform;
 use tensorcv_imgproc::{Image, ImageView, ImageViewMut, PixelFormat};
 use tensorcv_infer::ndarray::ArrayViewD;
@@ -298,6 +300,28 @@ impl Segmentation {
             }
         }
         Ok(())
+    }
+
+    /// Blur the background of `image` with `blur` (a `cv2.GaussianBlur`, bit-exact), keeping
+    /// the foreground sharp and blending by the probability at the edges. `blur` is taken
+    /// mutably so its buffers are reused frame after frame.
+    pub fn blur_background(
+        &self,
+        image: &mut ImageViewMut<'_>,
+        blur: &mut GaussianBlur,
+    ) -> Result<()> {
+        let source = image.as_view().to_image();
+        let mut blurred = Image::new(source.width(), source.height(), source.format())?;
+        blur.apply(&source.view(), &mut blurred.view_mut())?;
+        self.replace_background(image, &blurred.view())
+    }
+
+    /// The Gaussian blur [`Segmentation::blur_background`] uses when the user gives no size:
+    /// a kernel a tenth of the longer image side (odd, at least 3), sigma from the size as
+    /// OpenCV derives it — `cv2.GaussianBlur(img, (k, k), 0)`.
+    pub fn default_background_blur(width: usize, height: usize) -> Result<GaussianBlur> {
+        let k = (width.max(height) / 10).max(3) | 1;
+        Ok(GaussianBlur::new((k, k), (0.0, 0.0))?)
     }
 
     fn colors(&self) -> Vec<Color> {

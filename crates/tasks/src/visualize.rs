@@ -3,7 +3,9 @@
 
 use crate::classification::Class;
 use crate::detection::Detection;
-use crate::segmentation::ClassShare;
+use crate::error::Result;
+use crate::pipeline::Outcome;
+use crate::segmentation::{ClassShare, Segmentation};
 use tensorcv_imgproc::draw::{self, palette, Color};
 use tensorcv_imgproc::ImageViewMut;
 
@@ -15,6 +17,56 @@ fn text_scale(img: &ImageViewMut<'_>) -> u32 {
 /// How one class is called in labels: its label, else `class N`.
 fn name(label: &Option<String>, index: usize) -> String {
     label.clone().unwrap_or_else(|| format!("class {index}"))
+}
+
+/// Draw an outcome on the image it came from: boxes and keypoints, the class list, or the
+/// segmentation overlaid at `alpha` with its legend (`labels` name the classes). Regions of a
+/// two-stage run show their box labelled with the region's top class, the detections found
+/// inside them, or their segmentation.
+pub fn draw_outcome(
+    img: &mut ImageViewMut<'_>,
+    outcome: &Outcome,
+    labels: &[String],
+    alpha: f32,
+) -> Result<()> {
+    match outcome {
+        Outcome::Classes(classes) => draw_classes(img, classes),
+        Outcome::Detections(found) => draw_detections(img, found),
+        Outcome::Segmentation(seg) => {
+            seg.overlay(img, alpha)?;
+            draw_legend(img, &seg.fractions(labels));
+        }
+        Outcome::Outputs(_) => {}
+        Outcome::Regions(regions) => {
+            let composed = Segmentation::compose(img.width(), img.height(), regions)?;
+            if regions
+                .iter()
+                .any(|r| matches!(r.outcome, Outcome::Segmentation(_)))
+            {
+                composed.overlay(img, alpha)?;
+                draw_legend(img, &composed.fractions(labels));
+            }
+            let mut boxes = Vec::new();
+            let mut inner = Vec::new();
+            for r in regions {
+                let mut d = r.detection.clone();
+                match &r.outcome {
+                    Outcome::Classes(classes) => {
+                        if let Some(top) = classes.first() {
+                            d.label = top.label.clone().or(d.label);
+                            d.score = top.score;
+                        }
+                    }
+                    Outcome::Detections(found) => inner.extend(found.iter().cloned()),
+                    _ => {}
+                }
+                boxes.push(d);
+            }
+            draw_detections(img, &boxes);
+            draw_detections(img, &inner);
+        }
+    }
+    Ok(())
 }
 
 /// Each detection's box (color by class), `label 0.97` above it, and its keypoints.

@@ -32,6 +32,18 @@ pub struct Detection {
 }
 
 impl Detection {
+    /// Move the box and keypoints by `(dx, dy)` pixels (from a crop's coordinates to the
+    /// image's).
+    pub fn translate(&mut self, dx: f32, dy: f32) {
+        for (i, v) in self.bbox.iter_mut().enumerate() {
+            *v += if i % 2 == 0 { dx } else { dy };
+        }
+        for k in &mut self.keypoints {
+            k[0] += dx;
+            k[1] += dy;
+        }
+    }
+
     /// The region a second model should see for this detection: the box grown by `scale`
     /// around its center, made square (longer side) if `square`, padded by `pad` pixels, and
     /// clipped to a `width`×`height` image. `None` when nothing of it is inside the image.
@@ -278,6 +290,11 @@ impl Detector {
     /// The settings in effect.
     pub fn settings(&self) -> &DetectSettings {
         &self.settings
+    }
+
+    /// The class labels.
+    pub fn labels(&self) -> &[String] {
+        &self.labels
     }
 
     /// The anchors (normalized to the model input; empty for decoders without anchors).

@@ -1,0 +1,418 @@
+//! One image through a model — or through a detector first and the model on each detected
+//! region — with preprocessing, inference and post-processing as the cards say, each stage
+//! timed. This is what `tensorcv` runs for every input and what a stream runner runs for every
+//! frame; it holds its sessions, so frame after frame reuses their buffers.
+//!
+//! ```no_run
+//! use tensorcv_imgproc::io::{imread, DecodeOptions};
+//! use tensorcv_infer::{Model, Task};
+//! use tensorcv_tasks::pipeline::{Outcome, Pipeline};
+//!
+//! let emotion = Model::load("models/emotion.onnx")?;
+//! let face = Model::load("models/face_detection_short_range.onnx")?;
+//! let mut pipeline = Pipeline::new(&emotion, Some(Task::Classification))?.with_regions_from(&face)?;
+//! let photo = imread("tests/data/imgproc/astronaut.png", &DecodeOptions::default())?;
+//! if let Outcome::Regions(faces) = pipeline.process(&photo.view())?.outcome {
+//!     for face in faces {
+//!         println!("{:?}: {:?}", face.detection.bbox, face.outcome);
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use crate::classification::{classify_outputs, Class, ClassifySettings};
+use crate::detection::{Detection, Detector};
+use crate::error::{Error, Result};
+use crate::segmentation::{segment, SegmentSettings, Segmentation};
+use tensorcv_imgproc::geometry::Transform;
+use tensorcv_imgproc::tensor::Tensor;
+use tensorcv_imgproc::{ImageView, Rect};
+use tensorcv_infer::{Model, Outputs, Session, Task};
+
+/// What a model says about an image (or a region of it). Coordinates are source-image pixels.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// the top classes
+    Classes(Vec<Class>),
+    /// boxes and keypoints
+    Detections(Vec<Detection>),
+    /// a class (and probability) per pixel; for a [`Region`], per pixel of its rectangle
+    Segmentation(Segmentation),
+    /// a model with no task: each output summarised
+    Outputs(Vec<OutputSummary>),
+    /// two stages: each region the detector found, with what the model says about it
+    Regions(Vec<Region>),
+}
+
+/// One output of a model with no task: its name, shape and value range.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputSummary {
+    /// the output's name
+    pub name: String,
+    /// its shape
+    pub shape: Vec<usize>,
+    /// the smallest value
+    pub min: f32,
+    /// the largest value
+    pub max: f32,
+    /// the mean
+    pub mean: f64,
+}
+
+/// A region of a two-stage run: the first model's detection, the rectangle the second model
+/// saw (grown, squared and padded as its card asks) and what it found there.
+#[derive(Clone, Debug)]
+pub struct Region {
+    /// the detection, in source pixels
+    pub detection: Detection,
+    /// the crop given to the second model
+    pub rect: Rect,
+    /// the second model's outcome: detections in source pixels, a segmentation of `rect`
+    pub outcome: Outcome,
+}
+
+/// Milliseconds spent per stage (both stages added up in a two-stage run).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Timings {
+    /// image → tensor
+    pub preprocess: f64,
+    /// the model(s)
+    pub inference: f64,
+    /// outputs → results
+    pub postprocess: f64,
+}
+
+/// The result of one image.
+#[derive(Clone, Debug)]
+pub struct Analysis {
+    /// the source image's width
+    pub width: usize,
+    /// the source image's height
+    pub height: usize,
+    /// what the model(s) found
+    pub outcome: Outcome,
+    /// time per stage
+    pub timings: Timings,
+}
+
+/// The post-processing a model's card asks for, made once per model.
+#[derive(Clone, Debug)]
+pub enum Postprocess {
+    /// `[classification]`
+    Classify {
+        /// the card's settings
+        settings: ClassifySettings,
+        /// the card's labels
+        labels: Vec<String>,
+    },
+    /// `[detection]`
+    Detect(Box<Detector>),
+    /// `[segmentation]`
+    Segment {
+        /// the card's settings
+        settings: SegmentSettings,
+        /// the card's labels
+        labels: Vec<String>,
+    },
+    /// no task: summarise every output
+    Summarize,
+}
+
+impl Postprocess {
+    /// The post-processing of `task` (`None`: the task the card names) for `model`. A card
+    /// naming another task is an error; a card with no task (`raw`) takes any.
+    pub fn for_model(model: &Model, task: Option<Task>) -> Result<Self> {
+        let card = model.card();
+        let task = match task {
+            Some(t) if t != Task::Raw && card.model.task != Task::Raw && t != card.model.task => {
+                return Err(Error::Card {
+                    section: "model",
+                    message: format!(
+                        "the card says task = \"{}\", not {}",
+                        task_name(card.model.task),
+                        task_name(t)
+                    ),
+                })
+            }
+            Some(t) => t,
+            None => card.model.task,
+        };
+        let labels = card.labels.clone();
+        Ok(match task {
+            Task::Classification => Postprocess::Classify {
+                settings: ClassifySettings::from_card(card)?,
+                labels,
+            },
+            Task::Detection => Postprocess::Detect(Box::new(Detector::for_model(model)?)),
+            Task::Segmentation => Postprocess::Segment {
+                settings: SegmentSettings::from_card(card)?,
+                labels,
+            },
+            Task::Raw => Postprocess::Summarize,
+        })
+    }
+
+    /// The task this post-processing serves.
+    pub fn task(&self) -> Task {
+        match self {
+            Postprocess::Classify { .. } => Task::Classification,
+            Postprocess::Detect(_) => Task::Detection,
+            Postprocess::Segment { .. } => Task::Segmentation,
+            Postprocess::Summarize => Task::Raw,
+        }
+    }
+
+    /// The class labels (empty when the card has none).
+    pub fn labels(&self) -> &[String] {
+        match self {
+            Postprocess::Classify { labels, .. } | Postprocess::Segment { labels, .. } => labels,
+            Postprocess::Detect(d) => d.labels(),
+            Postprocess::Summarize => &[],
+        }
+    }
+
+    /// Turn one image's outputs into an outcome; `transform` maps the `width`×`height` source
+    /// to the model input.
+    pub fn apply(
+        &self,
+        outputs: &Outputs,
+        transform: &Transform,
+        width: usize,
+        height: usize,
+    ) -> Result<Outcome> {
+        Ok(match self {
+            Postprocess::Classify { settings, labels } => {
+                Outcome::Classes(classify_outputs(outputs, settings, labels)?)
+            }
+            Postprocess::Detect(d) => Outcome::Detections(d.detect(outputs, transform)?),
+            Postprocess::Segment { settings, .. } => {
+                Outcome::Segmentation(segment(outputs, settings, transform, width, height)?)
+            }
+            Postprocess::Summarize => Outcome::Outputs(summarize(outputs)),
+        })
+    }
+}
+
+fn task_name(task: Task) -> &'static str {
+    match task {
+        Task::Classification => "classification",
+        Task::Detection => "detection",
+        Task::Segmentation => "segmentation",
+        Task::Raw => "raw",
+    }
+}
+
+/// Name, shape, min, max and mean of every output.
+pub fn summarize(outputs: &Outputs) -> Vec<OutputSummary> {
+    outputs
+        .names()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, name)| {
+            let a = outputs.by_index(i)?;
+            let (min, max, sum) = a.iter().fold(
+                (f32::INFINITY, f32::NEG_INFINITY, 0f64),
+                |(lo, hi, s), &x| (lo.min(x), hi.max(x), s + x as f64),
+            );
+            Some(OutputSummary {
+                name: name.clone(),
+                shape: a.shape().to_vec(),
+                min,
+                max,
+                mean: sum / a.len().max(1) as f64,
+            })
+        })
+        .collect()
+}
+
+/// The first stage of a two-stage run.
+#[derive(Debug)]
+struct RegionStage {
+    session: Session,
+    detector: Detector,
+    scale: f32,
+    square: bool,
+    pad: f32,
+}
+
+/// A model (and optionally a detector before it) ready to process image after image.
+#[derive(Debug)]
+pub struct Pipeline {
+    session: Session,
+    post: Postprocess,
+    regions: Option<RegionStage>,
+    outputs: Option<Outputs>,
+}
+
+impl Pipeline {
+    /// `model` for `task` (`None`: the card's).
+    pub fn new(model: &Model, task: Option<Task>) -> Result<Self> {
+        Ok(Pipeline {
+            session: model.session()?,
+            post: Postprocess::for_model(model, task)?,
+            regions: None,
+            outputs: None,
+        })
+    }
+
+    /// Run `detector` first and this pipeline's model on each region it finds, cropped as the
+    /// model's card says (`input.roi_scale`, `roi_square`, `roi_pad`).
+    pub fn with_regions_from(mut self, detector: &Model) -> Result<Self> {
+        let input = &self.session.model().card().input;
+        self.regions = Some(RegionStage {
+            session: detector.session()?,
+            detector: Detector::for_model(detector)?,
+            scale: input.roi_scale.unwrap_or(1.0),
+            square: input.roi_square.unwrap_or(false),
+            pad: input.roi_pad.unwrap_or(0.0),
+        });
+        Ok(self)
+    }
+
+    /// The model's post-processing.
+    pub fn postprocess(&self) -> &Postprocess {
+        &self.post
+    }
+
+    /// The model's input tensor as the last image (or region) made it.
+    pub fn input(&self) -> &Tensor {
+        self.session.input()
+    }
+
+    /// The model's raw outputs for the last image of a one-stage run (for dumps and checks).
+    pub fn last_outputs(&self) -> Option<&Outputs> {
+        self.outputs.as_ref()
+    }
+
+    /// Analyse one image (any pixel format).
+    pub fn process(&mut self, image: &ImageView<'_>) -> Result<Analysis> {
+        let (width, height) = (image.width(), image.height());
+        let mut t = Timings::default();
+        let mut clock = Stopwatch::start();
+        let Some(stage) = self.regions.as_mut() else {
+            let transform = self.session.prepare(image)?;
+            t.preprocess += clock.lap();
+            let outputs = self.session.run_prepared()?;
+            t.inference += clock.lap();
+            let outcome = self.post.apply(&outputs, &transform, width, height)?;
+            t.postprocess += clock.lap();
+            self.outputs = Some(outputs);
+            return Ok(Analysis {
+                width,
+                height,
+                outcome,
+                timings: t,
+            });
+        };
+        self.outputs = None;
+        let transform = stage.session.prepare(image)?;
+        t.preprocess += clock.lap();
+        let outputs = stage.session.run_prepared()?;
+        t.inference += clock.lap();
+        let found = stage.detector.detect(&outputs, &transform)?;
+        t.postprocess += clock.lap();
+        let mut regions = Vec::with_capacity(found.len());
+        for detection in found {
+            let Some(rect) = detection.region(stage.scale, stage.square, stage.pad, width, height)
+            else {
+                continue;
+            };
+            let crop = image.sub_view(rect)?;
+            let transform = self.session.prepare(&crop)?;
+            t.preprocess += clock.lap();
+            let outputs = self.session.run_prepared()?;
+            t.inference += clock.lap();
+            let mut outcome = self
+                .post
+                .apply(&outputs, &transform, rect.width, rect.height)?;
+            if let Outcome::Detections(inner) = &mut outcome {
+                for d in inner {
+                    d.translate(rect.x as f32, rect.y as f32);
+                }
+            }
+            regions.push(Region {
+                detection,
+                rect,
+                outcome,
+            });
+            t.postprocess += clock.lap();
+        }
+        Ok(Analysis {
+            width,
+            height,
+            outcome: Outcome::Regions(regions),
+            timings: t,
+        })
+    }
+}
+
+/// Milliseconds between laps; zero where the platform has no clock (`wasm32-unknown-unknown`,
+/// where `Instant::now` panics).
+struct Stopwatch {
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    last: std::time::Instant,
+}
+
+impl Stopwatch {
+    fn start() -> Self {
+        Stopwatch {
+            #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn lap(&mut self) -> f64 {
+        #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+        {
+            let now = std::time::Instant::now();
+            let ms = (now - self.last).as_secs_f64() * 1e3;
+            self.last = now;
+            ms
+        }
+        #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+        0.0
+    }
+}
+
+impl Segmentation {
+    /// One segmentation of the whole `width`×`height` image from the segmentations of regions
+    /// (later regions over earlier ones where they overlap; class 0 elsewhere).
+    pub fn compose(width: usize, height: usize, regions: &[Region]) -> Result<Segmentation> {
+        let parts: Vec<(&Segmentation, Rect)> = regions
+            .iter()
+            .filter_map(|r| match &r.outcome {
+                Outcome::Segmentation(s) => Some((s, r.rect)),
+                _ => None,
+            })
+            .collect();
+        let num_classes = parts.iter().map(|(s, _)| s.num_classes).max().unwrap_or(2);
+        let probabilistic = !parts.is_empty() && parts.iter().all(|(s, _)| s.probability.is_some());
+        let mut classes =
+            tensorcv_imgproc::Image::new(width, height, tensorcv_imgproc::PixelFormat::Gray8)?;
+        let mut probability = probabilistic.then(|| vec![0f32; width * height]);
+        for (s, rect) in parts {
+            let (rw, rh) = (s.classes.width(), s.classes.height());
+            if rect.x + rw > width || rect.y + rh > height {
+                return Err(Error::Output {
+                    output: "segmentation".into(),
+                    message: format!(
+                        "a {rw}x{rh} region at {rect:?} is outside the {width}x{height} image"
+                    ),
+                });
+            }
+            for y in 0..rh {
+                let src = &s.classes.as_bytes()[y * rw..(y + 1) * rw];
+                let at = (rect.y + y) * width + rect.x;
+                classes.as_bytes_mut()[at..at + rw].copy_from_slice(src);
+                if let (Some(dst), Some(p)) = (probability.as_mut(), s.probability.as_ref()) {
+                    dst[at..at + rw].copy_from_slice(&p[y * rw..(y + 1) * rw]);
+                }
+            }
+        }
+        Ok(Segmentation {
+            classes,
+            probability,
+            num_classes,
+        })
+    }
+}
