@@ -7,17 +7,15 @@ mod options;
 mod output;
 
 use clap::Parser;
-use options::{Background, Cli, Command, TaskArgs};
+use options::{Background as BackgroundFlag, Cli, Command, TaskArgs};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 use tensorcv_imgproc::draw::Color;
-use tensorcv_imgproc::filter::GaussianBlur;
 use tensorcv_imgproc::io::{imread, imwrite, DecodeOptions};
-use tensorcv_imgproc::{color, resize, Image, Interpolation};
 use tensorcv_infer::Task;
 use tensorcv_tasks::pipeline::{Outcome, Pipeline};
-use tensorcv_tasks::segmentation::Segmentation;
+use tensorcv_tasks::segmentation::{Background, Segmentation};
 use tensorcv_tasks::visualize::draw_outcome;
 
 fn main() -> ExitCode {
@@ -107,16 +105,15 @@ fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, String> {
     if args.background.is_some() && pipeline.postprocess().task() != Task::Segmentation {
         usage("--background needs a segmentation model");
     }
-    let background = match &args.background {
-        Some(Background::Image(path)) => Some(Effect::Image(
+    let mut effect = match &args.background {
+        Some(BackgroundFlag::Image(path)) => Some(Background::picture(
             imread(path, &DecodeOptions::default())
                 .map_err(|e| format!("background '{}': {e}", path.display()))?,
         )),
-        Some(Background::Color(c)) => Some(Effect::Color(*c)),
-        Some(Background::Blur(k)) => Some(Effect::Blur(*k, None)),
+        Some(BackgroundFlag::Color([r, g, b])) => Some(Background::color(Color::rgb(*r, *g, *b))),
+        Some(BackgroundFlag::Blur(k)) => Some(Background::blur(*k).map_err(|e| e.to_string())?),
         None => None,
     };
-    let mut effect = background;
     for dir in [&args.save, &args.dump].into_iter().flatten() {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create '{}': {e}", dir.display()))?;
@@ -162,56 +159,12 @@ fn usage(message: &str) -> ! {
         .exit()
 }
 
-/// `--background`, ready to apply: the blur keeps its buffers between images.
-enum Effect {
-    Blur(Option<usize>, Option<GaussianBlur>),
-    Color([u8; 3]),
-    Image(Image),
-}
-
-impl Effect {
-    /// Give `image`'s background (per `seg`) this effect.
-    fn apply(&mut self, seg: &Segmentation, image: &mut Image) -> Result<(), String> {
-        let (w, h, format) = (image.width(), image.height(), image.format());
-        let e = |e: &dyn std::fmt::Display| e.to_string();
-        match self {
-            Effect::Blur(size, blur) => {
-                if blur.is_none() || size.is_none() {
-                    *blur = Some(match size {
-                        Some(k) => GaussianBlur::new((*k, *k), (0.0, 0.0)).map_err(|x| e(&x))?,
-                        None => Segmentation::default_background_blur(w, h).map_err(|x| e(&x))?,
-                    });
-                }
-                let blur = blur.as_mut().expect("made above");
-                seg.blur_background(&mut image.view_mut(), blur)
-                    .map_err(|x| e(&x))
-            }
-            Effect::Color(rgb) => {
-                let mut bg = Image::new(w, h, format).map_err(|x| e(&x))?;
-                let px = Color::rgb(rgb[0], rgb[1], rgb[2]).to_pixel(format);
-                bg.view_mut()
-                    .fill(&px[..format.channels()])
-                    .map_err(|x| e(&x))?;
-                seg.replace_background(&mut image.view_mut(), &bg.view())
-                    .map_err(|x| e(&x))
-            }
-            Effect::Image(picture) => {
-                let resized = resize::resize_to(&picture.view(), w, h, Interpolation::Area)
-                    .map_err(|x| e(&x))?;
-                let bg = color::convert_to(&resized.view(), format).map_err(|x| e(&x))?;
-                seg.replace_background(&mut image.view_mut(), &bg.view())
-                    .map_err(|x| e(&x))
-            }
-        }
-    }
-}
-
 /// One input file: decode, analyse, write what was asked for; its JSON record.
 fn process(
     file: &Path,
     args: &TaskArgs,
     pipeline: &mut Pipeline,
-    effect: &mut Option<Effect>,
+    effect: &mut Option<Background>,
 ) -> Result<serde_json::Value, String> {
     let name = file.display().to_string();
     let err = |e: &dyn std::fmt::Display| format!("{name}: {e}");
@@ -249,7 +202,9 @@ fn process(
     record.outcome(&analysis.outcome, seg.as_deref(), &labels, mask_path);
     if let Some(dir) = &args.save {
         match (effect.as_mut(), &seg) {
-            (Some(effect), Some(seg)) => effect.apply(seg, &mut image).map_err(|e| err(&e))?,
+            (Some(effect), Some(seg)) => effect
+                .apply(seg, &mut image.view_mut())
+                .map_err(|e| err(&e))?,
             _ => draw_outcome(&mut image.view_mut(), &analysis.outcome, &labels, 0.5)
                 .map_err(|e| err(&e))?,
         }

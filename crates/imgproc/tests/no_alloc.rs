@@ -1,8 +1,9 @@
 //! Per-frame paths allocate nothing once their sizes are known: the second call of a
-//! `Preprocessor`, `Resizer` or `PilResizer` on a same-sized frame makes no heap allocation.
+//! `Preprocessor`, `Resizer`, `PilResizer` or `GaussianBlur` on a same-sized frame makes no heap allocation.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use tensorcv_imgproc::filter::{Border, GaussianBlur};
 use tensorcv_imgproc::geometry::Fit;
 use tensorcv_imgproc::resize::pil::{PilFilter, PilResizer};
 use tensorcv_imgproc::resize::{Interpolation, Resizer};
@@ -92,5 +93,14 @@ fn warm_per_frame_calls_do_not_allocate() {
         r.resize(&img.view(), &mut out.view_mut(), filter).unwrap();
         let n = allocations(|| r.resize(&img.view(), &mut out.view_mut(), filter).unwrap());
         assert_eq!(n, 0, "{filter}");
+    }
+    let mut blurred = Image::new(img.width(), img.height(), img.format()).unwrap();
+    for border in Border::ALL {
+        let mut b = GaussianBlur::new((15, 9), (0.0, 0.0))
+            .unwrap()
+            .with_border(border);
+        b.apply(&img.view(), &mut blurred.view_mut()).unwrap();
+        let n = allocations(|| b.apply(&img.view(), &mut blurred.view_mut()).unwrap());
+        assert_eq!(n, 0, "{border}");
     }
 }

@@ -302,29 +302,90 @@ impl Segmentation {
         Ok(())
     }
 
-    /// Blur the background of `image` with `blur` (a `cv2.GaussianBlur`, bit-exact), keeping
-    /// the foreground sharp and blending by the probability at the edges. `blur` is taken
-    /// mutably so its buffers are reused frame after frame.
-    pub fn blur_background(
-        &self,
-        image: &mut ImageViewMut<'_>,
-        blur: &mut GaussianBlur,
-    ) -> Result<()> {
-        let source = image.as_view().to_image();
-        let mut blurred = Image::new(source.width(), source.height(), source.format())?;
-        blur.apply(&source.view(), &mut blurred.view_mut())?;
-        self.replace_background(image, &blurred.view())
-    }
-
-    /// The Gaussian blur [`Segmentation::blur_background`] uses when the user gives no size:
-    /// a kernel a tenth of the longer image side (odd, at least 3), sigma from the size as
-    /// OpenCV derives it — `cv2.GaussianBlur(img, (k, k), 0)`.
-    pub fn default_background_blur(width: usize, height: usize) -> Result<GaussianBlur> {
-        let k = (width.max(height) / 10).max(3) | 1;
-        Ok(GaussianBlur::new((k, k), (0.0, 0.0))?)
-    }
-
     fn colors(&self) -> Vec<Color> {
         palette(self.num_classes.max(2))
+    }
+}
+
+/// What replaces the background of a segmented image, with the buffers it reuses frame after
+/// frame.
+#[derive(Clone, Debug)]
+pub enum Background {
+    /// a Gaussian blur (`cv2.GaussianBlur`, bit-exact) of the image itself; `None` picks a
+    /// kernel a tenth of the longer image side (odd, at least 3), sigma from the size
+    Blur(Option<GaussianBlur>, Option<Image>),
+    /// one color (given in RGB; converted to the image's format)
+    Color(Color, Option<Image>),
+    /// a picture, resized (area) and converted to each image's size and format
+    Picture(Image, Option<Image>),
+}
+
+impl Background {
+    /// A blur with a `k`×`k` kernel (odd), or a tenth of the image side for `None`.
+    pub fn blur(k: Option<usize>) -> Result<Self> {
+        let blur = k
+            .map(|k| GaussianBlur::new((k, k), (0.0, 0.0)))
+            .transpose()?;
+        Ok(Background::Blur(blur, None))
+    }
+
+    /// One color.
+    pub fn color(color: Color) -> Self {
+        Background::Color(color, None)
+    }
+
+    /// A picture.
+    pub fn picture(picture: Image) -> Self {
+        Background::Picture(picture, None)
+    }
+
+    /// Give `image`'s background (per `seg`) this effect: the foreground stays, blended by
+    /// the probability at the edges.
+    pub fn apply(&mut self, seg: &Segmentation, image: &mut ImageViewMut<'_>) -> Result<()> {
+        let (w, h, format) = (image.width(), image.height(), image.format());
+        let fits = |b: &Option<Image>| {
+            b.as_ref()
+                .is_some_and(|b| (b.width(), b.height(), b.format()) == (w, h, format))
+        };
+        match self {
+            Background::Blur(blur, buffer) => {
+                if blur.is_none() {
+                    let k = (w.max(h) / 10).max(3) | 1;
+                    *blur = Some(GaussianBlur::new((k, k), (0.0, 0.0))?);
+                }
+                if !fits(buffer) {
+                    *buffer = Some(Image::new(w, h, format)?);
+                }
+                let (Some(blur), Some(buffer)) = (blur.as_mut(), buffer.as_mut()) else {
+                    unreachable!("both set above")
+                };
+                blur.apply(&image.as_view(), &mut buffer.view_mut())?;
+                seg.replace_background(image, &buffer.view())
+            }
+            Background::Color(color, buffer) => {
+                if !fits(buffer) {
+                    let mut b = Image::new(w, h, format)?;
+                    let px = color.to_pixel(format);
+                    b.view_mut().fill(&px[..format.channels()])?;
+                    *buffer = Some(b);
+                }
+                seg.replace_background(image, &buffer.as_ref().expect("set above").view())
+            }
+            Background::Picture(picture, buffer) => {
+                if !fits(buffer) {
+                    let resized = tensorcv_imgproc::resize::resize_to(
+                        &picture.view(),
+                        w,
+                        h,
+                        tensorcv_imgproc::Interpolation::Area,
+                    )?;
+                    *buffer = Some(tensorcv_imgproc::color::convert_to(
+                        &resized.view(),
+                        format,
+                    )?);
+                }
+                seg.replace_background(image, &buffer.as_ref().expect("set above").view())
+            }
+        }
     }
 }
