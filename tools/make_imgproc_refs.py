@@ -43,6 +43,7 @@ manifest = {
     "tensor": [],
     "pil": [],
     "blur": [],
+    "yuv_encode": [],
 }
 
 
@@ -173,6 +174,17 @@ def main():
                     "input": inp, "format": fmt, "width": w, "height": h, "order": order,
                     "output": save_img(name, out),
                 })
+
+    # ---- BGR -> I420 (what a Y4M writer stores; must match exactly) ----
+    for sname, bgr in [("astronaut", yuv_sources["astronaut"]),
+                       ("random", rng.integers(0, 256, (24, 34, 3), dtype=np.uint8))]:
+        inp = save_img(f"yuv_encode_{sname}_bgr", bgr)
+        for code in ("BGR2YUV_I420", "RGB2YUV_I420"):
+            out = cv2.cvtColor(bgr, getattr(cv2, "COLOR_" + code)).reshape(-1)
+            manifest["yuv_encode"].append({
+                "input": inp, "code": code,
+                "output": save_npy(f"yuv_encode_{sname}_{code.lower()}", out),
+            })
 
     # ---- resize (nearest/nearest-exact exact; others <= 1) ----
     interps = ["NEAREST", "NEAREST_EXACT", "LINEAR", "AREA", "CUBIC", "LANCZOS4"]

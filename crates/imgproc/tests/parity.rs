@@ -353,3 +353,74 @@ fn gaussian_blur_matches_opencv_exactly() {
     }
     println!("{}", report.join("\n"));
 }
+
+#[test]
+fn i420_encoding_matches_opencv_exactly() {
+    let m = manifest();
+    let cases = m["yuv_encode"].as_array().unwrap();
+    assert_eq!(cases.len(), 4);
+    let mut buf = Vec::new();
+    for case in cases {
+        let bgr = load(s(case, "input"));
+        let src = if s(case, "code").starts_with("RGB") {
+            // OpenCV was handed the same bytes and told they are RGB
+            bgr.view().reinterpret(PixelFormat::Rgb8).unwrap()
+        } else {
+            bgr.view()
+        };
+        yuv::to_i420(&src, &mut buf).unwrap();
+        let want = load_npy(s(case, "output"));
+        assert_eq!(buf, want.data, "{case}");
+    }
+}
+
+#[test]
+fn planar_422_and_444_decode_like_i420_with_repeated_chroma() {
+    // OpenCV has no planar 4:2:2 / 4:4:4 → BGR; the same chroma repeated to full resolution
+    // must give exactly what OpenCV's I420 conversion gave (same per-pixel arithmetic)
+    let m = manifest();
+    for case in m["yuv"].as_array().unwrap() {
+        if s(case, "format") != "I420" {
+            continue;
+        }
+        let raw = load_npy(s(case, "input")).data;
+        let (w, h) = (n(case, "width"), n(case, "height"));
+        let (luma, rest) = raw.split_at(w * h);
+        let (u, v) = rest.split_at(w * h / 4);
+        let order: PixelFormat = s(case, "order").parse().unwrap();
+        let want = load(s(case, "output"));
+        let up = |plane: &[u8], full_rows: bool| -> Vec<u8> {
+            let rows = if full_rows { h } else { h / 2 };
+            (0..rows)
+                .flat_map(|y| {
+                    let sy = if full_rows { y / 2 } else { y };
+                    (0..w).map(move |x| plane[sy * (w / 2) + x / 2])
+                })
+                .collect()
+        };
+        let i422: Vec<u8> = [
+            luma.to_vec(),
+            (0..h)
+                .flat_map(|y| u[(y / 2) * (w / 2)..(y / 2 + 1) * (w / 2)].to_vec())
+                .collect(),
+            (0..h)
+                .flat_map(|y| v[(y / 2) * (w / 2)..(y / 2 + 1) * (w / 2)].to_vec())
+                .collect(),
+        ]
+        .concat();
+        let i444: Vec<u8> = [luma.to_vec(), up(u, true), up(v, true)].concat();
+        for (frame, chroma) in [
+            (&raw, yuv::Chroma::C420),
+            (&i422, yuv::Chroma::C422),
+            (&i444, yuv::Chroma::C444),
+        ] {
+            let mut got = Image::new(w, h, order).unwrap();
+            yuv::convert_planar(frame, chroma, &mut got.view_mut()).unwrap();
+            assert_eq!(got.as_bytes(), want.as_bytes(), "{case} {chroma:?}");
+        }
+        let mut short = Image::new(w, h, order).unwrap();
+        assert!(
+            yuv::convert_planar(&i444[..100], yuv::Chroma::C444, &mut short.view_mut()).is_err()
+        );
+    }
+}

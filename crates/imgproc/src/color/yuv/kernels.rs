@@ -72,3 +72,38 @@ pub(crate) fn planar420_row(
         put(d1, o, ys[1], c);
     }
 }
+
+/// One row of planar pixels whose chroma is subsampled horizontally by `1 << sx` (4:4:4: 0,
+/// 4:2:x: 1): the chroma of pixel `x` is `u[x >> sx]`, `v[x >> sx]`.
+pub(crate) fn planar_row(y: &[u8], u: &[u8], v: &[u8], dst: &mut [u8], o: Out, sx: u32) {
+    for (x, (&ys, d)) in y.iter().zip(dst.chunks_exact_mut(o.cn)).enumerate() {
+        let c = chroma(u[x >> sx], v[x >> sx]);
+        put(d, o, ys, c);
+    }
+}
+
+// RGB -> YUV, OpenCV's `RGB8toYUV420pInvoker` (BT.601 video range, 20 fraction bits).
+const CRY: i32 = 269_484;
+const CGY: i32 = 528_482;
+const CBY: i32 = 102_760;
+const CRU: i32 = -155_188;
+const CGU: i32 = -305_135;
+const CBU: i32 = 460_324;
+const CGV: i32 = -385_875;
+const CBV: i32 = -74_448;
+
+/// Luma of one pixel.
+#[inline(always)]
+pub(crate) fn luma(r: u8, g: u8, b: u8) -> u8 {
+    let y = CRY * r as i32 + CGY * g as i32 + CBY * b as i32 + HALF + (16 << SHIFT);
+    clamp8(y)
+}
+
+/// U and V of one pixel (OpenCV takes the top-left pixel of each 2×2 block).
+#[inline(always)]
+pub(crate) fn chroma_of(r: u8, g: u8, b: u8) -> (u8, u8) {
+    let (r, g, b) = (r as i32, g as i32, b as i32);
+    let u = CRU * r + CGU * g + CBU * b + HALF + (128 << SHIFT);
+    let v = CBU * r + CGV * g + CBV * b + HALF + (128 << SHIFT);
+    (clamp8(u), clamp8(v))
+}

@@ -232,6 +232,129 @@ pub fn to_image(src: &YuvImage<'_>, format: PixelFormat) -> Result<Image> {
     Ok(out)
 }
 
+/// Chroma subsampling of a planar YUV frame (Y4M's `C420`, `C422`, `C444`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Chroma {
+    /// one U and one V per 2×2 pixels
+    C420,
+    /// one U and one V per horizontal pair
+    C422,
+    /// one U and one V per pixel
+    C444,
+}
+
+impl Chroma {
+    /// `(horizontal, vertical)` subsampling as shifts.
+    const fn shifts(self) -> (u32, u32) {
+        match self {
+            Chroma::C420 => (1, 1),
+            Chroma::C422 => (1, 0),
+            Chroma::C444 => (0, 0),
+        }
+    }
+
+    /// The size of a chroma plane for a `width`×`height` frame (odd sizes round up).
+    pub const fn plane_size(self, width: usize, height: usize) -> (usize, usize) {
+        let (sx, sy) = self.shifts();
+        (width.div_ceil(1 << sx), height.div_ceil(1 << sy))
+    }
+
+    /// Bytes of a tightly packed frame: the Y plane, then U, then V.
+    pub fn frame_len(self, width: usize, height: usize) -> Option<usize> {
+        let (cw, ch) = self.plane_size(width, height);
+        width
+            .checked_mul(height)?
+            .checked_add(cw.checked_mul(ch)?.checked_mul(2)?)
+    }
+}
+
+/// Convert a tightly packed planar frame (Y plane, then U, then V, as Y4M stores them) into
+/// `dst` with the same BT.601 numbers as [`convert`] (for 4:2:0 the result equals I420's).
+pub fn convert_planar(frame: &[u8], chroma: Chroma, dst: &mut ImageViewMut<'_>) -> Result<()> {
+    let (w, h) = (dst.width(), dst.height());
+    let needed = chroma.frame_len(w, h).ok_or(Error::TooLarge {
+        width: w,
+        height: h,
+    })?;
+    if frame.len() < needed {
+        return Err(Error::BufferTooSmall {
+            width: w,
+            height: h,
+            stride: w,
+            format: format!("planar YUV {chroma:?}"),
+            len: frame.len(),
+            needed,
+        });
+    }
+    let (cw, ch) = chroma.plane_size(w, h);
+    let (sx, sy) = chroma.shifts();
+    let (luma, rest) = frame.split_at(w * h);
+    let (u_plane, v_plane) = rest.split_at(cw * ch);
+    let df = dst.format();
+    if df == PixelFormat::Gray8 {
+        for y in 0..h {
+            dst.row_mut(y).copy_from_slice(&luma[y * w..(y + 1) * w]);
+        }
+        return Ok(());
+    }
+    let [ri, _, bi, _] = df.rgba_index();
+    let out = Out {
+        ri: ri.unwrap_or(0),
+        bi: bi.unwrap_or(2),
+        cn: df.channels(),
+    };
+    for y in 0..h {
+        let c = (y >> sy) * cw;
+        kernels::planar_row(
+            &luma[y * w..(y + 1) * w],
+            &u_plane[c..c + cw],
+            &v_plane[c..c + cw],
+            dst.row_mut(y),
+            out,
+            sx,
+        );
+    }
+    Ok(())
+}
+
+/// An RGB/BGR/RGBA/BGRA/gray image as I420 (Y plane, U plane, V plane) into `out` (resized to
+/// fit, so a reused buffer allocates once), as `cv2.cvtColor(img, cv2.COLOR_BGR2YUV_I420)`
+/// does: BT.601 video range, chroma taken from the top-left pixel of each 2×2 block. The size
+/// must be even.
+pub fn to_i420(src: &crate::ImageView<'_>, out: &mut Vec<u8>) -> Result<()> {
+    let (w, h) = (src.width(), src.height());
+    if w % 2 != 0 || h % 2 != 0 {
+        return Err(Error::Invalid(format!(
+            "I420 needs an even width and height, got {w}x{h}"
+        )));
+    }
+    let len = Chroma::C420.frame_len(w, h).ok_or(Error::TooLarge {
+        width: w,
+        height: h,
+    })?;
+    out.resize(len, 0);
+    let (luma, rest) = out.split_at_mut(w * h);
+    let (u_plane, v_plane) = rest.split_at_mut(w * h / 4);
+    let sf = src.format();
+    let cn = sf.channels();
+    let [ri, gi, bi, _] = sf.rgba_index();
+    let (ri, gi, bi) = (ri.unwrap_or(0), gi.unwrap_or(0), bi.unwrap_or(0));
+    for y in 0..h {
+        let row = src.row(y);
+        for (x, px) in row.chunks_exact(cn).take(w).enumerate() {
+            let (r, g, b) = (px[ri], px[gi], px[bi]);
+            luma[y * w + x] = kernels::luma(r, g, b);
+            if y % 2 == 0 && x % 2 == 0 {
+                let (u, v) = kernels::chroma_of(r, g, b);
+                let c = (y / 2) * (w / 2) + x / 2;
+                u_plane[c] = u;
+                v_plane[c] = v;
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
