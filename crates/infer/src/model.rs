@@ -607,6 +607,17 @@ impl Session {
         self.model.run_value(self.input.clone().into_tvalue())
     }
 
+    /// Run the model on a tensor made elsewhere (by a [`Preprocessor`] of
+    /// [`Model::input_spec`] on another thread, say), reusing this session's input buffer.
+    pub fn run_tensor(&mut self, input: &ImgTensor) -> Result<Outputs> {
+        self.model.check_tensor(input)?;
+        match Arc::get_mut(&mut self.input) {
+            Some(t) => fill(t, input)?,
+            None => self.input = Arc::new(self.model.input_tensor(input)?),
+        }
+        self.model.run_value(self.input.clone().into_tvalue())
+    }
+
     /// The model.
     pub fn model(&self) -> &Model {
         &self.model

@@ -328,25 +328,35 @@ pub fn to_i420(src: &crate::ImageView<'_>, out: &mut Vec<u8>) -> Result<()> {
             "I420 needs an even width and height, got {w}x{h}"
         )));
     }
-    let len = Chroma::C420.frame_len(w, h).ok_or(Error::TooLarge {
-        width: w,
-        height: h,
-    })?;
+    to_planar(src, Chroma::C420, out)
+}
+
+/// An image as planar YUV with `chroma` subsampling (Y, U, V planes, tightly packed, as Y4M
+/// stores them), with [`to_i420`]'s numbers; subsampled chroma comes from the top-left pixel
+/// of each block, and odd sizes get a last, partial block.
+pub fn to_planar(src: &crate::ImageView<'_>, chroma: Chroma, out: &mut Vec<u8>) -> Result<()> {
+    let (w, h) = (src.width(), src.height());
+    let len = chroma
+        .frame_len(w, h)
+        .ok_or(Error::TooLarge { width: w, height: h })?;
     out.resize(len, 0);
+    let (cw, ch) = chroma.plane_size(w, h);
+    let (sx, sy) = chroma.shifts();
     let (luma, rest) = out.split_at_mut(w * h);
-    let (u_plane, v_plane) = rest.split_at_mut(w * h / 4);
+    let (u_plane, v_plane) = rest.split_at_mut(cw * ch);
     let sf = src.format();
     let cn = sf.channels();
     let [ri, gi, bi, _] = sf.rgba_index();
     let (ri, gi, bi) = (ri.unwrap_or(0), gi.unwrap_or(0), bi.unwrap_or(0));
+    let (mx, my) = ((1usize << sx) - 1, (1usize << sy) - 1);
     for y in 0..h {
         let row = src.row(y);
         for (x, px) in row.chunks_exact(cn).take(w).enumerate() {
             let (r, g, b) = (px[ri], px[gi], px[bi]);
             luma[y * w + x] = kernels::luma(r, g, b);
-            if y % 2 == 0 && x % 2 == 0 {
+            if y & my == 0 && x & mx == 0 {
                 let (u, v) = kernels::chroma_of(r, g, b);
-                let c = (y / 2) * (w / 2) + x / 2;
+                let c = (y >> sy) * cw + (x >> sx);
                 u_plane[c] = u;
                 v_plane[c] = v;
             }

@@ -1,0 +1,166 @@
+//! Image files as a stream: one file, a folder (walked, sorted, images only) or a numbered
+//! sequence (`frames/%05d.png`, as ffmpeg's image2 muxer writes). A file that cannot be
+//! decoded is one bad frame ([`Error::Frame`]); the stream goes on with the next file.
+
+use crate::error::{source_err, Error, Result};
+use crate::{Frame, Source, SourceInfo};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tensorcv_imgproc::io::{imread, DecodeOptions};
+
+/// The extensions a folder walk picks up (lower case).
+pub const IMAGE_EXTENSIONS: &[&str] = &[
+    "jpg", "jpeg", "png", "bmp", "webp", "gif", "tif", "tiff", "pgm", "ppm", "pnm", "pbm",
+];
+
+/// Whether `input` is a numbered-sequence pattern: it holds `%d` or `%0Nd`.
+pub fn is_sequence_pattern(input: &str) -> bool {
+    split_pattern(input).is_some()
+}
+
+/// `(before, zero-padded width, after)` of a `%d` / `%0Nd` pattern.
+fn split_pattern(input: &str) -> Option<(&str, usize, &str)> {
+    let start = input.find('%')?;
+    let rest = &input[start + 1..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let after = rest[digits.len()..].strip_prefix('d')?;
+    if after.contains('%') {
+        return None;
+    }
+    let width = if digits.is_empty() {
+        0
+    } else {
+        digits.parse().ok()?
+    };
+    Some((&input[..start], width, after))
+}
+
+/// Fill a sequence pattern with a number.
+pub fn sequence_path(pattern: &str, n: u64) -> Option<String> {
+    let (before, width, after) = split_pattern(pattern)?;
+    Some(format!("{before}{n:0width$}{after}"))
+}
+
+/// Image files read one after another.
+pub struct ImageFiles {
+    info: SourceInfo,
+    paths: Vec<PathBuf>,
+    next: usize,
+    decode: DecodeOptions,
+}
+
+impl ImageFiles {
+    fn new(name: String, paths: Vec<PathBuf>) -> Self {
+        ImageFiles {
+            info: SourceInfo {
+                name,
+                width: None,
+                height: None,
+                format: "image files".into(),
+                fps: None,
+                frames: Some(paths.len() as u64),
+                live: false,
+            },
+            paths,
+            next: 0,
+            decode: DecodeOptions::default(),
+        }
+    }
+
+    /// One image file (it must exist; decoding errors come with the frame).
+    pub fn file(path: &Path) -> Result<Self> {
+        let name = path.display().to_string();
+        if !path.is_file() {
+            return Err(source_err(&name, "no such file"));
+        }
+        Ok(Self::new(name, vec![path.to_path_buf()]))
+    }
+
+    /// Every image below `dir`, sorted by path.
+    pub fn folder(dir: &Path) -> Result<Self> {
+        let name = dir.display().to_string();
+        let mut found = Vec::new();
+        let mut dirs = vec![dir.to_path_buf()];
+        while let Some(d) = dirs.pop() {
+            let entries = std::fs::read_dir(&d)
+                .map_err(|e| source_err(&d.display().to_string(), format!("cannot read: {e}")))?;
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+                {
+                    found.push(path);
+                }
+            }
+        }
+        found.sort();
+        if found.is_empty() {
+            return Err(source_err(&name, "the folder holds no images"));
+        }
+        Ok(Self::new(name, found))
+    }
+
+    /// A numbered sequence: the first existing number of 0..=4 (as ffmpeg looks), then every
+    /// following number until one is missing.
+    pub fn sequence(pattern: &str) -> Result<Self> {
+        let first = (0..=4)
+            .find(|&n| sequence_path(pattern, n).is_some_and(|p| Path::new(&p).is_file()))
+            .ok_or_else(|| source_err(pattern, "no file of the sequence exists (tried 0 to 4)"))?;
+        let paths: Vec<PathBuf> = (first..)
+            .map_while(|n| {
+                let p = PathBuf::from(sequence_path(pattern, n)?);
+                p.is_file().then_some(p)
+            })
+            .collect();
+        Ok(Self::new(pattern.to_string(), paths))
+    }
+
+    /// The files, in order.
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.paths
+    }
+}
+
+impl Source for ImageFiles {
+    fn info(&self) -> &SourceInfo {
+        &self.info
+    }
+
+    fn next_frame(&mut self) -> Result<Option<Frame>> {
+        let Some(path) = self.paths.get(self.next) else {
+            return Ok(None);
+        };
+        let index = self.next as u64;
+        self.next += 1;
+        let name = path.display().to_string();
+        let image = imread(path, &self.decode).map_err(|e| Error::Frame {
+            source_name: name.clone(),
+            index,
+            message: e.to_string(),
+        })?;
+        Ok(Some(Frame {
+            image,
+            index,
+            timestamp: Duration::ZERO,
+            name: Some(name),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        assert_eq!(sequence_path("f/%05d.png", 7).unwrap(), "f/00007.png");
+        assert_eq!(sequence_path("f/%d.png", 12).unwrap(), "f/12.png");
+        assert!(!is_sequence_pattern("f/100%.png"));
+        assert!(!is_sequence_pattern("f/%s.png"));
+        assert!(!is_sequence_pattern("f/%d_%d.png"));
+    }
+}

@@ -1,0 +1,137 @@
+//! # tensorcv-capture
+//!
+//! Where frames come from, where annotated frames go, and a runner that keeps a model busy on
+//! a stream:
+//!
+//! | source | module | opened by [`open`] from |
+//! |---|---|---|
+//! | image files, folders (walked, sorted), numbered sequences | [`files`] | `photo.jpg`, `dir/`, `frames/%05d.png` |
+//! | Y4M video (raw YUV 4:2:0 / 4:2:2 / 4:4:4, mono) | [`y4m`] | `clip.y4m` |
+//! | MJPEG in AVI (cameras, OpenCV's `VideoWriter` with `MJPG`) | [`avi`] | `clip.avi` |
+//! | animated GIF | [`gif`] | `anim.gif` |
+//! | raw frames from a pipe or file (`ffmpeg -f rawvideo`) | [`raw`] | `-` or a file, with a [`raw::RawFormat`] |
+//! | MJPEG over HTTP (`multipart/x-mixed-replace`, IP cameras) | [`http`] | `http://host:port/path` |
+//! | V4L2 cameras (cargo feature `camera`) | [`camera`] | `camera:0`, `camera:/dev/video2` |
+//!
+//! Every source says its frame size, pixel format and frame rate ([`SourceInfo`]) and gives
+//! [`Frame`]s with their index and timestamp, decoded to BGR by `tensorcv-imgproc` (camera and
+//! video YUV included, with OpenCV's numbers). Sinks write Y4M, MJPEG-AVI, image sequences or
+//! raw frames ([`sink`]); [`serve`] shows a live preview over HTTP. [`runner`] runs decode,
+//! preprocessing, inference and post-processing on their own threads, dropping stale frames
+//! of live sources.
+
+pub mod avi;
+pub mod camera;
+mod error;
+pub mod files;
+pub mod gif;
+pub mod http;
+pub mod jpeg;
+pub mod raw;
+pub mod runner;
+pub mod serve;
+pub mod sink;
+pub mod y4m;
+
+pub use error::{Error, Result};
+use std::path::Path;
+use std::time::Duration;
+use tensorcv_imgproc::Image;
+
+/// One frame of a source.
+#[derive(Clone, Debug)]
+pub struct Frame {
+    /// the pixels, BGR (or gray for gray sources), as `cv2.imread` gives them
+    pub image: Image,
+    /// the frame's index in the source (frames skipped or dropped still count)
+    pub index: u64,
+    /// when the frame is shown: from the frame rate for files, since the start for live
+    /// sources
+    pub timestamp: Duration,
+    /// for files in a folder or sequence: the file's path
+    pub name: Option<String>,
+}
+
+/// What a source is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceInfo {
+    /// the file, URL, device or pattern
+    pub name: String,
+    /// frame width, when all frames share it
+    pub width: Option<usize>,
+    /// frame height
+    pub height: Option<usize>,
+    /// the pixel format frames arrive in (`"I420"`, `"MJPEG"`, `"rgb24"`, `"PNG files"`, ...)
+    pub format: String,
+    /// frames per second, when the source says
+    pub fps: Option<f64>,
+    /// how many frames, when known in advance
+    pub frames: Option<u64>,
+    /// a live source (camera, network stream): frames come at their own pace and stale ones
+    /// may be dropped
+    pub live: bool,
+}
+
+/// A stream of frames.
+pub trait Source: Send {
+    /// What the source is.
+    fn info(&self) -> &SourceInfo;
+
+    /// The next frame, `Ok(None)` at the end. An [`Error::Frame`] is one bad frame (a
+    /// corrupt file in a folder, a broken JPEG in a video): the next call goes on after it.
+    fn next_frame(&mut self) -> Result<Option<Frame>>;
+}
+
+/// How [`open`] should read an input.
+#[derive(Clone, Debug, Default)]
+pub struct OpenOptions {
+    /// read raw frames of this size and format (stdin for `-`)
+    pub raw: Option<raw::RawFormat>,
+    /// camera settings for `camera:...`
+    pub camera: camera::CameraRequest,
+    /// give up on a network source after this long without data (default 10 s)
+    pub timeout: Option<Duration>,
+}
+
+/// Open the source an input names: a file (by extension: `.y4m`, `.avi`, `.gif`, else an
+/// image), a folder, a numbered sequence (`%d`, `%05d`), `-` or a file with `raw` set, an
+/// `http://` URL, or `camera:N` / `camera:/dev/videoN`.
+pub fn open(input: &str, options: &OpenOptions) -> Result<Box<dyn Source>> {
+    if let Some(device) = input.strip_prefix("camera:") {
+        return camera::open(device, &options.camera);
+    }
+    if input.starts_with("http://") || input.starts_with("https://") {
+        return Ok(Box::new(http::MjpegStream::connect(
+            input,
+            options.timeout.unwrap_or(Duration::from_secs(10)),
+        )?));
+    }
+    if let Some(format) = options.raw {
+        return Ok(Box::new(raw::RawReader::open(input, format)?));
+    }
+    if input == "-" {
+        return Err(error::source_err(
+            "-",
+            "reading frames from standard input needs --raw WxH:FORMAT (rgb24, bgr24, gray, \
+             yuyv, nv12)",
+        ));
+    }
+    if files::is_sequence_pattern(input) {
+        return Ok(Box::new(files::ImageFiles::sequence(input)?));
+    }
+    let path = Path::new(input);
+    if path.is_dir() {
+        return Ok(Box::new(files::ImageFiles::folder(path)?));
+    }
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    match ext.as_str() {
+        "y4m" => Ok(Box::new(y4m::Y4mReader::open(path)?)),
+        "avi" => Ok(Box::new(avi::AviReader::open(path)?)),
+        "gif" => Ok(Box::new(gif::GifReader::open(path)?)),
+        _ => Ok(Box::new(files::ImageFiles::file(path)?)),
+    }
+}
