@@ -64,12 +64,13 @@ impl AviReader {
         let (mut stream, mut video, mut codec, mut rate) = (0usize, None, None, None);
         // top-level chunks until the movi list
         loop {
-            let (id, size) = chunk_header(&mut input).map_err(|_| {
-                err("the file ends before its frames (no movi list)".into())
-            })?;
+            let (id, size) = chunk_header(&mut input)
+                .map_err(|_| err("the file ends before its frames (no movi list)".into()))?;
             if &id == b"LIST" {
                 let mut kind = [0u8; 4];
-                input.read_exact(&mut kind).map_err(|e| err(e.to_string()))?;
+                input
+                    .read_exact(&mut kind)
+                    .map_err(|e| err(e.to_string()))?;
                 if &kind == b"movi" {
                     break;
                 }
@@ -107,7 +108,11 @@ impl AviReader {
                             }
                             stream += 1;
                         }
-                        b"strf" if video.is_some() && video == stream.checked_sub(1) && codec.is_none() => {
+                        b"strf"
+                            if video.is_some()
+                                && video == stream.checked_sub(1)
+                                && codec.is_none() =>
+                        {
                             let w = u32_at(data, 4) as i32;
                             let h = u32_at(data, 8) as i32;
                             let bits = data.get(14).copied().unwrap_or(0);
@@ -143,8 +148,14 @@ impl AviReader {
         }
         let fps = rate.or((micros > 0).then(|| 1e6 / micros as f64));
         let ids = [
-            format!("{video:02}dc").into_bytes().try_into().unwrap_or(*b"00dc"),
-            format!("{video:02}db").into_bytes().try_into().unwrap_or(*b"00db"),
+            format!("{video:02}dc")
+                .into_bytes()
+                .try_into()
+                .unwrap_or(*b"00dc"),
+            format!("{video:02}db")
+                .into_bytes()
+                .try_into()
+                .unwrap_or(*b"00db"),
         ];
         Ok(AviReader {
             info: SourceInfo {
@@ -252,10 +263,10 @@ impl Source for AviReader {
                         self.done = true;
                         break;
                     }
-                    if !matches!(&kind, b"movi" | b"rec " | b"AVIX") {
-                        if skip(&mut self.input, size.saturating_sub(4)).is_err() {
-                            self.done = true;
-                        }
+                    if !matches!(&kind, b"movi" | b"rec " | b"AVIX")
+                        && skip(&mut self.input, size.saturating_sub(4)).is_err()
+                    {
+                        self.done = true;
                     }
                 }
                 id if self.ids.contains(id) => {
@@ -333,7 +344,11 @@ impl AviWriter {
         };
         let file = std::fs::File::create(path).map_err(sink)?;
         let mut out = BufWriter::new(file);
-        let fps = if fps.is_finite() && fps > 0.0 { fps } else { 25.0 };
+        let fps = if fps.is_finite() && fps > 0.0 {
+            fps
+        } else {
+            25.0
+        };
         let (rate, scale) = ((fps * 1000.0).round() as u32, 1000u32);
         let micros = (1e6 / fps).round() as u32;
         let (w, h) = (width as u32, height as u32);
@@ -422,9 +437,7 @@ impl AviWriter {
         if size & 1 == 1 {
             chunk.push(0);
         }
-        self.out
-            .write_all(&chunk)
-            .map_err(|e| self.sink_err(e))?;
+        self.out.write_all(&chunk).map_err(|e| self.sink_err(e))?;
         self.written += chunk.len() as u64;
         self.index.push((offset, size));
         Ok(())

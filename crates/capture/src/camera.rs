@@ -82,18 +82,26 @@ pub fn choose_mode(modes: &[CameraMode], request: &CameraRequest) -> Option<Came
         };
         let aspect_cost = request
             .size
-            .map(|(w, h)| ((m.width as f64 / m.height as f64) / (w as f64 / h as f64)).ln().abs())
+            .map(|(w, h)| {
+                ((m.width as f64 / m.height as f64) / (w as f64 / h as f64))
+                    .ln()
+                    .abs()
+            })
             .unwrap_or(0.0);
         let fps_cost = match request.fps {
             Some(f) => (m.fps / f).ln().abs(),
             None => -m.fps.ln() * 0.01,
         };
-        let format_cost = if m.format == CameraFormat::Mjpeg { 0.001 } else { 0.0 };
+        let format_cost = if m.format == CameraFormat::Mjpeg {
+            0.001
+        } else {
+            0.0
+        };
         size_cost * 10.0 + aspect_cost * 5.0 + fps_cost + format_cost
     };
     modes
         .iter()
-        .filter(|m| request.format.is_none_or(|f| f == m.format))
+        .filter(|m| request.format.map_or(true, |f| f == m.format))
         .min_by(|a, b| score(a).total_cmp(&score(b)))
         .copied()
 }
@@ -102,10 +110,19 @@ pub fn choose_mode(modes: &[CameraMode], request: &CameraRequest) -> Option<Came
 pub fn convert(buffer: &[u8], mode: &CameraMode) -> Result<Image> {
     let (w, h) = (mode.width, mode.height);
     Ok(match mode.format {
-        CameraFormat::Yuyv => yuv::to_image(&YuvImage::new(buffer, w, h, YuvFormat::Yuyv)?, PixelFormat::Bgr8)?,
-        CameraFormat::Nv12 => yuv::to_image(&YuvImage::new(buffer, w, h, YuvFormat::Nv12)?, PixelFormat::Bgr8)?,
+        CameraFormat::Yuyv => yuv::to_image(
+            &YuvImage::new(buffer, w, h, YuvFormat::Yuyv)?,
+            PixelFormat::Bgr8,
+        )?,
+        CameraFormat::Nv12 => yuv::to_image(
+            &YuvImage::new(buffer, w, h, YuvFormat::Nv12)?,
+            PixelFormat::Bgr8,
+        )?,
         CameraFormat::Mjpeg => {
-            let image = imdecode(&jpeg::with_huffman_tables(buffer), &DecodeOptions::default())?;
+            let image = imdecode(
+                &jpeg::with_huffman_tables(buffer),
+                &DecodeOptions::default(),
+            )?;
             if (image.width(), image.height()) != (w, h) {
                 return Err(Error::Camera {
                     device: String::new(),
@@ -177,7 +194,12 @@ mod tests {
     use super::*;
 
     fn m(width: usize, height: usize, fps: f64, format: CameraFormat) -> CameraMode {
-        CameraMode { width, height, fps, format }
+        CameraMode {
+            width,
+            height,
+            fps,
+            format,
+        }
     }
 
     #[test]
@@ -216,9 +238,17 @@ mod tests {
         assert_eq!(img.as_bytes(), &[128; 12]);
         assert!(convert(&[0; 7], &mode).is_err());
         let nv12 = m(2, 2, 30.0, CameraFormat::Nv12);
-        assert_eq!(convert(&[235, 235, 235, 235, 128, 128], &nv12).unwrap().as_bytes(), &[255; 12]);
+        assert_eq!(
+            convert(&[235, 235, 235, 235, 128, 128], &nv12)
+                .unwrap()
+                .as_bytes(),
+            &[255; 12]
+        );
         // MJPEG without Huffman tables, as webcams send it
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/imgproc/chelsea_q90_420.jpg");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/data/imgproc/chelsea_q90_420.jpg"
+        );
         let jpeg_bytes = std::fs::read(path).unwrap();
         let bare = jpeg::strip_huffman_tables(&jpeg_bytes);
         let want = imdecode(&jpeg_bytes, &DecodeOptions::default()).unwrap();

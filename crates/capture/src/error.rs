@@ -22,6 +22,9 @@ pub enum Error {
         /// what is wrong
         message: String,
     },
+    /// One input of several (a file of a folder) could not be read; the message names it.
+    #[error("{0}")]
+    Input(String),
     /// A camera: missing, busy, gone, or no format that fits.
     #[error("camera {device}: {message}")]
     Camera {
@@ -49,7 +52,7 @@ pub enum Error {
 impl Error {
     /// Whether the source can go on after this error (one bad frame or file).
     pub fn is_frame_error(&self) -> bool {
-        matches!(self, Error::Frame { .. })
+        matches!(self, Error::Frame { .. } | Error::Input(_))
     }
 }
 

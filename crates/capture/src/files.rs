@@ -67,13 +67,13 @@ impl ImageFiles {
         }
     }
 
-    /// One image file (it must exist; decoding errors come with the frame).
+    /// One image file (reading and decoding errors, a missing file included, come with the
+    /// frame).
     pub fn file(path: &Path) -> Result<Self> {
-        let name = path.display().to_string();
-        if !path.is_file() {
-            return Err(source_err(&name, "no such file"));
-        }
-        Ok(Self::new(name, vec![path.to_path_buf()]))
+        Ok(Self::new(
+            path.display().to_string(),
+            vec![path.to_path_buf()],
+        ))
     }
 
     /// Every image below `dir`, sorted by path.
@@ -137,11 +137,8 @@ impl Source for ImageFiles {
         let index = self.next as u64;
         self.next += 1;
         let name = path.display().to_string();
-        let image = imread(path, &self.decode).map_err(|e| Error::Frame {
-            source_name: name.clone(),
-            index,
-            message: e.to_string(),
-        })?;
+        // imread's errors name the file
+        let image = imread(path, &self.decode).map_err(|e| Error::Input(e.to_string()))?;
         Ok(Some(Frame {
             image,
             index,

@@ -30,7 +30,10 @@ impl GifReader {
             .map_err(|e| source_err(&name, format!("cannot read GIF: {e}")))?;
         let (w, h) = image::ImageDecoder::dimensions(&decoder);
         if (w as u64) * (h as u64) > 1 << 26 {
-            return Err(source_err(&name, format!("{w}x{h} frames are larger than allowed")));
+            return Err(source_err(
+                &name,
+                format!("{w}x{h} frames are larger than allowed"),
+            ));
         }
         // image's GIF frames are not Send: composite them now, within a memory bound
         let mut frames = Vec::new();

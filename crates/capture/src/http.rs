@@ -40,7 +40,10 @@ fn split_url(url: &str) -> std::result::Result<(String, String), String> {
     if host.is_empty() {
         return Err("the URL has no host".into());
     }
-    let host = if host.rsplit(':').next().is_some_and(|p| p.parse::<u16>().is_ok())
+    let host = if host
+        .rsplit(':')
+        .next()
+        .is_some_and(|p| p.parse::<u16>().is_ok())
         && host.contains(':')
         && !host.ends_with(']')
     {
@@ -181,7 +184,10 @@ impl MjpegStream {
                     if n == 0 {
                         return Ok(None);
                     }
-                    if body.len() >= 2 && body[body.len() - 2] == 0xff && *body.last().unwrap_or(&0) == 0xd9 {
+                    if body.len() >= 2
+                        && body[body.len() - 2] == 0xff
+                        && *body.last().unwrap_or(&0) == 0xd9
+                    {
                         return Ok(Some(body));
                     }
                     if body.len() > MAX_PART {
@@ -204,7 +210,10 @@ fn io_message(e: &std::io::Error, timeout: Duration) -> String {
 }
 
 /// One CRLF- (or LF-) terminated line, at most 8 kB.
-fn read_line(reader: &mut BufReader<TcpStream>, timeout: Duration) -> std::result::Result<String, String> {
+fn read_line(
+    reader: &mut BufReader<TcpStream>,
+    timeout: Duration,
+) -> std::result::Result<String, String> {
     let mut line = Vec::new();
     let n = reader
         .by_ref()

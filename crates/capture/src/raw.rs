@@ -246,7 +246,10 @@ mod tests {
         assert!("4x2:rgba".parse::<RawFormat>().is_err());
         assert!("3x2:nv12".parse::<RawFormat>().is_err());
         assert!("0x2:gray".parse::<RawFormat>().is_err());
-        assert_eq!("640x480:nv12".parse::<RawFormat>().unwrap().frame_len(), 460_800);
+        assert_eq!(
+            "640x480:nv12".parse::<RawFormat>().unwrap().frame_len(),
+            460_800
+        );
         let mut data: Vec<u8> = (0..48).collect();
         data.extend_from_slice(&[1, 2, 3]); // a partial third frame
         let mut r = RawReader::new("t".into(), Box::new(std::io::Cursor::new(data)), f);

@@ -40,6 +40,8 @@ pub struct RunOptions {
     pub queue: usize,
     /// run every stage on the calling thread, one frame at a time (for comparisons)
     pub sequential: bool,
+    /// hand each frame's model input to the sink too ([`Processed::input`], for dumps)
+    pub keep_inputs: bool,
 }
 
 impl Default for RunOptions {
@@ -51,6 +53,7 @@ impl Default for RunOptions {
             live: None,
             queue: 2,
             sequential: false,
+            keep_inputs: false,
         }
     }
 }
@@ -62,9 +65,9 @@ pub struct Work {
 
 enum WorkKind {
     Single {
-        pre: Preprocessor,
-        session: Session,
-        post: Postprocess,
+        pre: Box<Preprocessor>,
+        session: Box<Session>,
+        post: Box<Postprocess>,
     },
     Pipeline(Box<Pipeline>),
 }
@@ -77,10 +80,12 @@ impl Work {
                 Pipeline::new(model, task)?.with_regions_from(detector)?,
             )),
             None => WorkKind::Single {
-                pre: Preprocessor::try_new(model.input_spec().clone())
-                    .map_err(tensorcv_infer::Error::from)?,
-                session: model.session()?,
-                post: Postprocess::for_model(model, task)?,
+                pre: Box::new(
+                    Preprocessor::try_new(model.input_spec().clone())
+                        .map_err(tensorcv_infer::Error::from)?,
+                ),
+                session: Box::new(model.session()?),
+                post: Box::new(Postprocess::for_model(model, task)?),
             },
         };
         Ok(Work { kind })
@@ -116,6 +121,8 @@ pub struct Processed {
     pub analysis: Analysis,
     /// the raw outputs of a one-model run (for dumps)
     pub outputs: Option<Outputs>,
+    /// the model input of a one-model run, when [`RunOptions::keep_inputs`] is set
+    pub input: Option<Tensor>,
     /// per-stage times
     pub times: FrameTimes,
     /// when the frame left the source
@@ -223,7 +230,11 @@ impl Histogram {
 
     fn stats(&self) -> StageStats {
         StageStats {
-            mean: if self.n == 0 { 0.0 } else { self.sum / self.n as f64 },
+            mean: if self.n == 0 {
+                0.0
+            } else {
+                self.sum / self.n as f64
+            },
             p50: self.quantile(0.5),
             p95: self.quantile(0.95),
             max: self.max,
@@ -281,6 +292,7 @@ struct InFlight {
     times: FrameTimes,
     tensor: Option<Tensor>,
     transform: Option<Transform>,
+    input: Option<Tensor>,
     outputs: Option<Outputs>,
     analysis: Option<Analysis>,
 }
@@ -302,6 +314,8 @@ fn post_of(work: &Work) -> Option<&Postprocess> {
 #[derive(Default)]
 struct Counters {
     frames_in: AtomicU64,
+    /// frames handed to the model
+    sent: AtomicU64,
     dropped: AtomicU64,
     skipped: AtomicU64,
 }
@@ -334,6 +348,9 @@ pub fn run(
                        hist: &mut [Histogram; 5],
                        latency: &mut Histogram|
      -> Result<()> {
+        if options.max_frames.is_some_and(|m| processed >= m) {
+            return Ok(()); // frames read before the reader saw the limit
+        }
         let mut f = match item {
             Ok(f) => f,
             Err(e) => {
@@ -383,6 +400,7 @@ pub fn run(
             frame: f.frame,
             analysis,
             outputs: f.outputs.take(),
+            input: f.input.take(),
             times,
             read_at,
         })))?;
@@ -404,46 +422,53 @@ pub fn run(
     };
 
     // one step of each stage, shared by the threaded and sequential runs
-    let read_one = |source: &mut Box<dyn Source>, last_read: &mut Option<Instant>| -> Option<Item> {
-        loop {
-            if halt() {
-                return None;
-            }
-            if let (Some(fps), Some(last)) = (options.fps, *last_read) {
-                let wait = Duration::from_secs_f64(1.0 / fps).saturating_sub(last.elapsed());
-                std::thread::sleep(wait);
-            }
-            let t = Instant::now();
-            *last_read = Some(t);
-            match source.next_frame() {
-                Ok(None) => return None,
-                Ok(Some(frame)) => {
-                    let n = counters.frames_in.fetch_add(1, Ordering::Relaxed);
-                    if n % every != 0 {
-                        counters.skipped.fetch_add(1, Ordering::Relaxed);
-                        continue;
+    let read_one =
+        |source: &mut Box<dyn Source>, last_read: &mut Option<Instant>| -> Option<Item> {
+            loop {
+                if halt() {
+                    return None;
+                }
+                let sent = counters.sent.load(Ordering::Relaxed);
+                if !live && options.max_frames.is_some_and(|m| sent >= m) {
+                    return None;
+                }
+                if let (Some(fps), Some(last)) = (options.fps, *last_read) {
+                    let wait = Duration::from_secs_f64(1.0 / fps).saturating_sub(last.elapsed());
+                    std::thread::sleep(wait);
+                }
+                let t = Instant::now();
+                *last_read = Some(t);
+                match source.next_frame() {
+                    Ok(None) => return None,
+                    Ok(Some(frame)) => {
+                        let n = counters.frames_in.fetch_add(1, Ordering::Relaxed);
+                        if n % every != 0 {
+                            counters.skipped.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        counters.sent.fetch_add(1, Ordering::Relaxed);
+                        return Some(Ok(InFlight {
+                            frame,
+                            read_at: t,
+                            times: FrameTimes {
+                                decode: ms(t),
+                                ..Default::default()
+                            },
+                            tensor: None,
+                            transform: None,
+                            input: None,
+                            outputs: None,
+                            analysis: None,
+                        }));
                     }
-                    return Some(Ok(InFlight {
-                        frame,
-                        read_at: t,
-                        times: FrameTimes {
-                            decode: ms(t),
-                            ..Default::default()
-                        },
-                        tensor: None,
-                        transform: None,
-                        outputs: None,
-                        analysis: None,
-                    }));
+                    Err(e) if e.is_frame_error() => {
+                        counters.frames_in.fetch_add(1, Ordering::Relaxed);
+                        return Some(Err(e));
+                    }
+                    Err(e) => return Some(Err(e)),
                 }
-                Err(e) if e.is_frame_error() => {
-                    counters.frames_in.fetch_add(1, Ordering::Relaxed);
-                    return Some(Err(e));
-                }
-                Err(e) => return Some(Err(e)),
             }
-        }
-    };
+        };
     let preprocess = |pre: &mut Preprocessor, pool: &mut Vec<Tensor>, mut f: InFlight| -> Item {
         let t = Instant::now();
         let mut tensor = pool.pop().unwrap_or_else(|| pre.spec().alloc(1));
@@ -467,6 +492,9 @@ pub fn run(
         match session.run_tensor(&tensor) {
             Ok(outputs) => {
                 f.outputs = Some(outputs);
+                if options.keep_inputs {
+                    f.input = Some(tensor.clone());
+                }
                 f.times.inference = ms(t);
                 (Ok(f), Some(tensor))
             }
@@ -534,7 +562,9 @@ pub fn run(
         let (to_sink, from_infer) = sync_channel::<Item>(queue);
         let (give_back, take_back) = sync_channel::<Tensor>(queue + 2);
         let (work_kind, post) = match work.kind {
-            WorkKind::Single { pre, session, post } => ((Some(pre), Some(session), None), Some(post)),
+            WorkKind::Single { pre, session, post } => {
+                ((Some(pre), Some(session), None), Some(post))
+            }
             WorkKind::Pipeline(p) => ((None, None, Some(p)), None),
         };
         let (pre, session, pipeline) = work_kind;
@@ -571,7 +601,13 @@ pub fn run(
             scope.spawn(move || {
                 let mut pre = pre;
                 let mut pool: Vec<Tensor> = Vec::new();
-                let next = || if live { latest_ref.take() } else { from_reader.recv().ok() };
+                let next = || {
+                    if live {
+                        latest_ref.take()
+                    } else {
+                        from_reader.recv().ok()
+                    }
+                };
                 while let Some(item) = next() {
                     pool.extend(take_back.try_iter());
                     let item = match (item, pre.as_mut()) {
@@ -610,7 +646,7 @@ pub fn run(
                 if fatal.is_some() {
                     continue; // drain so the other threads can end
                 }
-                if let Err(e) = deliver(item, post.as_ref(), &mut hist, &mut latency) {
+                if let Err(e) = deliver(item, post.as_deref(), &mut hist, &mut latency) {
                     finished.store(true, Ordering::Relaxed);
                     latest.close();
                     fatal = Some(e);
@@ -633,7 +669,11 @@ pub fn run(
         skipped: counters.skipped.load(Ordering::Relaxed),
         failed,
         seconds,
-        fps: if seconds > 0.0 { processed as f64 / seconds } else { 0.0 },
+        fps: if seconds > 0.0 {
+            processed as f64 / seconds
+        } else {
+            0.0
+        },
         stages: [
             ("decode", hist[0].stats()),
             ("preprocess", hist[1].stats()),

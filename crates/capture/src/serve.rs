@@ -135,7 +135,13 @@ impl PreviewServer {
     }
 
     /// Show a new frame with its results (a JSON value as text) and the frame rate.
-    pub fn publish(&self, frame: &ImageView<'_>, index: u64, results: &str, fps: f64) -> Result<()> {
+    pub fn publish(
+        &self,
+        frame: &ImageView<'_>,
+        index: u64,
+        results: &str,
+        fps: f64,
+    ) -> Result<()> {
         let jpeg = if self.watched() {
             Some(Arc::new(imencode(frame, EncodeFormat::Jpeg(80))?))
         } else {
@@ -205,16 +211,31 @@ fn serve_client(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let path = request.split(' ').nth(1).unwrap_or("/");
     let path = path.split('?').next().unwrap_or("/");
     match path {
-        "/" | "/index.html" => respond(&mut stream, "200 OK", "text/html; charset=utf-8", PAGE.as_bytes()),
+        "/" | "/index.html" => respond(
+            &mut stream,
+            "200 OK",
+            "text/html; charset=utf-8",
+            PAGE.as_bytes(),
+        ),
         "/results" => {
-            let body = shared.state.lock().unwrap_or_else(|p| p.into_inner()).results.clone();
+            let body = shared
+                .state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .results
+                .clone();
             respond(&mut stream, "200 OK", "application/json", body.as_bytes())
         }
         "/frame.jpg" => {
             let jpeg = wait_frame(shared, 0).map(|(j, _)| j);
             match jpeg {
                 Some(j) => respond(&mut stream, "200 OK", "image/jpeg", &j),
-                None => respond(&mut stream, "503 Service Unavailable", "text/plain", b"no frame yet"),
+                None => respond(
+                    &mut stream,
+                    "503 Service Unavailable",
+                    "text/plain",
+                    b"no frame yet",
+                ),
             }
         }
         "/stream" => {

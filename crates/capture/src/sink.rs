@@ -60,7 +60,10 @@ impl VideoSink {
             _ => {}
         }
         if is_sequence_pattern(output) {
-            if let Some(dir) = Path::new(output).parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let Some(dir) = Path::new(output)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
                 std::fs::create_dir_all(dir).map_err(|e| bad(&e.to_string()))?;
             }
             return Ok(VideoSink::Sequence {
@@ -76,7 +79,9 @@ impl VideoSink {
             .as_deref()
         {
             Some("y4m") => Ok(VideoSink::Y4m(Y4mWriter::create(path, width, height, fps)?)),
-            Some("avi") => Ok(VideoSink::Avi(AviWriter::create(path, width, height, fps, 90)?)),
+            Some("avi") => Ok(VideoSink::Avi(AviWriter::create(
+                path, width, height, fps, 90,
+            )?)),
             _ => Err(bad(
                 "give a .y4m or .avi file, a pattern like frames/%05d.png, or - for standard \
                  output",

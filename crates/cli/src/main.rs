@@ -8,13 +8,19 @@ mod output;
 
 use clap::Parser;
 use options::{Background as BackgroundFlag, Cli, Command, TaskArgs};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tensorcv_capture::camera::CameraRequest;
+use tensorcv_capture::runner::{Event, Processed, RunOptions, Work};
+use tensorcv_capture::serve::PreviewServer;
+use tensorcv_capture::sink::VideoSink;
+use tensorcv_capture::{self as capture, OpenOptions, SourceInfo};
 use tensorcv_imgproc::draw::Color;
 use tensorcv_imgproc::io::{imread, imwrite, DecodeOptions};
 use tensorcv_infer::Task;
-use tensorcv_tasks::pipeline::{Outcome, Pipeline};
+use tensorcv_tasks::pipeline::Outcome;
 use tensorcv_tasks::segmentation::{Background, Segmentation};
 use tensorcv_tasks::visualize::draw_outcome;
 
@@ -25,6 +31,13 @@ fn main() -> ExitCode {
             output::models();
             Ok(true)
         }
+        Command::Cameras => match tensorcv_capture::camera::list() {
+            Ok(cameras) => {
+                output::cameras(&cameras);
+                Ok(true)
+            }
+            Err(e) => Err(e.to_string()),
+        },
         Command::Inspect(args) => {
             options::load(&args.model, &args.pre, None, 1).map(|(model, from)| {
                 output::inspect(&model, &from, &args.pre, args.json);
@@ -46,40 +59,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// The image files an INPUT names: a file as is, a folder walked (sorted, images only).
-fn expand(input: &Path) -> Result<Vec<PathBuf>, String> {
-    const EXTENSIONS: &[&str] = &[
-        "jpg", "jpeg", "png", "bmp", "webp", "gif", "tif", "tiff", "pgm", "ppm", "pnm", "pbm",
-    ];
-    if !input.is_dir() {
-        return Ok(vec![input.to_path_buf()]);
-    }
-    let mut found = Vec::new();
-    let mut dirs = vec![input.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        let entries = std::fs::read_dir(&dir)
-            .map_err(|e| format!("cannot read folder '{}': {e}", dir.display()))?;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-            {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    if found.is_empty() {
-        return Err(format!("folder '{}' holds no images", input.display()));
-    }
-    Ok(found)
-}
+/// Set by Ctrl-C: streams finish the frames they hold, close their outputs and summarise.
+static STOP: AtomicBool = AtomicBool::new(false);
 
-/// Run the task on every input; `Ok(false)` when some inputs failed (they are listed).
+/// Run the task on every input; `Ok(false)` when some inputs or frames failed (they are
+/// listed).
 fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, String> {
     let default = match task {
         Some(Task::Detection) => Some("face"),
@@ -94,15 +78,32 @@ fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, String> {
     if args.dump.is_some() && args.roi_from.is_some() {
         usage("--dump writes one model's tensors per image; it cannot be used with --roi-from");
     }
-    let (model, _) = options::load(spec, &args.pre, Some(args), args.threads)?;
-    let mut pipeline = Pipeline::new(&model, task).map_err(|e| format!("model '{spec}': {e}"))?;
-    if let Some(det) = &args.roi_from {
-        let (m, _) = options::load(det, &options::Preprocess::default(), None, args.threads)?;
-        pipeline = pipeline
-            .with_regions_from(&m)
-            .map_err(|e| format!("model '{det}': {e}"))?;
+    if args.json && args.output.as_deref().is_some_and(|o| o.starts_with('-')) {
+        usage("--json and --output - both want standard output");
     }
-    if args.background.is_some() && pipeline.postprocess().task() != Task::Segmentation {
+    if args.output.is_some() && args.inputs.len() > 1 {
+        usage("--output writes one video: give one INPUT");
+    }
+    let (model, _) = options::load(spec, &args.pre, Some(args), args.threads)?;
+    let detector = match &args.roi_from {
+        Some(det) => {
+            Some(options::load(det, &options::Preprocess::default(), None, args.threads)?.0)
+        }
+        None => None,
+    };
+    let work = |input: &str| {
+        Work::new(&model, task, detector.as_ref()).map_err(|e| {
+            let which = if detector.is_some() {
+                "models"
+            } else {
+                "model"
+            };
+            format!("{input}: {which} '{spec}': {e}")
+        })
+    };
+    // check the models and settings once, before any input is opened
+    let task = Some(work("")?.postprocess().task());
+    if args.background.is_some() && task != Some(Task::Segmentation) {
         usage("--background needs a segmentation model");
     }
     let mut effect = match &args.background {
@@ -118,32 +119,92 @@ fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, String> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create '{}': {e}", dir.display()))?;
     }
+    let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::Relaxed));
+    let server = match &args.serve {
+        Some(addr) => {
+            let s = PreviewServer::bind(addr).map_err(|e| e.to_string())?;
+            eprintln!("tensorcv: preview on http://{}/", s.local_addr());
+            Some(s)
+        }
+        None => None,
+    };
+    let open_options = OpenOptions {
+        raw: args.raw,
+        camera: CameraRequest {
+            size: args.camera_size,
+            fps: args.camera_fps,
+            format: args.camera_format,
+        },
+        timeout: Some(Duration::from_secs_f64(args.timeout)),
+    };
+    let run_options = RunOptions {
+        max_frames: args.max_frames,
+        every: args.every,
+        fps: args.fps,
+        live: None,
+        queue: 2,
+        sequential: args.sequential,
+        keep_inputs: args.dump.is_some(),
+    };
     let mut failures = Vec::new();
-    let mut files = Vec::new();
     for input in &args.inputs {
-        match expand(input) {
-            Ok(f) => files.extend(f),
+        if STOP.load(Ordering::Relaxed) {
+            break;
+        }
+        let source = match capture::open(input, &open_options) {
+            Ok(s) => s,
             Err(e) => {
                 eprintln!("tensorcv: {e}");
-                failures.push(e);
+                failures.push(e.to_string());
+                continue;
             }
+        };
+        let info = source.info().clone();
+        let stream = info.format != "image files";
+        let progress = output::Progress::new(if stream {
+            0
+        } else {
+            info.frames.unwrap_or(0) as usize
+        });
+        let mut video: Option<VideoSink> = None;
+        let work = work(input)?;
+        let mut state = Stream {
+            labels: work.postprocess().labels().to_vec(),
+            args,
+            info: &info,
+            stream,
+            effect: effect.as_mut(),
+            video: &mut video,
+            server: server.as_ref(),
+            progress: &progress,
+            failures: &mut failures,
+            processed: 0,
+            started: Instant::now(),
+        };
+        let result = capture::runner::run(source, work, &run_options, &STOP, &mut |event| {
+            state.handle(event)
+        });
+        progress.finish();
+        if let Some(v) = video {
+            v.finish().map_err(|e| e.to_string())?;
         }
-    }
-    let progress = output::Progress::new(files.len());
-    for file in &files {
-        let result = process(file, args, &mut pipeline, &mut effect);
         match result {
-            Ok(record) => progress.println(|| output::print(&record, args.json)),
+            Ok(summary) => {
+                if args.summary || stream {
+                    output::summary(&summary, args.json && args.summary);
+                }
+            }
             Err(e) => {
-                progress.println(|| eprintln!("tensorcv: {e}"));
-                failures.push(e);
+                eprintln!("tensorcv: {e}");
+                failures.push(e.to_string());
             }
         }
-        progress.inc();
     }
-    progress.finish();
+    if let Some(s) = server {
+        s.close();
+    }
     if failures.len() > 1 {
-        eprintln!("tensorcv: {} inputs failed:", failures.len());
+        eprintln!("tensorcv: {} inputs or frames failed:", failures.len());
         for f in &failures {
             eprintln!("  {f}");
         }
@@ -159,61 +220,132 @@ fn usage(message: &str) -> ! {
         .exit()
 }
 
-/// One input file: decode, analyse, write what was asked for; its JSON record.
-fn process(
-    file: &Path,
-    args: &TaskArgs,
-    pipeline: &mut Pipeline,
-    effect: &mut Option<Background>,
-) -> Result<serde_json::Value, String> {
-    let name = file.display().to_string();
-    let err = |e: &dyn std::fmt::Display| format!("{name}: {e}");
-    let t0 = Instant::now();
-    let mut image = imread(file, &DecodeOptions::default()).map_err(|e| err(&e))?;
-    let decode = t0.elapsed().as_secs_f64() * 1e3;
-    let analysis = pipeline.process(&image.view()).map_err(|e| err(&e))?;
-    let t1 = Instant::now();
-    let stem = file
-        .file_stem()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .to_string();
-    if let (Some(dir), Some(outputs)) = (&args.dump, pipeline.last_outputs()) {
-        dump(dir, &stem, pipeline.input(), outputs).map_err(|e| err(&e))?;
+/// What one input's frames are written to, and what the sink counts.
+struct Stream<'a> {
+    args: &'a TaskArgs,
+    info: &'a SourceInfo,
+    /// a video or live source (not image files): frames are numbered in names and records
+    stream: bool,
+    effect: Option<&'a mut Background>,
+    video: &'a mut Option<VideoSink>,
+    server: Option<&'a PreviewServer>,
+    progress: &'a output::Progress,
+    failures: &'a mut Vec<String>,
+    labels: Vec<String>,
+    processed: u64,
+    started: Instant,
+}
+
+impl Stream<'_> {
+    /// One runner event: a result to draw, write and print, or a failure to report.
+    fn handle(&mut self, event: Event) -> capture::Result<()> {
+        let p = match event {
+            Event::Failed(e) => {
+                let message = e.to_string();
+                self.progress.println(|| eprintln!("tensorcv: {message}"));
+                self.failures.push(message);
+                self.progress.inc();
+                return Ok(());
+            }
+            Event::Frame(p) => p,
+        };
+        let record = self.frame(*p).map_err(|message| capture::Error::Sink {
+            path: self.info.name.clone(),
+            message,
+        })?;
+        self.progress
+            .println(|| output::print(&record, self.args.json));
+        self.progress.inc();
+        Ok(())
     }
-    let labels = pipeline.postprocess().labels().to_vec();
-    let (w, h) = (image.width(), image.height());
-    // the whole image's segmentation, when there is one (regions: composed)
-    let seg = match &analysis.outcome {
-        Outcome::Segmentation(s) => Some(std::borrow::Cow::Borrowed(s)),
-        Outcome::Regions(r) if pipeline.postprocess().task() == Task::Segmentation => Some(
-            std::borrow::Cow::Owned(Segmentation::compose(w, h, r).map_err(|e| err(&e))?),
-        ),
-        _ => None,
-    };
-    let mut mask_path = None;
-    if let (Some(dir), Some(seg)) = (&args.save, &seg) {
-        let p = dir.join(format!("{stem}.mask.png"));
-        let colors = seg.colorized().map_err(|e| err(&e))?;
-        imwrite(&p, &colors.view()).map_err(|e| err(&e))?;
-        mask_path = Some(p.display().to_string());
-    }
-    let mut record = output::Record::new(&name, w, h);
-    record.outcome(&analysis.outcome, seg.as_deref(), &labels, mask_path);
-    if let Some(dir) = &args.save {
-        match (effect.as_mut(), &seg) {
-            (Some(effect), Some(seg)) => effect
-                .apply(seg, &mut image.view_mut())
-                .map_err(|e| err(&e))?,
-            _ => draw_outcome(&mut image.view_mut(), &analysis.outcome, &labels, 0.5)
-                .map_err(|e| err(&e))?,
+
+    fn frame(&mut self, p: Processed) -> Result<serde_json::Value, String> {
+        let args = self.args;
+        let Processed {
+            frame,
+            analysis,
+            outputs,
+            input,
+            times,
+            ..
+        } = p;
+        let mut image = frame.image;
+        let name = frame.name.clone().unwrap_or_else(|| self.info.name.clone());
+        let err = |e: &dyn std::fmt::Display| format!("{name}: {e}");
+        let t0 = Instant::now();
+        let base = Path::new(&name)
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        let stem = if self.stream {
+            format!("{base}_{:05}", frame.index)
+        } else {
+            base
+        };
+        if let (Some(dir), Some(outputs), Some(input)) = (&args.dump, &outputs, &input) {
+            dump(dir, &stem, input, outputs).map_err(|e| err(&e))?;
         }
-        imwrite(dir.join(format!("{stem}.png")), &image.view()).map_err(|e| err(&e))?;
+        let labels = &self.labels;
+        let (w, h) = (image.width(), image.height());
+        let seg = match &analysis.outcome {
+            Outcome::Segmentation(s) => Some(std::borrow::Cow::Borrowed(s)),
+            Outcome::Regions(r)
+                if r.iter()
+                    .any(|r| matches!(r.outcome, Outcome::Segmentation(_))) =>
+            {
+                Some(std::borrow::Cow::Owned(
+                    Segmentation::compose(w, h, r).map_err(|e| err(&e))?,
+                ))
+            }
+            _ => None,
+        };
+        let mut mask_path = None;
+        if let (Some(dir), Some(seg)) = (&args.save, &seg) {
+            let path = dir.join(format!("{stem}.mask.png"));
+            let colors = seg.colorized().map_err(|e| err(&e))?;
+            imwrite(&path, &colors.view()).map_err(|e| err(&e))?;
+            mask_path = Some(path.display().to_string());
+        }
+        let mut record = output::Record::new(&name, frame.index, w, h);
+        if self.stream {
+            record.timestamp(frame.timestamp.as_secs_f64() * 1e3);
+        }
+        record.outcome(&analysis.outcome, seg.as_deref(), labels, mask_path);
+        let drawn = args.save.is_some() || args.output.is_some() || self.server.is_some();
+        if drawn {
+            match (self.effect.as_deref_mut(), &seg) {
+                (Some(effect), Some(seg)) => effect
+                    .apply(seg, &mut image.view_mut())
+                    .map_err(|e| err(&e))?,
+                _ => draw_outcome(&mut image.view_mut(), &analysis.outcome, labels, 0.5)
+                    .map_err(|e| err(&e))?,
+            }
+        }
+        if let Some(dir) = &args.save {
+            imwrite(dir.join(format!("{stem}.png")), &image.view()).map_err(|e| err(&e))?;
+        }
+        if let Some(out) = &args.output {
+            if self.video.is_none() {
+                let fps = args.fps.or(self.info.fps).unwrap_or(25.0) / args.every.max(1) as f64;
+                *self.video = Some(VideoSink::create(out, w, h, fps).map_err(|e| e.to_string())?);
+            }
+            if let Some(v) = self.video.as_mut() {
+                v.write(&image.view()).map_err(|e| e.to_string())?;
+            }
+        }
+        self.processed += 1;
+        if let Some(server) = self.server {
+            let fps = self.processed as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+            let results = record.clone().into_json().to_string();
+            server
+                .publish(&image.view(), frame.index, &results, fps)
+                .map_err(|e| err(&e))?;
+        }
+        let post = times.postprocess + t0.elapsed().as_secs_f64() * 1e3;
+        record.timings(times.decode, times.preprocess, times.inference, post);
+        Ok(record.into_json())
     }
-    let t = analysis.timings;
-    let post = t.postprocess + t1.elapsed().as_secs_f64() * 1e3;
-    record.timings(decode, t.preprocess, t.inference, post);
-    Ok(record.into_json())
 }
 
 /// `--dump`: the model input and every output of one image as `.npy`

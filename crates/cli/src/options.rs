@@ -34,6 +34,8 @@ pub enum Command {
     Run(TaskArgs),
     /// The built-in models
     Models,
+    /// The cameras present and their formats (needs a build with `--features camera`)
+    Cameras,
 }
 
 #[derive(Args)]
@@ -94,9 +96,11 @@ pub struct TaskArgs {
     /// .toml beside it)
     #[arg(short, long)]
     pub model: Option<String>,
-    /// image files or folders (walked, sorted)
+    /// image files, folders (walked, sorted), numbered sequences (frames/%05d.png), videos
+    /// (.y4m, .avi MJPEG, .gif), `-` or a file of raw frames (with --raw), http:// MJPEG
+    /// streams, cameras (camera:0)
     #[arg(required = true, value_name = "INPUT")]
-    pub inputs: Vec<PathBuf>,
+    pub inputs: Vec<String>,
     #[command(flatten)]
     pub pre: Preprocess,
     /// classes to report
@@ -135,6 +139,55 @@ pub struct TaskArgs {
     /// or an image file (resized to fit)
     #[arg(long, value_name = "EFFECT", value_parser = parse_background)]
     pub background: Option<Background>,
+    /// read raw frames of this size and pixel format (rgb24, bgr24, gray, yuyv, nv12) from
+    /// `-` (standard input) or a file: `ffmpeg ... -f rawvideo -pix_fmt rgb24 - | tensorcv
+    /// detect --raw 1280x720:rgb24 -`
+    #[arg(long, value_name = "WxH:FORMAT")]
+    pub raw: Option<tensorcv_capture::raw::RawFormat>,
+    /// stop after this many processed frames
+    #[arg(long, value_name = "N")]
+    pub max_frames: Option<u64>,
+    /// process one frame in N
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub every: u64,
+    /// read at most this many frames per second
+    #[arg(long, value_name = "F", value_parser = parse_positive_f64)]
+    pub fps: Option<f64>,
+    /// write the annotated frames as a video: x.y4m, x.avi (MJPEG), frames/%05d.png, `-`
+    /// (Y4M on standard output, for `ffplay -`), `-:bgr24` or `-:rgb24` (raw frames)
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<String>,
+    /// serve a live preview (annotated MJPEG stream, results, fps) at this address; a bare
+    /// port means 127.0.0.1
+    #[arg(long, value_name = "ADDR")]
+    pub serve: Option<String>,
+    /// print a summary at the end (always for videos and streams); with --json, as a last
+    /// JSON line
+    #[arg(long)]
+    pub summary: bool,
+    /// run decoding, preprocessing, inference and output one after another on one thread
+    /// (for comparisons; the default overlaps them)
+    #[arg(long)]
+    pub sequential: bool,
+    /// give up on a network source after this many seconds without data
+    #[arg(long, value_name = "S", default_value_t = 10.0, value_parser = parse_positive_f64)]
+    pub timeout: f64,
+    /// camera frame size
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    pub camera_size: Option<(usize, usize)>,
+    /// camera frame rate
+    #[arg(long, value_name = "F", value_parser = parse_positive_f64)]
+    pub camera_fps: Option<f64>,
+    /// camera pixel format: yuyv, nv12 or mjpeg
+    #[arg(long, value_name = "FORMAT")]
+    pub camera_format: Option<tensorcv_capture::camera::CameraFormat>,
+}
+
+fn parse_positive_f64(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("'{s}' is not a positive number")),
+    }
 }
 
 /// `--background`: what replaces the background of a segmented image.

@@ -3,6 +3,8 @@
 use crate::builtin::BUILTINS;
 use crate::options::{Origin, Preprocess};
 use serde_json::{json, Map, Value};
+use tensorcv_capture::camera::CameraInfo;
+use tensorcv_capture::runner::{StageStats, Summary};
 use tensorcv_infer::{Model, ModelCard};
 use tensorcv_tasks::classification::Class;
 use tensorcv_tasks::pipeline::Outcome;
@@ -10,6 +12,7 @@ use tensorcv_tasks::segmentation::{ClassShare, Segmentation};
 use tensorcv_tasks::Detection;
 
 /// One input's result, in the JSON shape of the README (keys that do not apply are left out).
+#[derive(Clone)]
 pub struct Record(Map<String, Value>);
 
 fn round(v: f64, places: i32) -> f64 {
@@ -18,10 +21,10 @@ fn round(v: f64, places: i32) -> f64 {
 }
 
 impl Record {
-    pub fn new(source: &str, width: usize, height: usize) -> Self {
+    pub fn new(source: &str, frame: u64, width: usize, height: usize) -> Self {
         let mut m = Map::new();
         m.insert("source".into(), json!(source));
-        m.insert("frame".into(), json!(0));
+        m.insert("frame".into(), json!(frame));
         m.insert("width".into(), json!(width));
         m.insert("height".into(), json!(height));
         Record(m)
@@ -83,6 +86,11 @@ impl Record {
             }
             self.0.insert("segmentation".into(), o);
         }
+    }
+
+    /// When the frame is shown in its stream.
+    pub fn timestamp(&mut self, ms: f64) {
+        self.0.insert("timestamp_ms".into(), json!(round(ms, 3)));
     }
 
     pub fn timings(&mut self, decode: f64, preprocess: f64, inference: f64, post: f64) {
@@ -287,6 +295,64 @@ fn shares_line(shares: &[Value], label: &dyn Fn(&Value) -> String) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The run's summary: readable lines on stderr, or (`json`) a `{"summary": ...}` line on
+/// stdout.
+pub fn summary(s: &Summary, json: bool) {
+    let stage = |st: &StageStats| {
+        json!({"mean": round(st.mean, 3), "p50": round(st.p50, 3), "p95": round(st.p95, 3),
+               "max": round(st.max, 3)})
+    };
+    if json {
+        let stages: Map<String, Value> = s
+            .stages
+            .iter()
+            .map(|(name, st)| (name.to_string(), stage(st)))
+            .collect();
+        let v = json!({"summary": {
+            "source": s.source, "frames_in": s.frames_in, "processed": s.processed,
+            "dropped": s.dropped, "skipped": s.skipped, "failed": s.failed,
+            "seconds": round(s.seconds, 3), "fps": round(s.fps, 2),
+            "stages_ms": stages, "latency_ms": stage(&s.latency),
+            "interrupted": s.interrupted}});
+        println!("{v}");
+        return;
+    }
+    eprintln!(
+        "tensorcv: {}: {} frames in, {} processed, {} dropped, {} skipped, {} failed in {:.2} s \
+         ({:.1} fps){}",
+        s.source,
+        s.frames_in,
+        s.processed,
+        s.dropped,
+        s.skipped,
+        s.failed,
+        s.seconds,
+        s.fps,
+        if s.interrupted { ", interrupted" } else { "" }
+    );
+    let row = |st: &StageStats| format!("{:.2} / {:.2} / {:.2}", st.p50, st.p95, st.max);
+    let stages: Vec<String> = s
+        .stages
+        .iter()
+        .map(|(name, st)| format!("{name} {}", row(st)))
+        .collect();
+    eprintln!("  ms p50 / p95 / max: {}", stages.join(", "));
+    eprintln!("  latency {} ms", row(&s.latency));
+}
+
+/// `tensorcv cameras`.
+pub fn cameras(cameras: &[CameraInfo]) {
+    if cameras.is_empty() {
+        println!("no cameras found");
+    }
+    for c in cameras {
+        println!("camera:{} {} ({})", c.index, c.name, c.path);
+        for m in &c.modes {
+            println!("  {}x{} {:.1} fps {:?}", m.width, m.height, m.fps, m.format);
+        }
+    }
 }
 
 /// `tensorcv models`.

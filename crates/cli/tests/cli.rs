@@ -267,7 +267,7 @@ fn bad_inputs_give_one_line_messages_and_exit_codes() {
     let (stdout, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout.contains("astronaut.png: 1 detection"), "{stdout}");
-    assert!(stderr.contains("2 inputs failed"), "{stderr}");
+    assert!(stderr.contains("2 inputs or frames failed"), "{stderr}");
 }
 
 #[path = "../../imgproc/tests/common/mod.rs"]

@@ -336,9 +336,10 @@ pub fn to_i420(src: &crate::ImageView<'_>, out: &mut Vec<u8>) -> Result<()> {
 /// of each block, and odd sizes get a last, partial block.
 pub fn to_planar(src: &crate::ImageView<'_>, chroma: Chroma, out: &mut Vec<u8>) -> Result<()> {
     let (w, h) = (src.width(), src.height());
-    let len = chroma
-        .frame_len(w, h)
-        .ok_or(Error::TooLarge { width: w, height: h })?;
+    let len = chroma.frame_len(w, h).ok_or(Error::TooLarge {
+        width: w,
+        height: h,
+    })?;
     out.resize(len, 0);
     let (cw, ch) = chroma.plane_size(w, h);
     let (sx, sy) = chroma.shifts();
