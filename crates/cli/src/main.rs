@@ -253,8 +253,20 @@ impl Stream<'_> {
             path: self.info.name.clone(),
             message,
         })?;
-        self.progress
-            .println(|| output::print(&record, self.args.json));
+        self.progress.println(|| {
+            let text = output::render(&record, self.args.json);
+            // a video on standard output keeps it: the records go to stderr then
+            if self
+                .args
+                .output
+                .as_deref()
+                .is_some_and(|o| o.starts_with('-'))
+            {
+                eprint!("{text}");
+            } else {
+                print!("{text}");
+            }
+        });
         self.progress.inc();
         Ok(())
     }

@@ -187,11 +187,13 @@ impl Progress {
     }
 }
 
-/// Print one input's record: a JSON line, or a few readable lines.
-pub fn print(record: &Value, json: bool) {
+/// One input's record as text: a JSON line, or a few readable lines.
+pub fn render(record: &Value, json: bool) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     if json {
-        println!("{record}");
-        return;
+        let _ = writeln!(out, "{record}");
+        return out;
     }
     let source = record["source"].as_str().unwrap_or_default();
     let label = |v: &Value| {
@@ -207,7 +209,8 @@ pub fn print(record: &Value, json: bool) {
             .iter()
             .map(|c| format!("{} {:.3}", label(c), c["score"].as_f64().unwrap_or(0.0)))
             .collect();
-        println!(
+        let _ = writeln!(
+            out,
             "{source}: {}",
             if text.is_empty() {
                 "no class above the threshold".into()
@@ -217,33 +220,35 @@ pub fn print(record: &Value, json: bool) {
         );
     }
     if let Some(dets) = record["detections"].as_array() {
-        println!(
+        let _ = writeln!(
+            out,
             "{source}: {} detection{}",
             dets.len(),
             if dets.len() == 1 { "" } else { "s" }
         );
         for d in dets {
-            println!("  {}", detection_line(d, &label));
+            let _ = writeln!(out, "  {}", detection_line(d, &label));
             // what a second model found in this region
             for inner in d["detections"].as_array().into_iter().flatten() {
-                println!("    {}", detection_line(inner, &label));
+                let _ = writeln!(out, "    {}", detection_line(inner, &label));
             }
             if let Some(shares) = d["segmentation"]["classes"].as_array() {
-                println!("    {}", shares_line(shares, &label));
+                let _ = writeln!(out, "    {}", shares_line(shares, &label));
             }
         }
     }
     if let Some(seg) = record["segmentation"].as_object() {
         let shares = seg["classes"].as_array().cloned().unwrap_or_default();
-        println!("{source}: {}", shares_line(&shares, &label));
+        let _ = writeln!(out, "{source}: {}", shares_line(&shares, &label));
         if let Some(m) = seg.get("mask").and_then(Value::as_str) {
-            println!("  mask: {m}");
+            let _ = writeln!(out, "  mask: {m}");
         }
     }
     if let Some(outputs) = record["outputs"].as_array() {
-        println!("{source}:");
+        let _ = writeln!(out, "{source}:");
         for o in outputs {
-            println!(
+            let _ = writeln!(
+                out,
                 "  {} {} min {:.4} max {:.4} mean {:.4}",
                 o["name"].as_str().unwrap_or_default(),
                 o["shape"],
@@ -253,6 +258,7 @@ pub fn print(record: &Value, json: bool) {
             );
         }
     }
+    out
 }
 
 /// `label 0.970 [x1, y1, x2, y2]: class 0.9, ...` for one detection.
