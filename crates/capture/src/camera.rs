@@ -255,6 +255,12 @@ mod tests {
         let mode = m(want.width(), want.height(), 30.0, CameraFormat::Mjpeg);
         assert_eq!(convert(&bare, &mode).unwrap().as_bytes(), want.as_bytes());
         assert!(convert(&bare, &m(10, 10, 30.0, CameraFormat::Mjpeg)).is_err());
+        // with the feature, a camera that is not there is a clear error, at once
+        #[cfg(feature = "camera")]
+        match open("/dev/video97", &CameraRequest::default()) {
+            Err(e) => assert!(e.to_string().starts_with("camera /dev/video97: "), "{e}"),
+            Ok(_) => panic!("there is no /dev/video97"),
+        }
         #[cfg(not(feature = "camera"))]
         match open("0", &CameraRequest::default()) {
             Err(e) => assert!(e.to_string().contains("--features camera"), "{e}"),

@@ -591,3 +591,30 @@ fn a_progress_bar_shows_on_a_terminal_only() {
     let o = tensorcv(&["classify", "-m", "shapes", "tests/data/models"]);
     assert!(!text(&o).1.contains("inputs"), "no bar without a terminal");
 }
+
+#[test]
+fn an_unknown_output_name_lists_the_outputs_that_exist() {
+    let dir = scratch("unknown-output");
+    std::fs::copy(
+        root().join("models/face_detection_short_range.onnx"),
+        dir.join("face.onnx"),
+    )
+    .unwrap();
+    let card = std::fs::read_to_string(root().join("models/face_detection_short_range.toml"))
+        .unwrap()
+        .replace("boxes = \"regressors\"", "boxes = \"boxes\"");
+    std::fs::write(dir.join("face.toml"), card).unwrap();
+    let o = tensorcv(&[
+        "detect",
+        "-m",
+        dir.join("face.onnx").to_str().unwrap(),
+        "tests/data/imgproc/astronaut.png",
+    ]);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("'boxes'") && stderr.contains("regressors, classificators"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+}

@@ -425,3 +425,43 @@ fn the_preview_server_answers_a_real_client() {
     let status = child.wait().unwrap();
     assert!(status.success());
 }
+
+#[test]
+fn ctrl_c_closes_the_outputs_and_prints_the_summary() {
+    let out = scratch("interrupt").join("partial.avi");
+    // 16 frames at 4 fps: four seconds; interrupt after about one
+    let child = Command::new(env!("CARGO_BIN_EXE_tensorcv"))
+        .args([
+            "detect",
+            "tests/data/capture/pan.avi",
+            "--fps",
+            "4",
+            "--output",
+        ])
+        .arg(&out)
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("interrupted"),
+        "the summary says so: {stderr}"
+    );
+    // the AVI is complete: its header counts the frames it holds, and they decode
+    let (n, w, h) = count_frames(&out);
+    let avi = tensorcv_capture::avi::AviReader::open(&out).unwrap();
+    println!("interrupted after {n} frames");
+    assert!((2..16).contains(&n), "{n} frames");
+    assert_eq!(avi.info().frames, Some(n));
+    assert_eq!((w, h), (160, 120));
+}

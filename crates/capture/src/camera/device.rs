@@ -11,6 +11,9 @@ use nokhwa::utils::{
     RequestedFormatType, Resolution,
 };
 use nokhwa::Camera;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How many times a vanished camera is reopened before the stream fails.
@@ -82,13 +85,22 @@ pub fn list() -> Result<Vec<CameraInfo>> {
     Ok(out)
 }
 
+/// The camera lives on its own thread (nokhwa's `Camera` cannot move between threads); frames
+/// come over a channel.
 struct CameraSource {
     info: SourceInfo,
     device: String,
     mode: CameraMode,
-    camera: Camera,
+    frames: Receiver<std::result::Result<Vec<u8>, String>>,
+    stop: Arc<AtomicBool>,
     index: u64,
     start: Instant,
+}
+
+impl Drop for CameraSource {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 fn open_camera(device: &str, mode: &CameraMode) -> Result<Camera> {
@@ -106,6 +118,48 @@ fn open_camera(device: &str, mode: &CameraMode) -> Result<Camera> {
     Ok(camera)
 }
 
+/// Capture until `stop`, reopening a vanished camera a bounded number of times.
+fn capture(
+    device: String,
+    mode: CameraMode,
+    opened: SyncSender<Result<()>>,
+    frames: SyncSender<std::result::Result<Vec<u8>, String>>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut camera = match open_camera(&device, &mode) {
+        Ok(c) => {
+            let _ = opened.send(Ok(()));
+            c
+        }
+        Err(e) => {
+            let _ = opened.send(Err(e));
+            return;
+        }
+    };
+    let mut failures = 0;
+    while !stop.load(Ordering::Relaxed) {
+        match camera.frame_raw() {
+            Ok(b) => {
+                failures = 0;
+                if frames.send(Ok(b.to_vec())).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                if failures > RECONNECTS {
+                    let _ = frames.send(Err(format!("lost: {e}")));
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+                if let Ok(c) = open_camera(&device, &mode) {
+                    camera = c;
+                }
+            }
+        }
+    }
+}
+
 /// Open `device` in the mode that best fits `request`.
 pub fn open(device: &str, request: &CameraRequest) -> Result<Box<dyn Source>> {
     let any = RequestedFormat::new::<RgbFormat>(RequestedFormatType::None);
@@ -119,7 +173,19 @@ pub fn open(device: &str, request: &CameraRequest) -> Result<Box<dyn Source>> {
             format!("no mode fits {request:?}; the camera offers {modes:?}"),
         )
     })?;
-    let camera = open_camera(device, &mode)?;
+    let (opened_tx, opened_rx) = sync_channel(1);
+    let (frames_tx, frames_rx) = sync_channel(1);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (d, s) = (device.to_string(), stop.clone());
+    std::thread::spawn(move || capture(d, mode, opened_tx, frames_tx, s));
+    match opened_rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e),
+        Err(_) => {
+            stop.store(true, Ordering::Relaxed);
+            return Err(cam_err(device, "did not start within 10 s"));
+        }
+    }
     Ok(Box::new(CameraSource {
         info: SourceInfo {
             name: format!("camera:{device}"),
@@ -132,7 +198,8 @@ pub fn open(device: &str, request: &CameraRequest) -> Result<Box<dyn Source>> {
         },
         device: device.to_string(),
         mode,
-        camera,
+        frames: frames_rx,
+        stop,
         index: 0,
         start: Instant::now(),
     }))
@@ -144,22 +211,11 @@ impl Source for CameraSource {
     }
 
     fn next_frame(&mut self) -> Result<Option<Frame>> {
-        let mut tries = 0;
-        let buffer = loop {
-            match self.camera.frame_raw() {
-                Ok(b) => break b.to_vec(),
-                Err(e) if tries < RECONNECTS => {
-                    // the camera went away: reopen it, a bounded number of times
-                    tries += 1;
-                    std::thread::sleep(Duration::from_millis(500));
-                    match open_camera(&self.device, &self.mode) {
-                        Ok(c) => self.camera = c,
-                        Err(_) if tries < RECONNECTS => continue,
-                        Err(_) => return Err(cam_err(&self.device, format!("lost: {e}"))),
-                    }
-                }
-                Err(e) => return Err(cam_err(&self.device, format!("lost: {e}"))),
-            }
+        // a camera that stops sending is an error, not a hang
+        let buffer = match self.frames.recv_timeout(Duration::from_secs(10)) {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => return Err(cam_err(&self.device, e)),
+            Err(_) => return Err(cam_err(&self.device, "no frame for 10 s")),
         };
         let index = self.index;
         self.index += 1;
