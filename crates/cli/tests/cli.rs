@@ -1,40 +1,15 @@
 //! The `tensorcv` binary end to end on the zoo and the test photos.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::{json_lines, root, scratch, tensorcv};
+use std::path::Path;
 use std::process::{Command, Output};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn tensorcv(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tensorcv"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("the binary runs")
-}
 
 fn text(o: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&o.stdout).to_string(),
         String::from_utf8_lossy(&o.stderr).to_string(),
     )
-}
-
-fn json_lines(o: &Output) -> Vec<serde_json::Value> {
-    text(o)
-        .0
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
-        .collect()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tensorcv-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]
@@ -271,7 +246,7 @@ fn bad_inputs_give_one_line_messages_and_exit_codes() {
 }
 
 #[path = "../../imgproc/tests/common/mod.rs"]
-mod common;
+mod imgproc_common;
 
 #[test]
 fn dump_writes_npy_that_match_the_references() {
@@ -285,8 +260,8 @@ fn dump_writes_npy_that_match_the_references() {
     assert!(o.status.success(), "{:?}", text(&o));
     let refs = root().join("tests/data/models");
     for name in ["regressors", "classificators"] {
-        let got = common::read_npy(&out.join(format!("astronaut.{name}.npy")));
-        let want = common::read_npy(&refs.join(format!("face_astronaut_ort_{name}.npy")));
+        let got = imgproc_common::read_npy(&out.join(format!("astronaut.{name}.npy")));
+        let want = imgproc_common::read_npy(&refs.join(format!("face_astronaut_ort_{name}.npy")));
         assert_eq!(got.shape, want.shape, "{name}");
         let (g, w) = (got.values_f32(), want.values_f32());
         let diff = g
@@ -297,10 +272,10 @@ fn dump_writes_npy_that_match_the_references() {
         assert!(diff < 1e-4, "{name}: {diff}");
     }
     // the model input: the photo letterboxed to 128x128 in [-1, 1]
-    let input = common::read_npy(&out.join("astronaut.input.npy"));
+    let input = imgproc_common::read_npy(&out.join("astronaut.input.npy"));
     assert_eq!(input.shape, [1, 128, 128, 3]);
     assert_eq!(input.descr, "<f4");
-    let u8_ref = common::read_npy(&refs.join("face_astronaut_input_u8.npy"));
+    let u8_ref = imgproc_common::read_npy(&refs.join("face_astronaut_input_u8.npy"));
     let want: Vec<f32> = u8_ref
         .values_f32()
         .iter()

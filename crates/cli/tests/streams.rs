@@ -1,38 +1,14 @@
 //! `tensorcv` on videos and streams: the pan-and-zoom test videos (tools/make_capture_refs.py),
 //! raw frames on a pipe, MJPEG over HTTP from a local server, and the live preview server.
 
+mod common;
+use common::{json_lines, root, scratch, tensorcv};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use tensorcv_capture::Source;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn tensorcv(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tensorcv"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("the binary runs")
-}
-
-fn json_lines(o: &Output) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
-        .collect()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tensorcv-streams-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn floats(v: &serde_json::Value) -> Vec<f64> {
     v.as_array()

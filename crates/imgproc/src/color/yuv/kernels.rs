@@ -30,6 +30,18 @@ pub(crate) struct Out {
     pub cn: usize,
 }
 
+impl Out {
+    /// Where `format` (a color format) keeps red and blue.
+    pub(crate) fn for_format(format: crate::PixelFormat) -> Out {
+        let [ri, _, bi, _] = format.rgba_index();
+        Out {
+            ri: ri.unwrap_or(0),
+            bi: bi.unwrap_or(2),
+            cn: format.channels(),
+        }
+    }
+}
+
 #[inline(always)]
 fn put(d: &mut [u8], o: Out, y: u8, c: (i32, i32, i32)) {
     let yy = (y as i32 - 16).max(0) * CY;

@@ -168,12 +168,7 @@ pub fn convert(src: &YuvImage<'_>, dst: &mut ImageViewMut<'_>) -> Result<()> {
         }
         return Ok(());
     }
-    let [ri, _, bi, _] = df.rgba_index();
-    let out = Out {
-        ri: ri.unwrap_or(0),
-        bi: bi.unwrap_or(2),
-        cn: df.channels(),
-    };
+    let out = Out::for_format(df);
     let data = src.data;
     match src.format {
         YuvFormat::Yuyv | YuvFormat::Uyvy | YuvFormat::Yvyu => {
@@ -297,12 +292,7 @@ pub fn convert_planar(frame: &[u8], chroma: Chroma, dst: &mut ImageViewMut<'_>) 
         }
         return Ok(());
     }
-    let [ri, _, bi, _] = df.rgba_index();
-    let out = Out {
-        ri: ri.unwrap_or(0),
-        bi: bi.unwrap_or(2),
-        cn: df.channels(),
-    };
+    let out = Out::for_format(df);
     for y in 0..h {
         let c = (y >> sy) * cw;
         kernels::planar_row(
