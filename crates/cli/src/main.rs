@@ -31,6 +31,7 @@ fn main() -> ExitCode {
             output::models();
             Ok(true)
         }
+        Command::Bench(args) => bench(args),
         Command::Cameras => match tensorcv_capture::camera::list() {
             Ok(cameras) => {
                 output::cameras(&cameras);
@@ -210,6 +211,62 @@ fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, String> {
         }
     }
     Ok(failures.is_empty())
+}
+
+/// `tensorcv bench`: load, first run, steady inference, preprocessing, per-op profile.
+fn bench(args: &options::BenchArgs) -> Result<bool, String> {
+    use tensorcv_imgproc::tensor::Preprocessor;
+    let t = Instant::now();
+    let (model, origin) = options::load(&args.model, &args.pre, None, args.threads)?;
+    let load_ms = t.elapsed().as_secs_f64() * 1e3;
+    let image = match &args.image {
+        Some(p) => imread(p, &DecodeOptions::default()).map_err(|e| e.to_string())?,
+        None => tensorcv_imgproc::Image::from_vec(
+            vec![128; 1920 * 1080 * 3],
+            1920,
+            1080,
+            tensorcv_imgproc::PixelFormat::Bgr8,
+        )
+        .map_err(|e| e.to_string())?,
+    };
+    let mut pre = Preprocessor::try_new(model.input_spec().clone()).map_err(|e| e.to_string())?;
+    let mut tensor = model.input_spec().alloc(model.batch());
+    let mut pre_times = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        pre.run(&image.view(), &mut tensor, 0)
+            .map_err(|e| e.to_string())?;
+        pre_times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    pre_times.sort_by(f64::total_cmp);
+    let runs = model
+        .time_runs(&tensor, args.iterations as usize)
+        .map_err(|e| e.to_string())?;
+    let profile_runs = (args.iterations as usize).clamp(1, 20);
+    let ops = model
+        .profile(&tensor, profile_runs)
+        .map_err(|e| e.to_string())?;
+    output::bench(&output::BenchReport {
+        model: &origin.name,
+        threads: args.threads,
+        image: (image.width(), image.height()),
+        load_ms,
+        preprocess_ms: pre_times[pre_times.len() / 2],
+        runs: &runs,
+        ops: &ops,
+        profile_runs,
+        top: args.top,
+        peak_rss_kb: peak_rss_kb(),
+        json: args.json,
+    });
+    Ok(true)
+}
+
+/// The process's peak resident memory (Linux), kB.
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// A usage error found after parsing: clap's message format and exit code 2.

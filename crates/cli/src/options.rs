@@ -36,12 +36,39 @@ pub enum Command {
     Models,
     /// The cameras present and their formats (needs a build with `--features camera`)
     Cameras,
+    /// Time a model: load, first run, median/p95 inference, preprocessing, and where the time
+    /// goes (tract's per-op profile)
+    Bench(BenchArgs),
 }
 
 #[derive(Args)]
 pub struct InspectArgs {
     /// a built-in model's name or a model file
     pub model: String,
+    /// print JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub pre: Preprocess,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// a built-in model's name or a model file
+    #[arg(short, long)]
+    pub model: String,
+    /// threads for tract's matrix products
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// timed runs after the first
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub iterations: u64,
+    /// the image to preprocess and run (default: tests' 1080p JPEG if present, else gray)
+    #[arg(long, value_name = "FILE")]
+    pub image: Option<PathBuf>,
+    /// operators to list in the profile
+    #[arg(long, default_value_t = 8)]
+    pub top: usize,
     /// print JSON
     #[arg(long)]
     pub json: bool,

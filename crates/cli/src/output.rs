@@ -348,6 +348,84 @@ pub fn summary(s: &Summary, json: bool) {
     eprintln!("  latency {} ms", row(&s.latency));
 }
 
+/// What `tensorcv bench` measured.
+pub struct BenchReport<'a> {
+    pub model: &'a str,
+    pub threads: usize,
+    pub image: (usize, usize),
+    pub load_ms: f64,
+    pub preprocess_ms: f64,
+    pub runs: &'a tensorcv_infer::RunTimes,
+    pub ops: &'a [tensorcv_infer::OpTime],
+    pub profile_runs: usize,
+    pub top: usize,
+    pub peak_rss_kb: Option<u64>,
+    pub json: bool,
+}
+
+/// `tensorcv bench`.
+pub fn bench(r: &BenchReport<'_>) {
+    let total: f64 = r
+        .ops
+        .iter()
+        .map(|o| o.time.as_secs_f64())
+        .sum::<f64>()
+        .max(1e-12);
+    let per_run = |o: &tensorcv_infer::OpTime| o.time.as_secs_f64() * 1e3;
+    if r.json {
+        let ops: Vec<Value> = r
+            .ops
+            .iter()
+            .take(r.top)
+            .map(|o| {
+                json!({"op": o.op, "ms": round(per_run(o), 4),
+                       "share": round(o.time.as_secs_f64() / total, 4)})
+            })
+            .collect();
+        let v = json!({"model": r.model, "threads": r.threads,
+            "image": [r.image.0, r.image.1],
+            "load_ms": round(r.load_ms, 2), "first_run_ms": round(r.runs.first, 3),
+            "inference_ms": {"median": round(r.runs.median, 3), "p95": round(r.runs.p95, 3),
+                             "min": round(r.runs.min, 3), "mean": round(r.runs.mean, 3),
+                             "runs": r.runs.runs},
+            "preprocess_ms": round(r.preprocess_ms, 3), "peak_rss_kb": r.peak_rss_kb,
+            "ops": ops});
+        println!("{v}");
+        return;
+    }
+    println!(
+        "{} ({} thread{})",
+        r.model,
+        r.threads,
+        if r.threads == 1 { "" } else { "s" }
+    );
+    println!("  load (parse + optimize)  {:>9.2} ms", r.load_ms);
+    println!("  first run                {:>9.3} ms", r.runs.first);
+    println!(
+        "  inference                {:>9.3} ms median, {:.3} p95, {:.3} min ({} runs)",
+        r.runs.median, r.runs.p95, r.runs.min, r.runs.runs
+    );
+    println!(
+        "  preprocess {}x{}      {:>9.3} ms median",
+        r.image.0, r.image.1, r.preprocess_ms
+    );
+    if let Some(kb) = r.peak_rss_kb {
+        println!("  peak RSS                 {:>9.1} MB", kb as f64 / 1024.0);
+    }
+    println!(
+        "  where the time goes (per run, mean of {} profiled runs):",
+        r.profile_runs
+    );
+    for o in r.ops.iter().take(r.top) {
+        println!(
+            "    {:<24} {:>8.3} ms {:>5.1} %",
+            o.op,
+            per_run(o),
+            100.0 * o.time.as_secs_f64() / total
+        );
+    }
+}
+
 /// `tensorcv cameras`.
 pub fn cameras(cameras: &[CameraInfo]) {
     if cameras.is_empty() {

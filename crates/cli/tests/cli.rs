@@ -593,3 +593,29 @@ fn an_unknown_output_name_lists_the_outputs_that_exist() {
     );
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
 }
+
+#[test]
+fn bench_reports_load_inference_and_the_slowest_operators() {
+    let o = tensorcv(&["bench", "-m", "face", "--iterations", "5", "--json"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let v = &json_lines(&o)[0];
+    for key in ["load_ms", "first_run_ms", "preprocess_ms"] {
+        assert!(v[key].as_f64().unwrap() > 0.0, "{key}: {v}");
+    }
+    let inference = &v["inference_ms"];
+    assert_eq!(inference["runs"], 5);
+    let (min, median, p95) = (
+        inference["min"].as_f64().unwrap(),
+        inference["median"].as_f64().unwrap(),
+        inference["p95"].as_f64().unwrap(),
+    );
+    assert!(0.0 < min && min <= median && median <= p95, "{inference}");
+    let ops = v["ops"].as_array().unwrap();
+    assert!(!ops.is_empty() && ops.len() <= 8);
+    // BlazeFace is depthwise and 1x1 convolutions: both among the slowest operators
+    let names: Vec<&str> = ops.iter().map(|o| o["op"].as_str().unwrap()).collect();
+    assert!(names.contains(&"DepthWiseConv"), "{names:?}");
+    let shares: f64 = ops.iter().map(|o| o["share"].as_f64().unwrap()).sum();
+    assert!(shares > 0.5 && shares <= 1.0001, "{shares}");
+    assert!(v["peak_rss_kb"].as_u64().unwrap() > 1000);
+}

@@ -25,6 +25,8 @@ mod tflite;
 
 pub use card::{ModelCard, Task};
 pub use error::{Error, Result};
-pub use model::{Dim, Format, LoadOptions, Model, ModelInfo, OpTime, Outputs, Session, TensorInfo};
+pub use model::{
+    Dim, Format, LoadOptions, Model, ModelInfo, OpTime, Outputs, RunTimes, Session, TensorInfo,
+};
 /// The `ndarray` version outputs are given in.
 pub use tract_onnx::prelude::tract_ndarray as ndarray;

@@ -413,6 +413,34 @@ impl Model {
         self.run_value(self.input_tensor(input)?.into_tvalue())
     }
 
+    /// Time one first run, then `runs` more, of inference alone on `input` (one session,
+    /// its input buffer reused, as a stream runs it). Not on wasm (no clock there).
+    #[cfg(not(target_family = "wasm"))]
+    pub fn time_runs(&self, input: &ImgTensor, runs: usize) -> Result<RunTimes> {
+        use std::time::Instant;
+        let mut session = self.session()?;
+        let t = Instant::now();
+        session.run_tensor(input)?;
+        let first = t.elapsed().as_secs_f64() * 1e3;
+        let mut times = Vec::with_capacity(runs.max(1));
+        for _ in 0..runs.max(1) {
+            let t = Instant::now();
+            session.run_tensor(input)?;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        times.sort_by(f64::total_cmp);
+        let at =
+            |q: f64| times[((q * times.len() as f64).ceil() as usize).clamp(1, times.len()) - 1];
+        Ok(RunTimes {
+            first,
+            median: at(0.5),
+            p95: at(0.95),
+            min: times[0],
+            mean: times.iter().sum::<f64>() / times.len() as f64,
+            runs: times.len(),
+        })
+    }
+
     /// Time every operator over `runs` runs on `input`: tract's per-op profile, operators of
     /// the same kind summed, slowest first. Not on wasm (no clock there).
     #[cfg(not(target_family = "wasm"))]
@@ -506,6 +534,23 @@ impl Model {
             values,
         })
     }
+}
+
+/// Inference times of [`Model::time_runs`], in milliseconds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunTimes {
+    /// the first run (caches cold, lazy buffers allocated)
+    pub first: f64,
+    /// the median of the timed runs
+    pub median: f64,
+    /// their 95th percentile
+    pub p95: f64,
+    /// the fastest
+    pub min: f64,
+    /// their mean
+    pub mean: f64,
+    /// how many runs were timed
+    pub runs: usize,
 }
 
 /// One kind of operator in a [`Model::profile`]: how many nodes, and their time per run.
