@@ -13,6 +13,9 @@ pub const IMAGE_EXTENSIONS: &[&str] = &[
     "jpg", "jpeg", "png", "bmp", "webp", "gif", "tif", "tiff", "pgm", "ppm", "pnm", "pbm",
 ];
 
+/// [`SourceInfo::format`] of image files (as opposed to a video or a live stream).
+pub const FORMAT: &str = "image files";
+
 /// Whether `input` is a numbered-sequence pattern: it holds `%d` or `%0Nd`.
 pub fn is_sequence_pattern(input: &str) -> bool {
     split_pattern(input).is_some()
@@ -56,7 +59,7 @@ impl ImageFiles {
                 name,
                 width: None,
                 height: None,
-                format: "image files".into(),
+                format: FORMAT.into(),
                 fps: None,
                 frames: Some(paths.len() as u64),
                 live: false,

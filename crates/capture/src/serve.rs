@@ -28,7 +28,6 @@ struct Shared {
     state: Mutex<State>,
     fresh: Condvar,
     clients: AtomicUsize,
-    streams: AtomicUsize,
     stop: AtomicBool,
 }
 
@@ -88,7 +87,6 @@ impl PreviewServer {
             }),
             fresh: Condvar::new(),
             clients: AtomicUsize::new(0),
-            streams: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
         });
         let s = shared.clone();
@@ -129,7 +127,7 @@ impl PreviewServer {
         self.addr
     }
 
-    /// Whether a client is watching the stream (frames are only encoded then).
+    /// Whether any client is connected (frames are only encoded to JPEG then).
     pub fn watched(&self) -> bool {
         self.shared.clients.load(Ordering::Relaxed) > 0
     }
@@ -238,12 +236,7 @@ fn serve_client(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
                 ),
             }
         }
-        "/stream" => {
-            shared.streams.fetch_add(1, Ordering::Relaxed);
-            let r = stream_to(&mut stream, shared);
-            shared.streams.fetch_sub(1, Ordering::Relaxed);
-            r
-        }
+        "/stream" => stream_to(&mut stream, shared),
         _ => respond(&mut stream, "404 Not Found", "text/plain", b"not found"),
     }
 }

@@ -20,8 +20,7 @@ use tensorcv_capture::{self as capture, OpenOptions, SourceInfo};
 use tensorcv_imgproc::draw::Color;
 use tensorcv_imgproc::io::{imread, imwrite, DecodeOptions};
 use tensorcv_infer::Task;
-use tensorcv_tasks::pipeline::Outcome;
-use tensorcv_tasks::segmentation::{Background, Segmentation};
+use tensorcv_tasks::segmentation::Background;
 use tensorcv_tasks::visualize::draw_outcome;
 
 fn main() -> ExitCode {
@@ -92,18 +91,18 @@ fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, String> {
         }
         None => None,
     };
-    let work = |input: &str| {
+    let work = || {
         Work::new(&model, task, detector.as_ref()).map_err(|e| {
             let which = if detector.is_some() {
                 "models"
             } else {
                 "model"
             };
-            format!("{input}: {which} '{spec}': {e}")
+            format!("{which} '{spec}': {e}")
         })
     };
     // check the models and settings once, before any input is opened
-    let task = Some(work("")?.postprocess().task());
+    let task = Some(work()?.postprocess().task());
     if args.background.is_some() && task != Some(Task::Segmentation) {
         usage("--background needs a segmentation model");
     }
@@ -161,14 +160,14 @@ fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, String> {
             }
         };
         let info = source.info().clone();
-        let stream = info.format != "image files";
+        let stream = info.format != capture::files::FORMAT;
         let progress = output::Progress::new(if stream {
             0
         } else {
             info.frames.unwrap_or(0) as usize
         });
         let mut video: Option<VideoSink> = None;
-        let work = work(input)?;
+        let work = work()?;
         let mut state = Stream {
             labels: work.postprocess().labels().to_vec(),
             args,
@@ -357,18 +356,7 @@ impl Stream<'_> {
         }
         let labels = &self.labels;
         let (w, h) = (image.width(), image.height());
-        let seg = match &analysis.outcome {
-            Outcome::Segmentation(s) => Some(std::borrow::Cow::Borrowed(s)),
-            Outcome::Regions(r)
-                if r.iter()
-                    .any(|r| matches!(r.outcome, Outcome::Segmentation(_))) =>
-            {
-                Some(std::borrow::Cow::Owned(
-                    Segmentation::compose(w, h, r).map_err(|e| err(&e))?,
-                ))
-            }
-            _ => None,
-        };
+        let seg = analysis.outcome.segmentation(w, h).map_err(|e| err(&e))?;
         let mut mask_path = None;
         if let (Some(dir), Some(seg)) = (&args.save, &seg) {
             let path = dir.join(format!("{stem}.mask.png"));
@@ -387,8 +375,14 @@ impl Stream<'_> {
                 (Some(effect), Some(seg)) => effect
                     .apply(seg, &mut image.view_mut())
                     .map_err(|e| err(&e))?,
-                _ => draw_outcome(&mut image.view_mut(), &analysis.outcome, labels, 0.5)
-                    .map_err(|e| err(&e))?,
+                _ => draw_outcome(
+                    &mut image.view_mut(),
+                    &analysis.outcome,
+                    seg.as_deref(),
+                    labels,
+                    0.5,
+                )
+                .map_err(|e| err(&e))?,
             }
         }
         if let Some(dir) = &args.save {

@@ -447,7 +447,7 @@ pub fn models() {
         println!(
             "{:<14} {:<15} {:>6.0}kB  {}",
             b.name,
-            format!("{:?}", card.model.task).to_lowercase(),
+            card.model.task.name(),
             b.bytes.len() as f64 / 1e3,
             card.model.description.unwrap_or_default()
         );
@@ -565,7 +565,7 @@ pub fn inspect(model: &Model, origin: &Origin, flags: &Preprocess, json: bool) {
         let v = json!({
             "model": origin.name,
             "format": format!("{:?}", info.format),
-            "task": format!("{:?}", card.model.task).to_lowercase(),
+            "task": card.model.task.name(),
             "description": card.model.description,
             "card": origin.card,
             "inputs": info.inputs.iter().map(tensor).collect::<Vec<_>>(),
@@ -581,7 +581,7 @@ pub fn inspect(model: &Model, origin: &Origin, flags: &Preprocess, json: bool) {
         "{}: {:?}, task {}",
         origin.name,
         info.format,
-        format!("{:?}", card.model.task).to_lowercase()
+        card.model.task.name()
     );
     if let Some(d) = &card.model.description {
         println!("  {d}");

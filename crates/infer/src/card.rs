@@ -50,6 +50,18 @@ pub enum Task {
     Raw,
 }
 
+impl Task {
+    /// The name cards use (`classification`, `detection`, `segmentation`, `raw`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Task::Classification => "classification",
+            Task::Detection => "detection",
+            Task::Segmentation => "segmentation",
+            Task::Raw => "raw",
+        }
+    }
+}
+
 impl FromStr for Task {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

@@ -129,8 +129,8 @@ impl Postprocess {
                     section: "model",
                     message: format!(
                         "the card says task = \"{}\", not {}",
-                        task_name(card.model.task),
-                        task_name(t)
+                        card.model.task.name(),
+                        t.name()
                     ),
                 })
             }
@@ -193,12 +193,26 @@ impl Postprocess {
     }
 }
 
-fn task_name(task: Task) -> &'static str {
-    match task {
-        Task::Classification => "classification",
-        Task::Detection => "detection",
-        Task::Segmentation => "segmentation",
-        Task::Raw => "raw",
+impl Outcome {
+    /// The segmentation of the whole `width`×`height` image: the outcome's own, or one
+    /// composed from the regions' segmentations; `None` when there is none.
+    pub fn segmentation(
+        &self,
+        width: usize,
+        height: usize,
+    ) -> Result<Option<std::borrow::Cow<'_, Segmentation>>> {
+        Ok(match self {
+            Outcome::Segmentation(s) => Some(std::borrow::Cow::Borrowed(s)),
+            Outcome::Regions(r)
+                if r.iter()
+                    .any(|r| matches!(r.outcome, Outcome::Segmentation(_))) =>
+            {
+                Some(std::borrow::Cow::Owned(Segmentation::compose(
+                    width, height, r,
+                )?))
+            }
+            _ => None,
+        })
     }
 }
 

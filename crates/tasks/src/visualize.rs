@@ -20,32 +20,26 @@ fn name(label: &Option<String>, index: usize) -> String {
 }
 
 /// Draw an outcome on the image it came from: boxes and keypoints, the class list, or the
-/// segmentation overlaid at `alpha` with its legend (`labels` name the classes). Regions of a
-/// two-stage run show their box labelled with the region's top class, the detections found
-/// inside them, or their segmentation.
+/// segmentation overlaid at `alpha` with its legend (`labels` name the classes). `segmentation`
+/// is the whole image's, as [`Outcome::segmentation`] gives it (computed once by the caller,
+/// who usually writes it out too). Regions of a two-stage run show their box labelled with the
+/// region's top class and the detections found inside them.
 pub fn draw_outcome(
     img: &mut ImageViewMut<'_>,
     outcome: &Outcome,
+    segmentation: Option<&Segmentation>,
     labels: &[String],
     alpha: f32,
 ) -> Result<()> {
+    if let Some(seg) = segmentation {
+        seg.overlay(img, alpha)?;
+        draw_legend(img, &seg.fractions(labels));
+    }
     match outcome {
         Outcome::Classes(classes) => draw_classes(img, classes),
         Outcome::Detections(found) => draw_detections(img, found),
-        Outcome::Segmentation(seg) => {
-            seg.overlay(img, alpha)?;
-            draw_legend(img, &seg.fractions(labels));
-        }
-        Outcome::Outputs(_) => {}
+        Outcome::Segmentation(_) | Outcome::Outputs(_) => {}
         Outcome::Regions(regions) => {
-            let composed = Segmentation::compose(img.width(), img.height(), regions)?;
-            if regions
-                .iter()
-                .any(|r| matches!(r.outcome, Outcome::Segmentation(_)))
-            {
-                composed.overlay(img, alpha)?;
-                draw_legend(img, &composed.fractions(labels));
-            }
             let mut boxes = Vec::new();
             let mut inner = Vec::new();
             for r in regions {
