@@ -19,6 +19,7 @@
 
 pub mod card;
 mod error;
+pub mod kernels;
 pub mod model;
 pub mod npy;
 mod tflite;

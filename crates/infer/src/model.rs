@@ -125,6 +125,16 @@ fn describe(model: &TypedModel, outlets: &[OutletId]) -> Result<Vec<TensorInfo>>
         .collect()
 }
 
+/// tract's declutter pass, tensorcv's kernels (unless `tract_kernels`), then tract's codegen.
+fn optimize(mut model: TypedModel, ours: bool) -> TractResult<TypedModel> {
+    model.declutter()?;
+    if ours {
+        crate::kernels::accelerate(&mut model)?;
+    }
+    model.optimize()?;
+    Ok(model)
+}
+
 /// Options for loading.
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
@@ -132,8 +142,12 @@ pub struct LoadOptions {
     pub batch: usize,
     /// a card to use instead of the sidecar `.toml` or the model's metadata
     pub card: Option<ModelCard>,
-    /// threads for tract's matrix products (1: the calling thread only). Ignored on wasm.
+    /// threads for tract's matrix products and tensorcv's kernels (1: the calling thread
+    /// only). Ignored on wasm.
     pub threads: usize,
+    /// run tract's own operators only, without tensorcv's [`kernels`](crate::kernels) (to
+    /// compare them, or to rule them out)
+    pub tract_kernels: bool,
 }
 
 impl Default for LoadOptions {
@@ -142,6 +156,7 @@ impl Default for LoadOptions {
             batch: 1,
             card: None,
             threads: 1,
+            tract_kernels: false,
         }
     }
 }
@@ -340,14 +355,15 @@ impl Model {
                 inference
                     .set_input_fact(0, InferenceFact::dt_shape(input_dt, shape))
                     .map_err(|e| bad_input(&e))?;
-                inference.into_optimized().map_err(|e| bad_input(&e))?
+                let typed = inference.into_typed().map_err(|e| bad_input(&e))?;
+                optimize(typed, !options.tract_kernels).map_err(|e| bad_input(&e))?
             }
             None => {
                 let mut typed = declared;
                 typed
                     .set_input_fact(0, TypedFact::dt_shape(input_dt, &*shape))
                     .map_err(|e| bad_input(&e))?;
-                typed.into_optimized().map_err(|e| bad_input(&e))?
+                optimize(typed, !options.tract_kernels).map_err(|e| bad_input(&e))?
             }
         };
         let output_names = info.outputs.iter().map(|o| o.name.clone()).collect();

@@ -1,0 +1,503 @@
+//! tensorcv's depthwise convolution op, and the graph patch that puts it in place of tract's.
+//!
+//! The op computes a channel plane at a time (NCHW or CHW, `f32`). It first copies the plane's
+//! input rows into a *phase buffer*: zero-padded, and split by column phase for strided
+//! convolutions (phase `p` of a padded row holds its columns `p, p + s, p + 2s, ...`). Every tap
+//! `(ky, kx)` of output row `y` then reads `out_w` consecutive floats at
+//! `y * row_stride + offset(ky, kx)`, with no border cases: the inner loop in [`super::simd`]
+//! is one multiply-add per tap and vector, whatever the size, stride and padding.
+//!
+//! Bias, per-channel scale and shift (batch-norm remnants), and a clamp (ReLU, ReLU6, clip)
+//! that follow the convolution in the graph are folded in when the model is loaded.
+
+use super::simd::{run_plane, Level, PlaneArgs, MAX_TAPS};
+use std::cell::RefCell;
+use std::sync::Arc;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_core::ops::binary::TypedBinOp;
+use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
+use tract_onnx::tract_core::ops::math::{Add, Max, Min, Mul, Sub};
+use tract_onnx::tract_core::ops::nn::DataFormat;
+use tract_onnx::tract_core::tract_linalg::multithread::par_chunks_mut;
+
+/// Shape and arithmetic of one depthwise convolution.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Geometry {
+    /// images per run (1 for a CHW input)
+    pub batch: usize,
+    pub channels: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride_h: usize,
+    pub stride_w: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+}
+
+impl Geometry {
+    /// Floats in a phase row: enough for every output vector (rounded up to `lanes`) and the
+    /// widest tap offset within a phase.
+    fn phase_row(&self, lanes: usize) -> usize {
+        self.out_w.div_ceil(lanes) * lanes + (self.kw - 1) / self.stride_w
+    }
+
+    /// Padded input rows the outputs read.
+    fn padded_rows(&self) -> usize {
+        (self.out_h.max(1) - 1) * self.stride_h + self.kh
+    }
+
+    /// Tap offsets (row-major over the kernel) relative to an output row's base, and the
+    /// distance between two output rows' bases.
+    fn offsets(&self, lanes: usize) -> (Vec<usize>, usize) {
+        let row = self.phase_row(lanes);
+        let s = self.stride_w;
+        let offsets = (0..self.kh)
+            .flat_map(|ky| (0..self.kw).map(move |kx| (ky * s + kx % s) * row + kx / s))
+            .collect();
+        (offsets, self.stride_h * s * row)
+    }
+
+    /// Fill `buf` with the phase rows of one input plane.
+    fn fill_phases(&self, plane: &[f32], lanes: usize, buf: &mut Vec<f32>) {
+        let row = self.phase_row(lanes);
+        let s = self.stride_w;
+        let rows = self.padded_rows();
+        buf.clear();
+        buf.resize(rows * s * row, 0.0);
+        for r in 0..rows {
+            let Some(iy) = r.checked_sub(self.pad_top).filter(|&iy| iy < self.in_h) else {
+                continue; // padding rows stay zero
+            };
+            let src = &plane[iy * self.in_w..(iy + 1) * self.in_w];
+            if s == 1 {
+                let dst = &mut buf[r * row..(r + 1) * row];
+                let n = self.in_w.min(row.saturating_sub(self.pad_left));
+                dst[self.pad_left..self.pad_left + n].copy_from_slice(&src[..n]);
+                continue;
+            }
+            for p in 0..s {
+                let dst = &mut buf[(r * s + p) * row..(r * s + p + 1) * row];
+                // padded column j = q * s + p reads input column j - pad_left
+                for (q, d) in dst.iter_mut().enumerate() {
+                    if let Some(ix) = (q * s + p).checked_sub(self.pad_left) {
+                        if let Some(&v) = src.get(ix) {
+                            *d = v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Weights, bias or scale as exact bits, so the op can be `Eq` and `Hash` as tract asks.
+#[derive(Clone, Debug)]
+struct Floats(Arc<[f32]>);
+
+impl PartialEq for Floats {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .iter()
+                .zip(&*other.0)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+    }
+}
+impl Eq for Floats {}
+impl std::hash::Hash for Floats {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for x in self.0.iter() {
+            x.to_bits().hash(state);
+        }
+    }
+}
+
+/// tensorcv's depthwise convolution: one input, `[N, C, H, W]` or `[C, H, W]` `f32`; weights
+/// `[C, kh * kw]`, bias `[C]` and the clamp are part of the op.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DepthwiseConv {
+    geo: Geometry,
+    /// `true` for `[N, C, H, W]`, `false` for `[C, H, W]`
+    has_batch: bool,
+    weights: Floats,
+    bias: Floats,
+    /// lower and upper bounds as bits (`None`: no activation)
+    clamp: Option<(u32, u32)>,
+    /// forced instruction set (tests), else the best one at run time
+    level: Option<Level>,
+}
+
+impl DepthwiseConv {
+    /// `weights`: `channels * kh * kw` floats, channel-major; `bias`: `channels` floats.
+    pub fn new(
+        geo: Geometry,
+        has_batch: bool,
+        weights: Vec<f32>,
+        bias: Vec<f32>,
+        clamp: Option<(f32, f32)>,
+    ) -> TractResult<DepthwiseConv> {
+        ensure!(
+            weights.len() == geo.channels * geo.kh * geo.kw,
+            "weights do not fit"
+        );
+        ensure!(bias.len() == geo.channels, "bias does not fit");
+        ensure!(geo.kh * geo.kw <= MAX_TAPS, "kernel too large");
+        ensure!(geo.stride_h >= 1 && geo.stride_w >= 1, "zero stride");
+        ensure!(has_batch || geo.batch == 1, "a CHW input holds one image");
+        Ok(DepthwiseConv {
+            geo,
+            has_batch,
+            weights: Floats(weights.into()),
+            bias: Floats(bias.into()),
+            clamp: clamp.map(|(lo, hi)| (lo.to_bits(), hi.to_bits())),
+            level: None,
+        })
+    }
+
+    /// Run with `level` instead of the best available one (for comparing them).
+    pub fn with_level(mut self, level: Level) -> DepthwiseConv {
+        self.level = Some(level);
+        self
+    }
+
+    /// The geometry.
+    pub fn geometry(&self) -> &Geometry {
+        &self.geo
+    }
+
+    fn output_shape(&self) -> TVec<usize> {
+        let g = &self.geo;
+        let mut shape = tvec![g.channels, g.out_h, g.out_w];
+        if self.has_batch {
+            shape.insert(0, g.batch);
+        }
+        shape
+    }
+
+    /// Compute the whole output from the whole input (both laid out `[.., C, H, W]`).
+    pub fn compute(&self, input: &[f32], output: &mut [f32]) -> TractResult<()> {
+        let g = &self.geo;
+        let in_plane = g.in_h * g.in_w;
+        let out_plane = g.out_h * g.out_w;
+        let planes = g.batch * g.channels;
+        ensure!(input.len() == planes * in_plane && output.len() == planes * out_plane);
+        if out_plane == 0 || planes == 0 {
+            return Ok(());
+        }
+        let level = self.level.unwrap_or_else(Level::best);
+        // a 16-lane vector is half empty on rows of 8 or fewer: use 8 lanes there
+        let level = if level == Level::Avx512 && g.out_w <= 8 && Level::Avx2.available() {
+            Level::Avx2
+        } else {
+            level
+        };
+        let lanes = level.lanes();
+        let (offsets, row_stride) = g.offsets(lanes);
+        let taps = g.kh * g.kw;
+        let clamp = self
+            .clamp
+            .map(|(lo, hi)| (f32::from_bits(lo), f32::from_bits(hi)));
+        thread_local! {
+            static PHASES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+        }
+        par_chunks_mut(
+            output,
+            out_plane,
+            planes * out_plane * taps,
+            |first, chunk| {
+                PHASES.with_borrow_mut(|buf| {
+                    for (i, out) in chunk.chunks_exact_mut(out_plane).enumerate() {
+                        let p = first + i;
+                        let c = p % g.channels;
+                        g.fill_phases(&input[p * in_plane..(p + 1) * in_plane], lanes, buf);
+                        let args = PlaneArgs {
+                            offsets: &offsets,
+                            weights: &self.weights.0[c * taps..(c + 1) * taps],
+                            bias: self.bias.0[c],
+                            clamp,
+                            out_h: g.out_h,
+                            out_w: g.out_w,
+                            row_stride,
+                        };
+                        run_plane(level, buf, out, &args);
+                    }
+                });
+                Ok(())
+            },
+        )
+    }
+}
+
+impl Op for DepthwiseConv {
+    fn name(&self) -> StaticName {
+        "DepthwiseConv(tensorcv)".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        let g = &self.geo;
+        Ok(vec![format!(
+            "{}x{} stride {}x{} pad {},{} on {}x{}x{} -> {}x{}{}",
+            g.kh,
+            g.kw,
+            g.stride_h,
+            g.stride_w,
+            g.pad_top,
+            g.pad_left,
+            g.channels,
+            g.in_h,
+            g.in_w,
+            g.out_h,
+            g.out_w,
+            match self.clamp {
+                Some((lo, hi)) =>
+                    format!(", clamp [{}, {}]", f32::from_bits(lo), f32::from_bits(hi)),
+                None => String::new(),
+            }
+        )])
+    }
+
+    fn validation(&self) -> Validation {
+        Validation::Rounding
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for DepthwiseConv {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = args_1!(inputs);
+        let input = input.try_as_plain_ram()?;
+        let mut output = unsafe { Tensor::uninitialized::<f32>(&self.output_shape())? };
+        {
+            let mut out = output.try_as_plain_ram_mut()?;
+            self.compute(input.as_slice::<f32>()?, out.as_slice_mut::<f32>()?)?;
+        }
+        Ok(tvec!(output.into_tvalue()))
+    }
+}
+
+impl TypedOp for DepthwiseConv {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        ensure!(inputs.len() == 1 && inputs[0].datum_type == f32::datum_type());
+        let g = &self.geo;
+        let mut expected = tvec![g.channels, g.in_h, g.in_w];
+        if self.has_batch {
+            expected.insert(0, g.batch);
+        }
+        ensure!(
+            inputs[0].shape.as_concrete() == Some(&*expected),
+            "depthwise input is {:?}, the op was built for {:?}",
+            inputs[0].shape,
+            expected
+        );
+        Ok(tvec!(f32::fact(self.output_shape())))
+    }
+
+    fn cost(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
+        let g = &self.geo;
+        let fma = g.batch * g.channels * g.out_h * g.out_w * g.kh * g.kw;
+        Ok(tvec!((Cost::FMA(f32::datum_type()), fma.to_dim())))
+    }
+
+    as_op!();
+}
+
+/// Replace every `f32` depthwise convolution tract would run with its own `DepthWiseConv` by
+/// [`DepthwiseConv`], folding what follows it. Call on a decluttered model, before
+/// `optimize()`. Returns how many were replaced.
+pub fn accelerate(model: &mut TypedModel) -> TractResult<usize> {
+    let candidates: Vec<usize> = model
+        .eval_order()?
+        .into_iter()
+        .filter(|&id| model.node(id).op_is::<Conv>())
+        .collect();
+    let mut replaced = 0;
+    for id in candidates {
+        if let Some(patch) = depthwise_patch(model, id)? {
+            patch.apply(model)?;
+            replaced += 1;
+        }
+    }
+    Ok(replaced)
+}
+
+/// The values of a constant that broadcasts per channel over an `[.., C, H, W]` tensor of rank
+/// `rank` (a scalar, `[C]` for a bias, `[1, C, 1, 1]`, ...), as `channels` floats.
+fn per_channel(t: &Tensor, rank: usize, c_axis: usize, channels: usize) -> Option<Vec<f32>> {
+    if t.datum_type() != f32::datum_type() {
+        return None;
+    }
+    let plain = t.try_as_plain_ram().ok()?;
+    let values = plain.as_slice::<f32>().ok()?;
+    if values.len() == 1 {
+        return Some(vec![values[0]; channels]);
+    }
+    let shape = t.shape();
+    // right-aligned broadcasting: the constant's axis for C is at `c_axis - (rank - its rank)`
+    let offset = rank.checked_sub(shape.len())?;
+    let c = c_axis.checked_sub(offset)?;
+    let only_c = shape
+        .iter()
+        .enumerate()
+        .all(|(i, &d)| if i == c { d == channels } else { d == 1 });
+    only_c.then(|| values.to_vec())
+}
+
+fn depthwise_patch(model: &TypedModel, id: usize) -> TractResult<Option<TypedModelPatch>> {
+    let node = model.node(id);
+    let Some(conv) = node.op_as::<Conv>() else {
+        return Ok(None);
+    };
+    let spec = &conv.pool_spec;
+    let input_fact = model.outlet_fact(node.inputs[0])?;
+    let has_batch = match spec.data_format {
+        DataFormat::NCHW => true,
+        DataFormat::CHW => false,
+        _ => return Ok(None),
+    };
+    let Some(shape) = input_fact.shape.as_concrete() else {
+        return Ok(None);
+    };
+    let channels = conv.input_channels();
+    if conv.q_params.is_some()
+        || input_fact.datum_type != f32::datum_type()
+        || spec.rank() != 2
+        || shape.len() != 3 + has_batch as usize
+        || conv.group != channels
+        || conv.output_channels() != channels
+        || channels < 2
+        || spec.dilations().iter().any(|&d| d != 1)
+        || spec.kernel_shape.iter().product::<usize>() > MAX_TAPS
+    {
+        return Ok(None);
+    }
+    let (kh, kw) = (spec.kernel_shape[0], spec.kernel_shape[1]);
+    let strides = spec.strides();
+    let hw = &shape[shape.len() - 2..];
+    let padded = spec
+        .padding
+        .compute(hw, &spec.kernel_shape, &[1, 1], &strides);
+    let geo = Geometry {
+        batch: if has_batch { shape[0] } else { 1 },
+        channels,
+        in_h: hw[0],
+        in_w: hw[1],
+        out_h: padded[0].convoluted,
+        out_w: padded[1].convoluted,
+        kh,
+        kw,
+        stride_h: strides[0],
+        stride_w: strides[1],
+        pad_top: padded[0].pad_before,
+        pad_left: padded[1].pad_before,
+    };
+    // weights as [C, kh * kw]
+    let (Some(kernel), Some(bias)) = (
+        model.outlet_fact(node.inputs[1])?.konst.clone(),
+        model.outlet_fact(node.inputs[2])?.konst.clone(),
+    ) else {
+        return Ok(None);
+    };
+    if kernel.datum_type() != f32::datum_type() || kernel.len() != channels * kh * kw {
+        return Ok(None);
+    }
+    let kernel = kernel.try_as_plain_ram()?;
+    let k = kernel.as_slice::<f32>()?;
+    let taps = kh * kw;
+    let mut weights = vec![0f32; channels * taps];
+    for c in 0..channels {
+        for t in 0..taps {
+            weights[c * taps + t] = match conv.kernel_fmt {
+                // [C, 1, kh, kw] and [C, kh, kw, 1]: channel-major already
+                KernelFormat::OIHW | KernelFormat::OHWI => k[c * taps + t],
+                // [kh, kw, 1, C]
+                KernelFormat::HWIO => k[t * channels + c],
+            };
+        }
+    }
+    let Some(mut bias) = per_channel(&bias, 1, 0, channels) else {
+        return Ok(None);
+    };
+
+    // fold what follows: per-channel scale and shift, then a clamp
+    let rank = shape.len();
+    let c_axis = rank - 3;
+    let outputs = model.output_outlets()?;
+    let mut absorbed = vec![];
+    let mut last = id;
+    let (mut lo, mut hi) = (f32::NEG_INFINITY, f32::INFINITY);
+    loop {
+        let outlet = OutletId::new(last, 0);
+        let successors = model.outlet_successors(outlet);
+        if outputs.contains(&outlet) || successors.len() != 1 {
+            break;
+        }
+        let next = model.node(successors[0].node);
+        let slot = successors[0].slot;
+        let Some(bin) = next.op_as::<TypedBinOp>() else {
+            break;
+        };
+        let other = next.inputs[1 - slot];
+        let Some(konst) = model.outlet_fact(other)?.konst.clone() else {
+            break;
+        };
+        if bin.1.is_some()
+            || model
+                .outlet_fact(OutletId::new(next.id, 0))?
+                .shape
+                .as_concrete()
+                != model.outlet_fact(outlet)?.shape.as_concrete()
+        {
+            break;
+        }
+        let Some(v) = per_channel(&konst, rank, c_axis, channels) else {
+            break;
+        };
+        let activated = lo > f32::NEG_INFINITY || hi < f32::INFINITY;
+        let uniform = v.iter().all(|x| x.to_bits() == v[0].to_bits());
+        let op = &bin.0;
+        if op.is::<Add>() && !activated {
+            bias.iter_mut().zip(&v).for_each(|(b, x)| *b += x);
+        } else if op.is::<Sub>() && slot == 0 && !activated {
+            bias.iter_mut().zip(&v).for_each(|(b, x)| *b -= x);
+        } else if op.is::<Mul>() && !activated {
+            for c in 0..channels {
+                bias[c] *= v[c];
+                weights[c * taps..(c + 1) * taps]
+                    .iter_mut()
+                    .for_each(|w| *w *= v[c]);
+            }
+        } else if op.is::<Max>() && uniform && !v[0].is_nan() {
+            lo = lo.max(v[0]);
+        } else if op.is::<Min>() && uniform && !v[0].is_nan() {
+            hi = hi.min(v[0]);
+        } else {
+            break;
+        }
+        absorbed.push(next.id);
+        last = next.id;
+    }
+    if lo > hi {
+        return Ok(None);
+    }
+    let clamp = (lo > f32::NEG_INFINITY || hi < f32::INFINITY).then_some((lo, hi));
+    let op = DepthwiseConv::new(geo, has_batch, weights, bias, clamp)?;
+
+    let mut patch = TypedModelPatch::new("tensorcv depthwise");
+    let x = patch.tap_model(model, node.inputs[0])?;
+    let wire = patch.wire_node(format!("{}.tensorcv", node.name), op, &[x])?[0];
+    patch.shunt_outside(model, OutletId::new(last, 0), wire)?;
+    patch.obliterate(id)?;
+    for n in absorbed {
+        patch.obliterate(n)?;
+    }
+    Ok(Some(patch))
+}

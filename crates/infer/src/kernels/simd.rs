@@ -1,0 +1,388 @@
+//! The depthwise convolution's inner loops, one body for every instruction set.
+//!
+//! A plane is computed from a *phase buffer* (see [`super::depthwise`]): the zero-padded input
+//! rows split by column phase, so that every tap of every output point is a contiguous read at a
+//! fixed offset from the output row's base. The loop below is then the same for every kernel
+//! size, stride and padding: for a few output vectors at a time, one fused multiply-add per tap.
+//!
+//! [`Lanes`] abstracts the vector: AVX-512 (16 lanes), AVX2 + FMA (8), WebAssembly SIMD128 (4,
+//! when the crate is compiled with `+simd128`) and a portable 8-lane array the compiler
+//! vectorises for the baseline target. The x86 copies are chosen at run time.
+
+use std::mem::MaybeUninit;
+
+/// Most taps a kernel may have here (7×7); larger ones stay with tract's own op.
+pub(crate) const MAX_TAPS: usize = 49;
+
+/// One vector of `N` floats.
+pub(crate) trait Lanes: Copy {
+    const N: usize;
+    /// # Safety
+    /// The CPU must support the instruction set of the implementing type (as for all methods).
+    unsafe fn splat(x: f32) -> Self;
+    /// # Safety
+    /// `p..p + N` readable.
+    unsafe fn load(p: *const f32) -> Self;
+    /// # Safety
+    /// `p..p + N` writable.
+    unsafe fn store(self, p: *mut f32);
+    /// `acc + self * w`
+    unsafe fn mul_add(self, w: Self, acc: Self) -> Self;
+    /// `min(max(self, lo), hi)`
+    unsafe fn clamp(self, lo: Self, hi: Self) -> Self;
+    /// Store the first `n < N` lanes.
+    ///
+    /// # Safety
+    /// `p..p + n` writable.
+    #[inline(always)]
+    unsafe fn store_first(self, p: *mut f32, n: usize) {
+        let mut tmp = [0f32; 16];
+        unsafe {
+            self.store(tmp.as_mut_ptr());
+            std::ptr::copy_nonoverlapping(tmp.as_ptr(), p, n);
+        }
+    }
+}
+
+/// What a plane needs besides its data: tap offsets into the phase buffer (relative to an output
+/// row's base), weights, bias and the optional clamp (a fused ReLU / ReLU6 / clip).
+pub(crate) struct PlaneArgs<'a> {
+    pub offsets: &'a [usize],
+    pub weights: &'a [f32],
+    pub bias: f32,
+    pub clamp: Option<(f32, f32)>,
+    /// output rows and columns
+    pub out_h: usize,
+    pub out_w: usize,
+    /// distance in the phase buffer between the bases of two consecutive output rows
+    pub row_stride: usize,
+}
+
+/// Output vectors computed together: independent accumulator chains keep the FMA units busy
+/// (one chain would wait on each multiply-add's latency).
+const GROUP: usize = 4;
+
+/// Compute one plane. `src` is the phase buffer, which must hold, for every output row `y`,
+/// `y * row_stride + offset + round_up(out_w, L::N)` floats for every offset; `out` holds
+/// `out_h * out_w` floats.
+///
+/// # Safety
+/// The CPU must support `L`'s instruction set; `src` and `out` sized as above.
+#[inline(always)]
+unsafe fn plane<L: Lanes, const CLAMP: bool>(src: &[f32], out: &mut [f32], a: &PlaneArgs) {
+    let taps = a.offsets.len();
+    debug_assert!(taps <= MAX_TAPS && taps == a.weights.len());
+    let per_row = a.out_w.div_ceil(L::N);
+    debug_assert!(out.len() >= a.out_h * a.out_w);
+    debug_assert!(
+        a.out_h == 0
+            || src.len()
+                >= (a.out_h - 1) * a.row_stride
+                    + a.offsets.iter().max().copied().unwrap_or(0)
+                    + per_row * L::N
+    );
+    unsafe {
+        let mut w = [MaybeUninit::<L>::uninit(); MAX_TAPS];
+        for (slot, &x) in w.iter_mut().zip(a.weights) {
+            slot.write(L::splat(x));
+        }
+        let w = &*(&w[..taps] as *const [MaybeUninit<L>] as *const [L]);
+        let bias = L::splat(a.bias);
+        let (lo, hi) = a.clamp.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+        let (lo, hi) = (L::splat(lo), L::splat(hi));
+        let src = src.as_ptr();
+        let out = out.as_mut_ptr();
+        let total = a.out_h * per_row;
+        // where block `b` reads, where it writes, how many lanes it keeps
+        let at = |b: usize| {
+            let (y, xb) = (b / per_row, b % per_row);
+            let x = xb * L::N;
+            (
+                y * a.row_stride + x,
+                y * a.out_w + x,
+                (a.out_w - x).min(L::N),
+            )
+        };
+        let finish = |acc: L, o: usize, n: usize| {
+            let acc = if CLAMP { acc.clamp(lo, hi) } else { acc };
+            if n == L::N {
+                acc.store(out.add(o));
+            } else {
+                acc.store_first(out.add(o), n);
+            }
+        };
+        let mut b = 0;
+        while b + GROUP <= total {
+            let blocks: [(usize, usize, usize); GROUP] = std::array::from_fn(|i| at(b + i));
+            let mut acc = [bias; GROUP];
+            for (&off, &wt) in a.offsets.iter().zip(w) {
+                for g in 0..GROUP {
+                    acc[g] = L::load(src.add(blocks[g].0 + off)).mul_add(wt, acc[g]);
+                }
+            }
+            for g in 0..GROUP {
+                finish(acc[g], blocks[g].1, blocks[g].2);
+            }
+            b += GROUP;
+        }
+        while b < total {
+            let (s, o, n) = at(b);
+            let mut acc = bias;
+            for (&off, &wt) in a.offsets.iter().zip(w) {
+                acc = L::load(src.add(s + off)).mul_add(wt, acc);
+            }
+            finish(acc, o, n);
+            b += 1;
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn plane_any<L: Lanes>(src: &[f32], out: &mut [f32], a: &PlaneArgs) {
+    unsafe {
+        if a.clamp.is_some() {
+            plane::<L, true>(src, out, a)
+        } else {
+            plane::<L, false>(src, out, a)
+        }
+    }
+}
+
+/// The instruction set a plane runs with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Level {
+    /// plain Rust, 8 floats at a time (vectorised by the compiler for the build target)
+    Portable,
+    /// x86-64 AVX2 with FMA, 8 lanes
+    Avx2,
+    /// x86-64 AVX-512F, 16 lanes
+    Avx512,
+    /// WebAssembly SIMD128, 4 lanes (builds with `-C target-feature=+simd128`)
+    Simd128,
+}
+
+impl Level {
+    /// Lanes per vector.
+    pub fn lanes(self) -> usize {
+        match self {
+            Level::Portable | Level::Avx2 => 8,
+            Level::Avx512 => 16,
+            Level::Simd128 => 4,
+        }
+    }
+
+    /// The best level this machine runs (`TENSORCV_NO_SIMD` set: portable).
+    pub fn best() -> Level {
+        use std::sync::OnceLock;
+        static BEST: OnceLock<Level> = OnceLock::new();
+        *BEST.get_or_init(|| {
+            if std::env::var_os("TENSORCV_NO_SIMD").is_some() {
+                return Level::Portable;
+            }
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::is_x86_feature_detected!("avx512f") {
+                    return Level::Avx512;
+                }
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                    return Level::Avx2;
+                }
+            }
+            #[cfg(all(target_family = "wasm", target_feature = "simd128"))]
+            {
+                return Level::Simd128;
+            }
+            #[allow(unreachable_code)]
+            Level::Portable
+        })
+    }
+
+    /// Whether this machine can run `self`.
+    pub fn available(self) -> bool {
+        match self {
+            Level::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 => {
+                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 => std::is_x86_feature_detected!("avx512f"),
+            #[cfg(all(target_family = "wasm", target_feature = "simd128"))]
+            Level::Simd128 => true,
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+}
+
+/// Compute one plane at `level` (which must be [`Level::available`]; an unavailable level runs
+/// the portable code).
+pub(crate) fn run_plane(level: Level, src: &[f32], out: &mut [f32], a: &PlaneArgs) {
+    let lanes = level.lanes();
+    let per_row = a.out_w.div_ceil(lanes);
+    let need = match a.out_h {
+        0 => 0,
+        h => {
+            (h - 1) * a.row_stride + a.offsets.iter().max().copied().unwrap_or(0) + per_row * lanes
+        }
+    };
+    assert!(
+        src.len() >= need
+            && out.len() >= a.out_h * a.out_w
+            && a.offsets.len() == a.weights.len()
+            && a.offsets.len() <= MAX_TAPS,
+        "depthwise plane buffers too small"
+    );
+    // SAFETY: sizes checked above; each arm runs only where its instructions exist.
+    unsafe {
+        match level {
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 if level.available() => x86::plane_avx512(src, out, a),
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 if level.available() => x86::plane_avx2(src, out, a),
+            #[cfg(all(target_family = "wasm", target_feature = "simd128"))]
+            Level::Simd128 => plane_any::<wasm::V128>(src, out, a),
+            _ => plane_any::<Portable>(src, out, a),
+        }
+    }
+}
+
+/// Eight floats as an array: the compiler vectorises the element loops for the build target.
+/// Multiply then add (no fused multiply-add, which is a slow library call without FMA).
+#[derive(Clone, Copy)]
+struct Portable([f32; 8]);
+
+impl Lanes for Portable {
+    const N: usize = 8;
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> Self {
+        Portable([x; 8])
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        unsafe { Portable(std::ptr::read_unaligned(p as *const [f32; 8])) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        unsafe { std::ptr::write_unaligned(p as *mut [f32; 8], self.0) }
+    }
+    #[inline(always)]
+    unsafe fn mul_add(self, w: Self, acc: Self) -> Self {
+        Portable(std::array::from_fn(|i| acc.0[i] + self.0[i] * w.0[i]))
+    }
+    #[inline(always)]
+    unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
+        Portable(std::array::from_fn(|i| self.0[i].max(lo.0[i]).min(hi.0[i])))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{plane_any, Lanes, PlaneArgs};
+    use std::arch::x86_64::*;
+
+    #[derive(Clone, Copy)]
+    pub(super) struct Avx512(__m512);
+
+    impl Lanes for Avx512 {
+        const N: usize = 16;
+        #[inline(always)]
+        unsafe fn splat(x: f32) -> Self {
+            unsafe { Avx512(_mm512_set1_ps(x)) }
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            unsafe { Avx512(_mm512_loadu_ps(p)) }
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            unsafe { _mm512_storeu_ps(p, self.0) }
+        }
+        #[inline(always)]
+        unsafe fn mul_add(self, w: Self, acc: Self) -> Self {
+            unsafe { Avx512(_mm512_fmadd_ps(self.0, w.0, acc.0)) }
+        }
+        #[inline(always)]
+        unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
+            unsafe { Avx512(_mm512_min_ps(_mm512_max_ps(self.0, lo.0), hi.0)) }
+        }
+        #[inline(always)]
+        unsafe fn store_first(self, p: *mut f32, n: usize) {
+            unsafe { _mm512_mask_storeu_ps(p, ((1u32 << n) - 1) as __mmask16, self.0) }
+        }
+    }
+
+    #[derive(Clone, Copy)]
+    pub(super) struct Avx2(__m256);
+
+    impl Lanes for Avx2 {
+        const N: usize = 8;
+        #[inline(always)]
+        unsafe fn splat(x: f32) -> Self {
+            unsafe { Avx2(_mm256_set1_ps(x)) }
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            unsafe { Avx2(_mm256_loadu_ps(p)) }
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            unsafe { _mm256_storeu_ps(p, self.0) }
+        }
+        #[inline(always)]
+        unsafe fn mul_add(self, w: Self, acc: Self) -> Self {
+            unsafe { Avx2(_mm256_fmadd_ps(self.0, w.0, acc.0)) }
+        }
+        #[inline(always)]
+        unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
+            unsafe { Avx2(_mm256_min_ps(_mm256_max_ps(self.0, lo.0), hi.0)) }
+        }
+    }
+
+    /// # Safety
+    /// AVX-512F present; buffers as [`super::run_plane`] checks.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn plane_avx512(src: &[f32], out: &mut [f32], a: &PlaneArgs) {
+        unsafe { plane_any::<Avx512>(src, out, a) }
+    }
+
+    /// # Safety
+    /// AVX2 and FMA present; buffers as [`super::run_plane`] checks.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn plane_avx2(src: &[f32], out: &mut [f32], a: &PlaneArgs) {
+        unsafe { plane_any::<Avx2>(src, out, a) }
+    }
+}
+
+#[cfg(all(target_family = "wasm", target_feature = "simd128"))]
+mod wasm {
+    use super::Lanes;
+    use std::arch::wasm32::*;
+
+    #[derive(Clone, Copy)]
+    pub(super) struct V128(v128);
+
+    impl Lanes for V128 {
+        const N: usize = 4;
+        #[inline(always)]
+        unsafe fn splat(x: f32) -> Self {
+            V128(f32x4_splat(x))
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            unsafe { V128(v128_load(p as *const v128)) }
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            unsafe { v128_store(p as *mut v128, self.0) }
+        }
+        #[inline(always)]
+        unsafe fn mul_add(self, w: Self, acc: Self) -> Self {
+            V128(f32x4_add(acc.0, f32x4_mul(self.0, w.0)))
+        }
+        #[inline(always)]
+        unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
+            V128(f32x4_pmin(hi.0, f32x4_pmax(lo.0, self.0)))
+        }
+    }
+}
