@@ -101,7 +101,7 @@ pub fn choose_mode(modes: &[CameraMode], request: &CameraRequest) -> Option<Came
     };
     modes
         .iter()
-        .filter(|m| request.format.map_or(true, |f| f == m.format))
+        .filter(|m| request.format.is_none_or(|f| f == m.format))
         .min_by(|a, b| score(a).total_cmp(&score(b)))
         .copied()
 }

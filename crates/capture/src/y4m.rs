@@ -268,7 +268,7 @@ impl Y4mWriter {
         height: usize,
         fps: f64,
     ) -> Result<Self> {
-        let chroma = if width % 2 == 0 && height % 2 == 0 {
+        let chroma = if width.is_multiple_of(2) && height.is_multiple_of(2) {
             Chroma::C420
         } else {
             Chroma::C444

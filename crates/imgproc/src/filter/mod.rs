@@ -73,7 +73,7 @@ pub fn border_index(p: isize, len: usize, border: Border) -> Option<usize> {
 /// `0.3 * ((n - 1) * 0.5 - 1) + 0.8`, and sizes 1 to 9 then take OpenCV's fixed binomial-like
 /// tables.
 pub fn gaussian_kernel(n: usize, sigma: f64) -> Result<Vec<f64>> {
-    if n == 0 || n % 2 == 0 {
+    if n == 0 || n.is_multiple_of(2) {
         return Err(Error::Invalid(format!(
             "Gaussian kernel size {n}: must be odd and positive"
         )));

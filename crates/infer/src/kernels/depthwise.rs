@@ -10,6 +10,7 @@
 //! Bias, per-channel scale and shift (batch-norm remnants), and a clamp (ReLU, ReLU6, clip)
 //! that follow the convolution in the graph are folded in when the model is loaded.
 
+use super::planes;
 use super::simd::{run_plane, Level, PlaneArgs, MAX_TAPS};
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -19,7 +20,6 @@ use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_onnx::tract_core::ops::math::{Add, Max, Min, Mul, Sub};
 use tract_onnx::tract_core::ops::nn::DataFormat;
-use tract_onnx::tract_core::tract_linalg::multithread::par_chunks_mut;
 
 /// Shape and arithmetic of one depthwise convolution.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -42,8 +42,20 @@ pub struct Geometry {
 impl Geometry {
     /// Floats in a phase row: enough for every output vector (rounded up to `lanes`) and the
     /// widest tap offset within a phase.
-    fn phase_row(&self, lanes: usize) -> usize {
+    pub(super) fn phase_row(&self, lanes: usize) -> usize {
         self.out_w.div_ceil(lanes) * lanes + (self.kw - 1) / self.stride_w
+    }
+
+    /// The instruction set to run with: `forced`, else the best one, except that 16-lane
+    /// vectors would be half empty on output rows of 8 or fewer, which take 8 lanes.
+    pub(super) fn level(&self, forced: Option<Level>) -> Level {
+        let level = forced.unwrap_or_else(Level::best);
+        if forced.is_none() && level == Level::Avx512 && self.out_w <= 8 && Level::Avx2.available()
+        {
+            Level::Avx2
+        } else {
+            level
+        }
     }
 
     /// Padded input rows the outputs read.
@@ -53,7 +65,7 @@ impl Geometry {
 
     /// Tap offsets (row-major over the kernel) relative to an output row's base, and the
     /// distance between two output rows' bases.
-    fn offsets(&self, lanes: usize) -> (Vec<usize>, usize) {
+    pub(super) fn offsets(&self, lanes: usize) -> (Vec<usize>, usize) {
         let row = self.phase_row(lanes);
         let s = self.stride_w;
         let offsets = (0..self.kh)
@@ -62,19 +74,19 @@ impl Geometry {
         (offsets, self.stride_h * s * row)
     }
 
-    /// Fill `buf` with the phase rows of one input plane.
-    fn fill_phases(&self, plane: &[f32], lanes: usize, buf: &mut Vec<f32>) {
+    /// Fill `buf` with the phase rows of one input plane, padding with `pad`.
+    pub(super) fn fill_phases(&self, plane: &[f32], lanes: usize, pad: f32, buf: &mut Vec<f32>) {
         let row = self.phase_row(lanes);
         let s = self.stride_w;
         let rows = self.padded_rows();
         buf.clear();
-        buf.resize(rows * s * row, 0.0);
+        buf.resize(rows * s * row, pad);
         for r in 0..rows {
             let Some(iy) = r.checked_sub(self.pad_top).filter(|&iy| iy < self.in_h) else {
-                continue; // padding rows stay zero
+                continue; // padding rows
             };
             let src = &plane[iy * self.in_w..(iy + 1) * self.in_w];
-            if s == 1 {
+            if s == 1 && self.pad_left < row {
                 let dst = &mut buf[r * row..(r + 1) * row];
                 let n = self.in_w.min(row.saturating_sub(self.pad_left));
                 dst[self.pad_left..self.pad_left + n].copy_from_slice(&src[..n]);
@@ -82,13 +94,14 @@ impl Geometry {
             }
             for p in 0..s {
                 let dst = &mut buf[(r * s + p) * row..(r * s + p + 1) * row];
-                // padded column j = q * s + p reads input column j - pad_left
-                for (q, d) in dst.iter_mut().enumerate() {
-                    if let Some(ix) = (q * s + p).checked_sub(self.pad_left) {
-                        if let Some(&v) = src.get(ix) {
-                            *d = v;
-                        }
-                    }
+                // padded column j = q * s + p reads input column j - pad_left: the first q
+                // with j >= pad_left, then every s-th input column
+                let q0 = (self.pad_left + s - 1 - p) / s;
+                let Some(ix0) = (q0 * s + p).checked_sub(self.pad_left) else {
+                    continue;
+                };
+                for (d, &v) in dst.iter_mut().skip(q0).zip(src.iter().skip(ix0).step_by(s)) {
+                    *d = v;
                 }
             }
         }
@@ -166,6 +179,11 @@ impl DepthwiseConv {
         self
     }
 
+    /// Whether an activation (a clamp) is folded in.
+    pub fn has_clamp(&self) -> bool {
+        self.clamp.is_some()
+    }
+
     /// The geometry.
     pub fn geometry(&self) -> &Geometry {
         &self.geo
@@ -185,18 +203,9 @@ impl DepthwiseConv {
         let g = &self.geo;
         let in_plane = g.in_h * g.in_w;
         let out_plane = g.out_h * g.out_w;
-        let planes = g.batch * g.channels;
-        ensure!(input.len() == planes * in_plane && output.len() == planes * out_plane);
-        if out_plane == 0 || planes == 0 {
-            return Ok(());
-        }
-        let level = self.level.unwrap_or_else(Level::best);
-        // a 16-lane vector is half empty on rows of 8 or fewer: use 8 lanes there
-        let level = if level == Level::Avx512 && g.out_w <= 8 && Level::Avx2.available() {
-            Level::Avx2
-        } else {
-            level
-        };
+        let count = g.batch * g.channels;
+        ensure!(input.len() == count * in_plane && output.len() == count * out_plane);
+        let level = g.level(self.level);
         let lanes = level.lanes();
         let (offsets, row_stride) = g.offsets(lanes);
         let taps = g.kh * g.kw;
@@ -206,31 +215,23 @@ impl DepthwiseConv {
         thread_local! {
             static PHASES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
         }
-        par_chunks_mut(
-            output,
-            out_plane,
-            planes * out_plane * taps,
-            |first, chunk| {
-                PHASES.with_borrow_mut(|buf| {
-                    for (i, out) in chunk.chunks_exact_mut(out_plane).enumerate() {
-                        let p = first + i;
-                        let c = p % g.channels;
-                        g.fill_phases(&input[p * in_plane..(p + 1) * in_plane], lanes, buf);
-                        let args = PlaneArgs {
-                            offsets: &offsets,
-                            weights: &self.weights.0[c * taps..(c + 1) * taps],
-                            bias: self.bias.0[c],
-                            clamp,
-                            out_h: g.out_h,
-                            out_w: g.out_w,
-                            row_stride,
-                        };
-                        run_plane(level, buf, out, &args);
-                    }
-                });
-                Ok(())
-            },
-        )
+        planes(input, in_plane, output, out_plane, taps, |p, input, out| {
+            PHASES.with_borrow_mut(|buf| {
+                let c = p % g.channels;
+                g.fill_phases(input, lanes, 0.0, buf);
+                let args = PlaneArgs {
+                    max: false,
+                    offsets: &offsets,
+                    weights: &self.weights.0[c * taps..(c + 1) * taps],
+                    bias: self.bias.0[c],
+                    clamp,
+                    out_h: g.out_h,
+                    out_w: g.out_w,
+                    row_stride,
+                };
+                run_plane(level, buf, out, &args);
+            })
+        })
     }
 }
 
@@ -310,25 +311,6 @@ impl TypedOp for DepthwiseConv {
     as_op!();
 }
 
-/// Replace every `f32` depthwise convolution tract would run with its own `DepthWiseConv` by
-/// [`DepthwiseConv`], folding what follows it. Call on a decluttered model, before
-/// `optimize()`. Returns how many were replaced.
-pub fn accelerate(model: &mut TypedModel) -> TractResult<usize> {
-    let candidates: Vec<usize> = model
-        .eval_order()?
-        .into_iter()
-        .filter(|&id| model.node(id).op_is::<Conv>())
-        .collect();
-    let mut replaced = 0;
-    for id in candidates {
-        if let Some(patch) = depthwise_patch(model, id)? {
-            patch.apply(model)?;
-            replaced += 1;
-        }
-    }
-    Ok(replaced)
-}
-
 /// The values of a constant that broadcasts per channel over an `[.., C, H, W]` tensor of rank
 /// `rank` (a scalar, `[C]` for a bias, `[1, C, 1, 1]`, ...), as `channels` floats.
 fn per_channel(t: &Tensor, rank: usize, c_axis: usize, channels: usize) -> Option<Vec<f32>> {
@@ -351,8 +333,13 @@ fn per_channel(t: &Tensor, rank: usize, c_axis: usize, channels: usize) -> Optio
     only_c.then(|| values.to_vec())
 }
 
-fn depthwise_patch(model: &TypedModel, id: usize) -> TractResult<Option<TypedModelPatch>> {
-    let node = model.node(id);
+/// tensorcv's op for a tract `Conv` node that is a depthwise convolution this module runs, and
+/// the nodes after it that the op absorbs (the last one's output is the op's).
+pub(super) fn replace(
+    model: &TypedModel,
+    node: &TypedNode,
+) -> TractResult<Option<(DepthwiseConv, Vec<usize>)>> {
+    let id = node.id;
     let Some(conv) = node.op_as::<Conv>() else {
         return Ok(None);
     };
@@ -490,14 +477,5 @@ fn depthwise_patch(model: &TypedModel, id: usize) -> TractResult<Option<TypedMod
     }
     let clamp = (lo > f32::NEG_INFINITY || hi < f32::INFINITY).then_some((lo, hi));
     let op = DepthwiseConv::new(geo, has_batch, weights, bias, clamp)?;
-
-    let mut patch = TypedModelPatch::new("tensorcv depthwise");
-    let x = patch.tap_model(model, node.inputs[0])?;
-    let wire = patch.wire_node(format!("{}.tensorcv", node.name), op, &[x])?[0];
-    patch.shunt_outside(model, OutletId::new(last, 0), wire)?;
-    patch.obliterate(id)?;
-    for n in absorbed {
-        patch.obliterate(n)?;
-    }
-    Ok(Some(patch))
+    Ok(Some((op, absorbed)))
 }

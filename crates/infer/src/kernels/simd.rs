@@ -30,6 +30,8 @@ pub(crate) trait Lanes: Copy {
     unsafe fn mul_add(self, w: Self, acc: Self) -> Self;
     /// `min(max(self, lo), hi)`
     unsafe fn clamp(self, lo: Self, hi: Self) -> Self;
+    /// lane-wise maximum
+    unsafe fn max(self, other: Self) -> Self;
     /// Store the first `n < N` lanes.
     ///
     /// # Safety
@@ -47,6 +49,9 @@ pub(crate) trait Lanes: Copy {
 /// What a plane needs besides its data: tap offsets into the phase buffer (relative to an output
 /// row's base), weights, bias and the optional clamp (a fused ReLU / ReLU6 / clip).
 pub(crate) struct PlaneArgs<'a> {
+    /// the maximum over the taps instead of the weighted sum (max pooling: weights, bias and
+    /// clamp unused)
+    pub max: bool,
     pub offsets: &'a [usize],
     pub weights: &'a [f32],
     pub bias: f32,
@@ -69,9 +74,13 @@ const GROUP: usize = 4;
 /// # Safety
 /// The CPU must support `L`'s instruction set; `src` and `out` sized as above.
 #[inline(always)]
-unsafe fn plane<L: Lanes, const CLAMP: bool>(src: &[f32], out: &mut [f32], a: &PlaneArgs) {
+unsafe fn plane<L: Lanes, const CLAMP: bool, const MAX: bool>(
+    src: &[f32],
+    out: &mut [f32],
+    a: &PlaneArgs,
+) {
     let taps = a.offsets.len();
-    debug_assert!(taps <= MAX_TAPS && taps == a.weights.len());
+    debug_assert!(taps <= MAX_TAPS && (MAX || taps == a.weights.len()));
     let per_row = a.out_w.div_ceil(L::N);
     debug_assert!(out.len() >= a.out_h * a.out_w);
     debug_assert!(
@@ -83,11 +92,11 @@ unsafe fn plane<L: Lanes, const CLAMP: bool>(src: &[f32], out: &mut [f32], a: &P
     );
     unsafe {
         let mut w = [MaybeUninit::<L>::uninit(); MAX_TAPS];
-        for (slot, &x) in w.iter_mut().zip(a.weights) {
-            slot.write(L::splat(x));
+        for (t, slot) in w[..taps].iter_mut().enumerate() {
+            slot.write(L::splat(if MAX { 0.0 } else { a.weights[t] }));
         }
         let w = &*(&w[..taps] as *const [MaybeUninit<L>] as *const [L]);
-        let bias = L::splat(a.bias);
+        let bias = L::splat(if MAX { f32::NEG_INFINITY } else { a.bias });
         let (lo, hi) = a.clamp.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
         let (lo, hi) = (L::splat(lo), L::splat(hi));
         let src = src.as_ptr();
@@ -117,7 +126,12 @@ unsafe fn plane<L: Lanes, const CLAMP: bool>(src: &[f32], out: &mut [f32], a: &P
             let mut acc = [bias; GROUP];
             for (&off, &wt) in a.offsets.iter().zip(w) {
                 for g in 0..GROUP {
-                    acc[g] = L::load(src.add(blocks[g].0 + off)).mul_add(wt, acc[g]);
+                    let x = L::load(src.add(blocks[g].0 + off));
+                    acc[g] = if MAX {
+                        acc[g].max(x)
+                    } else {
+                        x.mul_add(wt, acc[g])
+                    };
                 }
             }
             for g in 0..GROUP {
@@ -129,7 +143,8 @@ unsafe fn plane<L: Lanes, const CLAMP: bool>(src: &[f32], out: &mut [f32], a: &P
             let (s, o, n) = at(b);
             let mut acc = bias;
             for (&off, &wt) in a.offsets.iter().zip(w) {
-                acc = L::load(src.add(s + off)).mul_add(wt, acc);
+                let x = L::load(src.add(s + off));
+                acc = if MAX { acc.max(x) } else { x.mul_add(wt, acc) };
             }
             finish(acc, o, n);
             b += 1;
@@ -140,10 +155,10 @@ unsafe fn plane<L: Lanes, const CLAMP: bool>(src: &[f32], out: &mut [f32], a: &P
 #[inline(always)]
 unsafe fn plane_any<L: Lanes>(src: &[f32], out: &mut [f32], a: &PlaneArgs) {
     unsafe {
-        if a.clamp.is_some() {
-            plane::<L, true>(src, out, a)
-        } else {
-            plane::<L, false>(src, out, a)
+        match (a.max, a.clamp.is_some()) {
+            (true, _) => plane::<L, false, true>(src, out, a),
+            (false, true) => plane::<L, true, false>(src, out, a),
+            (false, false) => plane::<L, false, false>(src, out, a),
         }
     }
 }
@@ -229,7 +244,7 @@ pub(crate) fn run_plane(level: Level, src: &[f32], out: &mut [f32], a: &PlaneArg
     assert!(
         src.len() >= need
             && out.len() >= a.out_h * a.out_w
-            && a.offsets.len() == a.weights.len()
+            && (a.max || a.offsets.len() == a.weights.len())
             && a.offsets.len() <= MAX_TAPS,
         "depthwise plane buffers too small"
     );
@@ -274,6 +289,10 @@ impl Lanes for Portable {
     unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
         Portable(std::array::from_fn(|i| self.0[i].max(lo.0[i]).min(hi.0[i])))
     }
+    #[inline(always)]
+    unsafe fn max(self, other: Self) -> Self {
+        Portable(std::array::from_fn(|i| self.0[i].max(other.0[i])))
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -307,6 +326,10 @@ mod x86 {
             unsafe { Avx512(_mm512_min_ps(_mm512_max_ps(self.0, lo.0), hi.0)) }
         }
         #[inline(always)]
+        unsafe fn max(self, other: Self) -> Self {
+            unsafe { Avx512(_mm512_max_ps(self.0, other.0)) }
+        }
+        #[inline(always)]
         unsafe fn store_first(self, p: *mut f32, n: usize) {
             unsafe { _mm512_mask_storeu_ps(p, ((1u32 << n) - 1) as __mmask16, self.0) }
         }
@@ -336,6 +359,10 @@ mod x86 {
         #[inline(always)]
         unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
             unsafe { Avx2(_mm256_min_ps(_mm256_max_ps(self.0, lo.0), hi.0)) }
+        }
+        #[inline(always)]
+        unsafe fn max(self, other: Self) -> Self {
+            unsafe { Avx2(_mm256_max_ps(self.0, other.0)) }
         }
     }
 
@@ -383,6 +410,10 @@ mod wasm {
         #[inline(always)]
         unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
             V128(f32x4_pmin(hi.0, f32x4_pmax(lo.0, self.0)))
+        }
+        #[inline(always)]
+        unsafe fn max(self, other: Self) -> Self {
+            V128(f32x4_max(self.0, other.0))
         }
     }
 }

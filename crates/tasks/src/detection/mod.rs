@@ -381,7 +381,7 @@ impl Detector {
                 continue;
             }
             let v = self.score(v) * factor;
-            if best.map_or(true, |(_, b)| v > b) {
+            if best.is_none_or(|(_, b)| v > b) {
                 best = Some((c, v));
             }
         }
@@ -582,8 +582,8 @@ fn rows(
     let k = shape.len();
     if k >= 2
         && shape[..k - 2].iter().all(|&d| d == 1)
-        && want_rows.map_or(true, |r| shape[k - 2] == r)
-        && want_values.map_or(true, |v| shape[k - 1] == v)
+        && want_rows.is_none_or(|r| shape[k - 2] == r)
+        && want_values.is_none_or(|v| shape[k - 1] == v)
     {
         return Ok((shape[k - 2], shape[k - 1]));
     }

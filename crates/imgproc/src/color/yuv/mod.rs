@@ -93,13 +93,13 @@ impl<'a> YuvImage<'a> {
         stride: usize,
         format: YuvFormat,
     ) -> Result<Self> {
-        if width % 2 != 0 || (format.is_420() && height % 2 != 0) {
+        if !width.is_multiple_of(2) || (format.is_420() && !height.is_multiple_of(2)) {
             return Err(Error::Invalid(format!(
                 "{format} frames need an even width{}, got {width}x{height}",
                 if format.is_420() { " and height" } else { "" }
             )));
         }
-        if stride < format.packed_stride(width) || (format.is_420() && stride % 2 != 0) {
+        if stride < format.packed_stride(width) || (format.is_420() && !stride.is_multiple_of(2)) {
             return Err(Error::Invalid(format!(
                 "stride {stride} is too short (or odd) for a {width} pixel wide {format} frame"
             )));
