@@ -303,6 +303,7 @@ impl Source for AviReader {
                         index,
                         timestamp: self.frame_time * index as u32,
                         name: None,
+                        scale: 1.0,
                     }));
                 }
                 _ => {

@@ -6,7 +6,7 @@ use crate::error::{source_err, Error, Result};
 use crate::{Frame, Source, SourceInfo};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tensorcv_imgproc::io::{imread, DecodeOptions};
+use tensorcv_imgproc::io::{imread_scaled, DecodeOptions};
 
 /// The extensions a folder walk picks up (lower case).
 pub const IMAGE_EXTENSIONS: &[&str] = &[
@@ -68,6 +68,12 @@ impl ImageFiles {
             next: 0,
             decode: DecodeOptions::default(),
         }
+    }
+
+    /// Decode JPEGs reduced while they stay at least `size` (`None`: full size).
+    pub fn reduce_to(mut self, size: Option<(u32, u32)>) -> Self {
+        self.decode.reduce_to = size;
+        self
     }
 
     /// One image file (reading and decoding errors, a missing file included, come with the
@@ -141,12 +147,14 @@ impl Source for ImageFiles {
         self.next += 1;
         let name = path.display().to_string();
         // imread's errors name the file
-        let image = imread(path, &self.decode).map_err(|e| Error::Input(e.to_string()))?;
+        let (image, scale) =
+            imread_scaled(path, &self.decode).map_err(|e| Error::Input(e.to_string()))?;
         Ok(Some(Frame {
             image,
             index,
             timestamp: Duration::ZERO,
             name: Some(name),
+            scale,
         }))
     }
 }

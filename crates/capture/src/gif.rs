@@ -100,6 +100,7 @@ impl Source for GifReader {
             index,
             timestamp,
             name: None,
+            scale: 1.0,
         }))
     }
 }

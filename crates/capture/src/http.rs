@@ -279,6 +279,7 @@ impl Source for MjpegStream {
             index,
             timestamp: self.start.elapsed(),
             name: None,
+            scale: 1.0,
         }))
     }
 }

@@ -50,6 +50,9 @@ pub struct Frame {
     pub timestamp: Duration,
     /// for files in a folder or sequence: the file's path
     pub name: Option<String>,
+    /// the decoded width over the source's: 1, or 1/2, 1/4, 1/8 for JPEG files decoded reduced
+    /// ([`OpenOptions::reduce_to`]); coordinates found in `image` divided by it are the file's
+    pub scale: f32,
 }
 
 /// What a source is.
@@ -91,6 +94,9 @@ pub struct OpenOptions {
     pub camera: camera::CameraRequest,
     /// give up on a network source after this long without data (default 10 s)
     pub timeout: Option<Duration>,
+    /// decode JPEG image files reduced (1/2, 1/4 or 1/8) while they stay at least this size
+    /// (see `tensorcv_imgproc::io::DecodeOptions::reduce_to`); `None`: full size
+    pub reduce_to: Option<(u32, u32)>,
 }
 
 /// Open the source an input names: a file (by extension: `.y4m`, `.avi`, `.gif`, else an
@@ -117,11 +123,15 @@ pub fn open(input: &str, options: &OpenOptions) -> Result<Box<dyn Source>> {
         ));
     }
     if files::is_sequence_pattern(input) {
-        return Ok(Box::new(files::ImageFiles::sequence(input)?));
+        return Ok(Box::new(
+            files::ImageFiles::sequence(input)?.reduce_to(options.reduce_to),
+        ));
     }
     let path = Path::new(input);
     if path.is_dir() {
-        return Ok(Box::new(files::ImageFiles::folder(path)?));
+        return Ok(Box::new(
+            files::ImageFiles::folder(path)?.reduce_to(options.reduce_to),
+        ));
     }
     let ext = path
         .extension()
@@ -132,6 +142,8 @@ pub fn open(input: &str, options: &OpenOptions) -> Result<Box<dyn Source>> {
         "y4m" => Ok(Box::new(y4m::Y4mReader::open(path)?)),
         "avi" => Ok(Box::new(avi::AviReader::open(path)?)),
         "gif" => Ok(Box::new(gif::GifReader::open(path)?)),
-        _ => Ok(Box::new(files::ImageFiles::file(path)?)),
+        _ => Ok(Box::new(
+            files::ImageFiles::file(path)?.reduce_to(options.reduce_to),
+        )),
     }
 }

@@ -190,6 +190,7 @@ impl Source for RawReader {
             index,
             timestamp: Duration::ZERO,
             name: None,
+            scale: 1.0,
         }))
     }
 }

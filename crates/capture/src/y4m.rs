@@ -235,6 +235,7 @@ impl Source for Y4mReader {
             index,
             timestamp: Duration::from_secs_f64(index as f64 * d as f64 / n as f64),
             name: None,
+            scale: 1.0,
         }))
     }
 }

@@ -65,6 +65,7 @@ impl Source for Synthetic {
             index: self.index - 1,
             timestamp: self.start.elapsed(),
             name: None,
+            scale: 1.0,
         }))
     }
 }

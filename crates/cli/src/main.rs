@@ -39,7 +39,7 @@ fn main() -> ExitCode {
             Err(e) => Err(e.to_string()),
         },
         Command::Inspect(args) => {
-            options::load(&args.model, &args.pre, None, 1).map(|(model, from)| {
+            options::load(&args.model, &args.pre, None, 1, false).map(|(model, from)| {
                 output::inspect(&model, &from, &args.pre, args.json);
                 true
             })
@@ -84,10 +84,17 @@ fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, String> {
     if args.output.is_some() && args.inputs.len() > 1 {
         usage("--output writes one video: give one INPUT");
     }
-    let (model, _) = options::load(spec, &args.pre, Some(args), args.threads)?;
+    let (model, _) = options::load(
+        spec,
+        &args.pre,
+        Some(args),
+        args.threads,
+        args.tract_kernels,
+    )?;
     let detector = match &args.roi_from {
         Some(det) => {
-            Some(options::load(det, &options::Preprocess::default(), None, args.threads)?.0)
+            let pre = options::Preprocess::default();
+            Some(options::load(det, &pre, None, args.threads, args.tract_kernels)?.0)
         }
         None => None,
     };
@@ -136,6 +143,18 @@ fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, String> {
             format: args.camera_format,
         },
         timeout: Some(Duration::from_secs_f64(args.timeout)),
+        reduce_to: args.fast_decode.then(|| {
+            // JPEGs stay at least the first model's input; a second model's crops are smaller
+            // than the image, so with --roi-from it stays at least 4x the second input
+            let first = detector.as_ref().unwrap_or(&model).input_spec();
+            let (mut w, mut h) = (first.width, first.height);
+            if detector.is_some() {
+                let second = model.input_spec();
+                w = w.max(4 * second.width);
+                h = h.max(4 * second.height);
+            }
+            (w as u32, h as u32)
+        }),
     };
     let run_options = RunOptions {
         max_frames: args.max_frames,
@@ -216,7 +235,13 @@ fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, String> {
 fn bench(args: &options::BenchArgs) -> Result<bool, String> {
     use tensorcv_imgproc::tensor::Preprocessor;
     let t = Instant::now();
-    let (model, origin) = options::load(&args.model, &args.pre, None, args.threads)?;
+    let (model, origin) = options::load(
+        &args.model,
+        &args.pre,
+        None,
+        args.threads,
+        args.tract_kernels,
+    )?;
     let load_ms = t.elapsed().as_secs_f64() * 1e3;
     let image = match &args.image {
         Some(p) => imread(p, &DecodeOptions::default()).map_err(|e| e.to_string())?,
@@ -365,6 +390,9 @@ impl Stream<'_> {
             mask_path = Some(path.display().to_string());
         }
         let mut record = output::Record::new(&name, frame.index, w, h);
+        if frame.scale != 1.0 {
+            record.scale(frame.scale);
+        }
         if self.stream {
             record.timestamp(frame.timestamp.as_secs_f64() * 1e3);
         }

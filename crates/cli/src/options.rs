@@ -69,6 +69,9 @@ pub struct BenchArgs {
     /// operators to list in the profile
     #[arg(long, default_value_t = 8)]
     pub top: usize,
+    /// run tract's own operators only, without tensorcv's kernels (to compare)
+    #[arg(long)]
+    pub tract_kernels: bool,
     /// print JSON
     #[arg(long)]
     pub json: bool,
@@ -196,6 +199,15 @@ pub struct TaskArgs {
     /// (for comparisons; the default overlaps them)
     #[arg(long)]
     pub sequential: bool,
+    /// run tract's own operators only, without tensorcv's depthwise convolution, pooling and
+    /// resize kernels (to compare, or to rule them out)
+    #[arg(long)]
+    pub tract_kernels: bool,
+    /// decode JPEG files with a 1/2, 1/4 or 1/8 scaled inverse DCT, as small as the model input
+    /// allows: several times faster on large photos, but not bit-identical to cv2.imread +
+    /// resize; coordinates are then the decoded image's (the record's `scale` maps them back)
+    #[arg(long)]
+    pub fast_decode: bool,
     /// give up on a network source after this many seconds without data
     #[arg(long, value_name = "S", default_value_t = 10.0, value_parser = parse_positive_f64)]
     pub timeout: f64,
@@ -306,6 +318,7 @@ pub fn load(
     pre: &Preprocess,
     task: Option<&TaskArgs>,
     threads: usize,
+    tract_kernels: bool,
 ) -> Result<(Model, Origin), String> {
     let (bytes, card, origin): (std::borrow::Cow<'_, [u8]>, Option<ModelCard>, Origin) =
         match builtin::find(spec) {
@@ -363,6 +376,7 @@ pub fn load(
             &what,
             LoadOptions {
                 threads,
+                tract_kernels,
                 ..Default::default()
             },
         )
@@ -388,6 +402,7 @@ pub fn load(
             LoadOptions {
                 card: Some(card),
                 threads,
+                tract_kernels,
                 ..Default::default()
             },
         )

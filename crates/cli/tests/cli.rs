@@ -612,10 +612,102 @@ fn bench_reports_load_inference_and_the_slowest_operators() {
     assert!(0.0 < min && min <= median && median <= p95, "{inference}");
     let ops = v["ops"].as_array().unwrap();
     assert!(!ops.is_empty() && ops.len() <= 8);
-    // BlazeFace is depthwise and 1x1 convolutions: both among the slowest operators
+    // BlazeFace is depthwise and 1x1 convolutions: both among the slowest operators, the
+    // depthwise ones tensorcv's own
     let names: Vec<&str> = ops.iter().map(|o| o["op"].as_str().unwrap()).collect();
-    assert!(names.contains(&"DepthWiseConv"), "{names:?}");
+    assert!(names.contains(&"DepthwiseConv(tensorcv)"), "{names:?}");
+    assert!(names.contains(&"OptMatMul"), "{names:?}");
     let shares: f64 = ops.iter().map(|o| o["share"].as_f64().unwrap()).sum();
     assert!(shares > 0.5 && shares <= 1.0001, "{shares}");
     assert!(v["peak_rss_kb"].as_u64().unwrap() > 1000);
+}
+
+#[test]
+fn bench_can_run_tracts_own_operators_to_compare() {
+    let o = tensorcv(&[
+        "bench",
+        "-m",
+        "face",
+        "--iterations",
+        "3",
+        "--json",
+        "--tract-kernels",
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let v = &json_lines(&o)[0];
+    let names: Vec<&str> = v["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["op"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"DepthWiseConv"), "{names:?}");
+    assert!(!names.iter().any(|n| n.contains("tensorcv")), "{names:?}");
+}
+
+#[test]
+fn fast_decode_finds_the_same_face_in_a_reduced_jpeg() {
+    // a 1080p JPEG with the astronaut's face: her photo enlarged to 1920x1920, the top 1080 rows
+    use tensorcv_imgproc::io::{imencode, imread, DecodeOptions, EncodeFormat};
+    use tensorcv_imgproc::resize::{resize_to, Interpolation};
+    let small = imread(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/data/imgproc/astronaut.png"
+        ),
+        &DecodeOptions::default(),
+    )
+    .unwrap();
+    let big = resize_to(&small.view(), 1920, 1920, Interpolation::Linear).unwrap();
+    let view = big.view();
+    let top = view
+        .sub_view(tensorcv_imgproc::Rect {
+            x: 0,
+            y: 0,
+            width: 1920,
+            height: 1080,
+        })
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("tensorcv-fast-decode-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("face_1080p.jpg");
+    std::fs::write(&path, imencode(&top, EncodeFormat::Jpeg(90)).unwrap()).unwrap();
+    let photo = path.to_str().unwrap();
+    let full = tensorcv(&["detect", "--json", photo]);
+    let fast = tensorcv(&["detect", "--json", "--fast-decode", photo]);
+    assert!(
+        full.status.success() && fast.status.success(),
+        "{:?}",
+        text(&fast)
+    );
+    let (full, fast) = (&json_lines(&full)[0], &json_lines(&fast)[0]);
+    assert_eq!(
+        (full["width"].as_u64(), full.get("scale")),
+        (Some(1920), None)
+    );
+    // BlazeFace takes 128x128: 1/8 of 1920x1080 (240x135) is the smallest that keeps it
+    assert_eq!(
+        (fast["width"].as_u64(), fast["height"].as_u64()),
+        (Some(240), Some(135))
+    );
+    let scale = fast["scale"].as_f64().unwrap();
+    assert_eq!(scale, 0.125);
+    let (a, b) = (
+        full["detections"].as_array().unwrap(),
+        fast["detections"].as_array().unwrap(),
+    );
+    assert!(!a.is_empty() && a.len() == b.len(), "{a:?} vs {b:?}");
+    // the reduced image's box, in the file's pixels
+    let mapped: Vec<f64> = b[0]["box"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() / scale)
+        .collect();
+    let overlap = iou(&a[0]["box"], &serde_json::json!(mapped));
+    assert!(
+        overlap > 0.85,
+        "IoU {overlap}: {} vs {mapped:?}",
+        a[0]["box"]
+    );
 }

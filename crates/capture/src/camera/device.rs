@@ -229,6 +229,7 @@ impl Source for CameraSource {
             index,
             timestamp: self.start.elapsed(),
             name: None,
+            scale: 1.0,
         }))
     }
 }
