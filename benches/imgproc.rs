@@ -24,6 +24,16 @@ fn benches(c: &mut Criterion) {
     c.bench_function("decode/1080p_jpeg/bgr", |b| {
         b.iter(|| imdecode(black_box(&jpeg), &DecodeOptions::default()).unwrap())
     });
+    // --fast-decode's lever: the scaled IDCT, for a 128x128 model (1/8) and a 224x224 one (1/4)
+    for (name, to) in [("reduced_1_8", (128, 128)), ("reduced_1_4", (224, 224))] {
+        let options = DecodeOptions {
+            reduce_to: Some(to),
+            ..DecodeOptions::default()
+        };
+        c.bench_function(&format!("decode/1080p_jpeg/{name}"), |b| {
+            b.iter(|| imdecode(black_box(&jpeg), &options).unwrap())
+        });
+    }
 
     let mut rgb = Image::new(1920, 1080, PixelFormat::Rgb8).unwrap();
     c.bench_function("color/1080p/bgr_to_rgb", |b| {

@@ -1,6 +1,7 @@
 //! Zoo models in tract: load + optimize, and one inference (the input tensor already made) at
-//! 1 and 2 threads. `tools/bench_zoo.py` runs the same models in onnxruntime and TensorFlow on
-//! the same input and prints the ratios.
+//! 1 and 2 threads, with tensorcv's kernels (`run_1t`) and with tract's own operators only
+//! (`run_1t_tract`: the kernels' lever). `tools/bench_zoo.py` runs the same models in
+//! onnxruntime and TensorFlow on the same input and prints the ratios.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use tensorcv_benches::bench_models;
@@ -17,23 +18,25 @@ fn infer(c: &mut Criterion) {
         let name = path.file_stem().unwrap().to_string_lossy().to_string();
         let bytes = std::fs::read(&path).expect("the model reads");
         let card = Model::load(&path).expect("the model loads").card().clone();
-        let options = |threads| LoadOptions {
+        let options = |threads, tract_kernels| LoadOptions {
             card: Some(card.clone()),
             threads,
+            tract_kernels,
             ..Default::default()
         };
         c.bench_function(&format!("infer/{name}/load"), |b| {
-            b.iter(|| Model::from_bytes(&bytes, options(1)).unwrap())
+            b.iter(|| Model::from_bytes(&bytes, options(1, false)).unwrap())
         });
-        for threads in [1, 2] {
-            let model = Model::from_bytes(&bytes, options(threads)).unwrap();
+        for (threads, tract_kernels) in [(1, false), (2, false), (1, true), (2, true)] {
+            let model = Model::from_bytes(&bytes, options(threads, tract_kernels)).unwrap();
             let tensor = model
                 .session()
                 .unwrap()
                 .preprocess(&photo.view())
                 .unwrap()
                 .clone();
-            c.bench_function(&format!("infer/{name}/run_{threads}t"), |b| {
+            let which = if tract_kernels { "_tract" } else { "" };
+            c.bench_function(&format!("infer/{name}/run_{threads}t{which}"), |b| {
                 b.iter(|| model.run_tensor(&tensor).unwrap())
             });
         }

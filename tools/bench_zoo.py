@@ -4,6 +4,7 @@ TensorFlow on the same input, and print one table.
 
     python3 tools/bench_zoo.py             # exports MobileNetV2, runs `cargo bench`, then the peers
     python3 tools/bench_zoo.py --no-cargo  # reuse the last criterion results
+    python3 tools/bench_zoo.py --no-tf     # onnxruntime only (no TensorFlow column)
     python3 tools/bench_zoo.py --profile   # also print tract's per-op profile of MobileNetV2
 
 MobileNetV2 (`keras.applications.MobileNetV2(weights=None)`, random weights: for timing only) is
@@ -12,6 +13,7 @@ committed. TensorFlow runs the original: the SavedModel / Keras model for ONNX-f
 the TFLite interpreter (XNNPACK) for models that came from .tflite files. Every engine gets 1 and
 2 threads; ratios are peer time / tract time (above 1: tract is faster).
 """
+import collections
 import json
 import os
 import platform
@@ -111,14 +113,17 @@ def main():
     if "--no-cargo" not in sys.argv:
         subprocess.check_call(["cargo", "bench", "-p", "tensorcv-benches", "--bench", "infer"],
                               cwd=ROOT)
-    tf_ms = {t: json.loads(subprocess.check_output(
-        [sys.executable, __file__, "--tf-worker", str(t)]).decode().strip().splitlines()[-1])
-        for t in (1, 2)}
+    # --no-tf: onnxruntime only (TensorFlow's column needs the zoo's SavedModel/TFLite files
+    # that tools/build_zoo.py leaves in tools/.cache)
+    tf_ms = {t: (collections.defaultdict(lambda: None) if "--no-tf" in sys.argv else json.loads(
+        subprocess.check_output([sys.executable, __file__, "--tf-worker", str(t)])
+        .decode().strip().splitlines()[-1])) for t in (1, 2)}
     print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"onnxruntime {ort.__version__}, tensorflow {tf.__version__}; ms per inference "
           f"(median); ratio = peer / tract\n")
-    print(f"{'model':<28} {'thr':>3} {'load':>8} {'tract':>8} {'ort':>8} {'tf':>8} "
-          f"{'ort/tract':>9} {'tf/tract':>9}")
+    print("tensorcv = tract with tensorcv's kernels; tract = tract's own operators only\n")
+    print(f"{'model':<28} {'thr':>3} {'load':>8} {'tensorcv':>8} {'tract':>8} {'ort':>8} "
+          f"{'tf':>8} {'tract/tcv':>9} {'ort/tcv':>9} {'tf/tcv':>9}")
 
     def fmt(v):
         return f"{v:8.3f}" if v is not None else f"{'-':>8}"
@@ -128,6 +133,7 @@ def main():
         load = criterion_ms(f"infer_{name}_load")
         for threads in (1, 2):
             tract = criterion_ms(f"infer_{name}_run_{threads}t")
+            tract_only = criterion_ms(f"infer_{name}_run_{threads}t_tract")
             ort_ms = None
             if onnx is not None:
                 so = ort.SessionOptions()
@@ -141,9 +147,11 @@ def main():
             def ratio(v):
                 return f"{v / tract:9.2f}" if v is not None and tract else f"{'-':>9}"
             print(f"{name:<28} {threads:>3} {fmt(load if threads == 1 else None)} {fmt(tract)} "
-                  f"{fmt(ort_ms)} {fmt(tf_t)} {ratio(ort_ms)} {ratio(tf_t)}", flush=True)
+                  f"{fmt(tract_only)} {fmt(ort_ms)} {fmt(tf_t)} {ratio(tract_only)} "
+                  f"{ratio(ort_ms)} {ratio(tf_t)}", flush=True)
     if "--profile" in sys.argv:
-        print("\ntract's per-op profile of MobileNetV2 (the profile example):", flush=True)
+        print("\nper-op profile of MobileNetV2 with tensorcv's kernels (the profile example):",
+              flush=True)
         subprocess.check_call(["cargo", "run", "--release", "-q", "-p", "tensorcv-infer",
                                "--example", "profile", "--", str(CACHE / "mobilenet_v2.onnx")],
                               cwd=ROOT)

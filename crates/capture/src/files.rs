@@ -3,7 +3,7 @@
 //! decoded is one bad frame ([`Error::Frame`]); the stream goes on with the next file.
 
 use crate::error::{source_err, Error, Result};
-use crate::{Frame, Source, SourceInfo};
+use crate::{Frame, FrameJob, Source, SourceInfo};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tensorcv_imgproc::io::{imread_scaled, DecodeOptions};
@@ -140,22 +140,35 @@ impl Source for ImageFiles {
     }
 
     fn next_frame(&mut self) -> Result<Option<Frame>> {
-        let Some(path) = self.paths.get(self.next) else {
+        match self.next_job()? {
+            Some(job) => job().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn next_job(&mut self) -> Result<Option<FrameJob>> {
+        let Some(path) = self.paths.get(self.next).cloned() else {
             return Ok(None);
         };
         let index = self.next as u64;
         self.next += 1;
-        let name = path.display().to_string();
-        // imread's errors name the file
-        let (image, scale) =
-            imread_scaled(path, &self.decode).map_err(|e| Error::Input(e.to_string()))?;
-        Ok(Some(Frame {
-            image,
-            index,
-            timestamp: Duration::ZERO,
-            name: Some(name),
-            scale,
-        }))
+        let decode = self.decode;
+        Ok(Some(Box::new(move || {
+            // imread's errors name the file
+            let (image, scale) =
+                imread_scaled(&path, &decode).map_err(|e| Error::Input(e.to_string()))?;
+            Ok(Frame {
+                image,
+                index,
+                timestamp: Duration::ZERO,
+                name: Some(path.display().to_string()),
+                scale,
+            })
+        })))
+    }
+
+    fn decodes_in_jobs(&self) -> bool {
+        true
     }
 }
 

@@ -83,7 +83,24 @@ pub trait Source: Send {
     /// The next frame, `Ok(None)` at the end. An [`Error::Frame`] is one bad frame (a
     /// corrupt file in a folder, a broken JPEG in a video): the next call goes on after it.
     fn next_frame(&mut self) -> Result<Option<Frame>>;
+
+    /// The next frame as work another thread can finish (reading and decoding an image file),
+    /// so that several frames decode at once; `Ok(None)` at the end. The default reads the
+    /// frame here and hands it over finished.
+    fn next_job(&mut self) -> Result<Option<FrameJob>> {
+        Ok(self
+            .next_frame()?
+            .map(|frame| Box::new(move || Ok(frame)) as FrameJob))
+    }
+
+    /// Whether [`Source::next_job`] leaves the decoding to the job (worth more threads).
+    fn decodes_in_jobs(&self) -> bool {
+        false
+    }
 }
+
+/// A frame's remaining work (see [`Source::next_job`]).
+pub type FrameJob = Box<dyn FnOnce() -> Result<Frame> + Send>;
 
 /// How [`open`] should read an input.
 #[derive(Clone, Debug, Default)]

@@ -16,8 +16,9 @@
 
 use crate::error::{Error, Result};
 use crate::{Frame, Source, SourceInfo};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::sync_channel;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tensorcv_imgproc::geometry::Transform;
@@ -42,6 +43,9 @@ pub struct RunOptions {
     pub sequential: bool,
     /// hand each frame's model input to the sink too ([`Processed::input`], for dumps)
     pub keep_inputs: bool,
+    /// threads decoding frames at once, for sources that decode in jobs (image files; see
+    /// [`Source::next_job`](crate::Source::next_job)); results keep their order
+    pub decoders: usize,
 }
 
 impl Default for RunOptions {
@@ -54,6 +58,9 @@ impl Default for RunOptions {
             queue: 2,
             sequential: false,
             keep_inputs: false,
+            decoders: std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4),
         }
     }
 }
@@ -299,6 +306,15 @@ struct InFlight {
 
 type Item = std::result::Result<InFlight, Error>;
 
+/// A frame read, not yet decoded: its job, when reading began and how long it took.
+struct Pending {
+    job: crate::FrameJob,
+    read_at: Instant,
+    read_ms: f64,
+}
+
+type Read = std::result::Result<Pending, Error>;
+
 fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
 }
@@ -421,9 +437,10 @@ pub fn run(
         Ok(())
     };
 
-    // one step of each stage, shared by the threaded and sequential runs
+    // one step of each stage, shared by the threaded and sequential runs: read the next frame
+    // (for image files only which file: the job decodes it)
     let read_one =
-        |source: &mut Box<dyn Source>, last_read: &mut Option<Instant>| -> Option<Item> {
+        |source: &mut Box<dyn Source>, last_read: &mut Option<Instant>| -> Option<Read> {
             loop {
                 if halt() {
                     return None;
@@ -438,27 +455,19 @@ pub fn run(
                 }
                 let t = Instant::now();
                 *last_read = Some(t);
-                match source.next_frame() {
+                match source.next_job() {
                     Ok(None) => return None,
-                    Ok(Some(frame)) => {
+                    Ok(Some(job)) => {
                         let n = counters.frames_in.fetch_add(1, Ordering::Relaxed);
                         if n % every != 0 {
                             counters.skipped.fetch_add(1, Ordering::Relaxed);
-                            continue;
+                            continue; // never decoded
                         }
                         counters.sent.fetch_add(1, Ordering::Relaxed);
-                        return Some(Ok(InFlight {
-                            frame,
+                        return Some(Ok(Pending {
+                            job,
                             read_at: t,
-                            times: FrameTimes {
-                                decode: ms(t),
-                                ..Default::default()
-                            },
-                            tensor: None,
-                            transform: None,
-                            input: None,
-                            outputs: None,
-                            analysis: None,
+                            read_ms: ms(t),
                         }));
                     }
                     Err(e) if e.is_frame_error() => {
@@ -469,6 +478,25 @@ pub fn run(
                 }
             }
         };
+    // finish reading: run the job (decode), on whichever thread holds it
+    let finish = |read: Read| -> Item {
+        let p = read?;
+        let t = Instant::now();
+        let frame = (p.job)()?;
+        Ok(InFlight {
+            frame,
+            read_at: p.read_at,
+            times: FrameTimes {
+                decode: p.read_ms + ms(t),
+                ..Default::default()
+            },
+            tensor: None,
+            transform: None,
+            input: None,
+            outputs: None,
+            analysis: None,
+        })
+    };
     let preprocess = |pre: &mut Preprocessor, pool: &mut Vec<Tensor>, mut f: InFlight| -> Item {
         let t = Instant::now();
         let mut tensor = pool.pop().unwrap_or_else(|| pre.spec().alloc(1));
@@ -527,13 +555,14 @@ pub fn run(
     if options.sequential {
         let mut last_read = None;
         let mut pool = Vec::new();
-        while let Some(item) = read_one(&mut source, &mut last_read) {
-            if let Err(e) = &item {
+        while let Some(read) = read_one(&mut source, &mut last_read) {
+            if let Err(e) = &read {
                 if !e.is_frame_error() {
-                    fatal = item.err();
+                    fatal = read.err();
                     break;
                 }
             }
+            let item = finish(read);
             let item = match (&mut work.kind, item) {
                 (_, Err(e)) => Err(e),
                 (WorkKind::Single { pre, session, .. }, Ok(f)) => {
@@ -557,7 +586,15 @@ pub fn run(
     } else {
         let queue = options.queue.max(1);
         let latest: Latest<Item> = Latest::new();
-        let (to_pre, from_reader): (SyncSender<Item>, Receiver<Item>) = sync_channel(queue);
+        // frames in order: (sequence number, frame); several decoders may finish out of order
+        let (to_pre, from_reader) = sync_channel::<(u64, Item)>(queue);
+        let decoders = if !live && source.decodes_in_jobs() {
+            options.decoders.max(1)
+        } else {
+            1
+        };
+        let (to_decode, from_read) = sync_channel::<(u64, Read)>(queue * decoders);
+        let from_read = Mutex::new(from_read);
         let (to_infer, from_pre) = sync_channel::<Item>(queue);
         let (to_sink, from_infer) = sync_channel::<Item>(queue);
         let (give_back, take_back) = sync_channel::<Tensor>(queue + 2);
@@ -576,36 +613,71 @@ pub fn run(
             let read_one = &read_one;
             let source = &mut source;
             let counters = &counters;
+            let finish = &finish;
+            let to_pre_reader = to_pre.clone();
             scope.spawn(move || {
                 let mut last_read = None;
-                while let Some(item) = read_one(source, &mut last_read) {
-                    if let Err(e) = &item {
+                let mut seq = 0u64;
+                while let Some(read) = read_one(source, &mut last_read) {
+                    if let Err(e) = &read {
                         if !e.is_frame_error() {
-                            *source_fatal.lock().unwrap_or_else(|p| p.into_inner()) = item.err();
+                            *source_fatal.lock().unwrap_or_else(|p| p.into_inner()) = read.err();
                             break;
                         }
                     }
                     if live {
-                        if latest_ref.put(item) {
+                        if latest_ref.put(finish(read)) {
                             counters.dropped.fetch_add(1, Ordering::Relaxed);
                         }
-                    } else if to_pre.send(item).is_err() {
+                    } else if decoders > 1 {
+                        if to_decode.send((seq, read)).is_err() {
+                            break;
+                        }
+                    } else if to_pre_reader.send((seq, finish(read))).is_err() {
                         break;
                     }
+                    seq += 1;
                 }
                 latest_ref.close();
-                drop(to_pre);
+                drop(to_decode);
+                drop(to_pre_reader);
             });
+            // decoders (image files): frames decode at once, the preprocessing thread puts them
+            // back in order
+            if decoders > 1 {
+                for _ in 0..decoders {
+                    let to_pre = to_pre.clone();
+                    let from_read = &from_read;
+                    scope.spawn(move || loop {
+                        let next = from_read.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let Ok((seq, read)) = next else {
+                            break;
+                        };
+                        if to_pre.send((seq, finish(read))).is_err() {
+                            break;
+                        }
+                    });
+                }
+            }
+            drop(to_pre);
             // preprocess
             let preprocess = &preprocess;
             scope.spawn(move || {
                 let mut pre = pre;
                 let mut pool: Vec<Tensor> = Vec::new();
-                let next = || {
+                let mut waiting: BTreeMap<u64, Item> = BTreeMap::new();
+                let mut want = 0u64;
+                let mut next = || {
                     if live {
-                        latest_ref.take()
-                    } else {
-                        from_reader.recv().ok()
+                        return latest_ref.take();
+                    }
+                    loop {
+                        if let Some(item) = waiting.remove(&want) {
+                            want += 1;
+                            return Some(item);
+                        }
+                        let (seq, item) = from_reader.recv().ok()?;
+                        waiting.insert(seq, item);
                     }
                 };
                 while let Some(item) = next() {

@@ -230,3 +230,69 @@ fn a_long_run_keeps_its_memory() {
         assert!(b < a + 8 * 1024, "memory grew from {a} kB to {b} kB");
     }
 }
+
+/// Image files decode on several threads and still arrive in order, a broken file in its place.
+#[test]
+fn files_decoded_on_several_threads_arrive_in_order() {
+    use tensorcv_imgproc::io::{imencode, EncodeFormat};
+    let dir = std::env::temp_dir().join(format!("tensorcv-decoders-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let photo = imencode(&astronaut().view(), EncodeFormat::Jpeg(90)).unwrap();
+    let blank = imencode(
+        &Image::new(320, 240, tensorcv_imgproc::PixelFormat::Bgr8)
+            .unwrap()
+            .view(),
+        EncodeFormat::Jpeg(90),
+    )
+    .unwrap();
+    for i in 0..14u32 {
+        let bytes: &[u8] = match i {
+            9 => b"not a picture",
+            _ if i % 3 == 0 => &blank,
+            _ => &photo,
+        };
+        std::fs::write(dir.join(format!("{i:03}.jpg")), bytes).unwrap();
+    }
+    let model = face();
+    let go = |decoders: usize| {
+        let source = tensorcv_capture::open(
+            dir.to_str().unwrap(),
+            &tensorcv_capture::OpenOptions::default(),
+        )
+        .unwrap();
+        assert!(source.decodes_in_jobs());
+        let work = Work::new(&model, Some(Task::Detection), None).unwrap();
+        let options = RunOptions {
+            decoders,
+            ..RunOptions::default()
+        };
+        let stop = AtomicBool::new(false);
+        let mut seen: Vec<String> = Vec::new();
+        let summary = run(source, work, &options, &stop, &mut |e| {
+            seen.push(match e {
+                Event::Frame(p) => match &p.analysis.outcome {
+                    Outcome::Detections(d) => format!("{} {}", p.frame.index, d.len()),
+                    _ => "?".into(),
+                },
+                Event::Failed(e) => format!("failed {e}"),
+            });
+            Ok(())
+        })
+        .unwrap();
+        (summary.processed, summary.failed, seen)
+    };
+    let one = go(1);
+    let three = go(3);
+    assert_eq!((one.0, one.1), (13, 1));
+    assert_eq!(one, three);
+    // in order: frame i has a face unless i is a multiple of 3; frame 9 failed, in its place
+    for (i, line) in three.2.iter().enumerate() {
+        let want = match i {
+            9 => "failed".to_string(),
+            _ if i % 3 == 0 => format!("{i} 0"),
+            _ => format!("{i} 1"),
+        };
+        assert!(line.starts_with(&want), "{i}: {line}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

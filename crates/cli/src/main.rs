@@ -164,6 +164,9 @@ fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, String> {
         queue: 2,
         sequential: args.sequential,
         keep_inputs: args.dump.is_some(),
+        decoders: args
+            .decoders
+            .map_or(RunOptions::default().decoders, |n| n as usize),
     };
     let mut failures = Vec::new();
     for input in &args.inputs {
