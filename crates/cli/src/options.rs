@@ -199,7 +199,8 @@ pub struct TaskArgs {
     /// (for comparisons; the default overlaps them)
     #[arg(long)]
     pub sequential: bool,
-    /// image files decoded at once (default: one per core, at most 4); results stay in order
+    /// image files decoded at once (default: one fewer than the cores, 1 to 4); results stay
+    /// in order
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
     pub decoders: Option<u64>,
     /// run tract's own operators only, without tensorcv's depthwise convolution, pooling and
