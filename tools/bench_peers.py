@@ -166,19 +166,40 @@ WRAP = ("import resource, subprocess, sys\n"
         "sys.exit(r.returncode)\n")
 
 
+REPEAT = 3
+
+
 def timed(cmd):
-    """Wall seconds, the command's own peak RSS (MB, through a wrapper process) and stdout."""
-    t = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", WRAP, *cmd], capture_output=True, text=True,
-                         check=True, cwd=ROOT)
-    wall = time.perf_counter() - t
-    return wall, int(out.stderr.strip().splitlines()[-1]) / 1024, out.stdout
+    """Wall seconds (the median of REPEAT runs: this shared VM's timings move by 20 %), the
+    command's own peak RSS (MB, through a wrapper process; the largest) and the last stdout."""
+    walls, rss = [], 0
+    for _ in range(REPEAT):
+        t = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", WRAP, *cmd], capture_output=True, text=True,
+                             check=True, cwd=ROOT)
+        walls.append(time.perf_counter() - t)
+        rss = max(rss, int(out.stderr.strip().splitlines()[-1]) / 1024)
+    return sorted(walls)[len(walls) // 2], rss, out.stdout
+
+
+def machine():
+    """The CPU's model name (Linux), else the architecture."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=200)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per figure (the median)")
     args = ap.parse_args()
+    global REPEAT
+    REPEAT = args.repeat
     make_frames(args.frames)
     subprocess.check_call(["cargo", "build", "--release", "--locked", "-p", "tensorcv-cli"],
                           cwd=ROOT)
@@ -217,11 +238,12 @@ def main():
                             faces=int(o.split()[1]))
     base = rows["tensorcv"]
     lines = [
-        f"Measured by `python3 tools/bench_peers.py` on {platform.processor() or platform.machine()}, "
+        f"Measured by `python3 tools/bench_peers.py` on {machine()}, "
         f"{os.cpu_count()} cores, {args.frames} 1080p JPEG files (q 90) → BlazeFace detections; "
         "one run, each engine in a fresh process (tensorcv: default 1 tract thread and its "
         "pipelined runner; the peers: 2 intra-op threads, one frame after another, as the seed "
-        "glue is written). Files/s include start-up.", "",
+        f"glue is written). Files/s include start-up; each figure is the median of {REPEAT} "
+        "runs.", "",
         "| pipeline | files/s | × tensorcv's time | start-up to first result, s | peak RSS, MB | faces found |",
         "|---|---|---|---|---|---|"]
     for name, r in rows.items():
