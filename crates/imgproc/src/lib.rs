@@ -6,7 +6,7 @@
 //! | module | does | OpenCV analogue |
 //! |---|---|---|
 //! | [`image`] | [`Image`], [`ImageView`], [`ImageViewMut`], [`PixelFormat`] | `np.ndarray` of `uint8` |
-//! | [`io`] | decode with limits and EXIF orientation, encode | `cv2.imread`, `cv2.imwrite` |
+//! | [`io`] | decode with limits and EXIF orientation (JPEG also reduced 1/2–1/8), encode | `cv2.imread` (`IMREAD_REDUCED_*`), `cv2.imwrite` |
 //! | [`color`] | BGR/RGB/RGBA/gray, camera YUV | `cv2.cvtColor` |
 //! | [`resize`] | six interpolations, OpenCV-exact | `cv2.resize` |
 //! | [`filter`] | Gaussian blur, bit-exact in 8 bits | `cv2.GaussianBlur` |

@@ -16,6 +16,10 @@
 //! let scores = outputs.get("predictions")?;                     // an ndarray
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! While a model is optimized, [`kernels`] puts tensorcv's own depthwise convolution, max
+//! pooling and resize operators in place of tract's (1.5–2.2× faster inference on the zoo;
+//! `LoadOptions::tract_kernels` turns them off).
 
 pub mod card;
 mod error;

@@ -108,6 +108,85 @@ impl Geometry {
     }
 }
 
+/// What a plane computes from its taps.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Mode {
+    /// the weighted sum plus bias, then the optional clamp (convolution)
+    Sum(Option<(f32, f32)>),
+    /// the maximum, padding with -inf (max pooling)
+    Max,
+}
+
+impl Geometry {
+    /// Every plane of `input` (`[.., C, H, W]`) into `output`, through the phase buffer and the
+    /// SIMD loop at `level` (else the best one); `per_channel(c)` gives channel `c`'s weights and
+    /// bias (unused for [`Mode::Max`]).
+    pub(super) fn run<'w>(
+        &self,
+        level: Option<Level>,
+        input: &[f32],
+        output: &mut [f32],
+        mode: Mode,
+        per_channel: impl Fn(usize) -> (&'w [f32], f32) + Sync + Send,
+    ) -> TractResult<()> {
+        let (in_plane, out_plane) = (self.in_h * self.in_w, self.out_h * self.out_w);
+        let count = self.batch * self.channels;
+        ensure!(input.len() == count * in_plane && output.len() == count * out_plane);
+        let level = self.level(level);
+        let lanes = level.lanes();
+        let (offsets, row_stride) = self.offsets(lanes);
+        let (max, clamp, pad) = match mode {
+            Mode::Sum(clamp) => (false, clamp, 0.0),
+            Mode::Max => (true, None, f32::NEG_INFINITY),
+        };
+        thread_local! {
+            static PHASES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+        }
+        let taps = self.kh * self.kw;
+        planes(input, in_plane, output, out_plane, taps, |p, input, out| {
+            PHASES.with_borrow_mut(|buf| {
+                self.fill_phases(input, lanes, pad, buf);
+                let (weights, bias) = if max {
+                    (&[][..], 0.0)
+                } else {
+                    per_channel(p % self.channels)
+                };
+                let args = PlaneArgs {
+                    max,
+                    offsets: &offsets,
+                    weights,
+                    bias,
+                    clamp,
+                    out_h: self.out_h,
+                    out_w: self.out_w,
+                    row_stride,
+                };
+                run_plane(level, buf, out, &args);
+            })
+        })
+    }
+}
+
+impl std::fmt::Display for Geometry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}x{} stride {}x{} pad {},{} on {}x{}x{} -> {}x{}",
+            self.kh,
+            self.kw,
+            self.stride_h,
+            self.stride_w,
+            self.pad_top,
+            self.pad_left,
+            self.channels,
+            self.in_h,
+            self.in_w,
+            self.out_h,
+            self.out_w
+        )
+    }
+}
+
 /// Weights, bias or scale as exact bits, so the op can be `Eq` and `Hash` as tract asks.
 #[derive(Clone, Debug)]
 struct Floats(Arc<[f32]>);
@@ -200,38 +279,14 @@ impl DepthwiseConv {
 
     /// Compute the whole output from the whole input (both laid out `[.., C, H, W]`).
     pub fn compute(&self, input: &[f32], output: &mut [f32]) -> TractResult<()> {
-        let g = &self.geo;
-        let in_plane = g.in_h * g.in_w;
-        let out_plane = g.out_h * g.out_w;
-        let count = g.batch * g.channels;
-        ensure!(input.len() == count * in_plane && output.len() == count * out_plane);
-        let level = g.level(self.level);
-        let lanes = level.lanes();
-        let (offsets, row_stride) = g.offsets(lanes);
-        let taps = g.kh * g.kw;
+        let taps = self.geo.kh * self.geo.kw;
         let clamp = self
             .clamp
             .map(|(lo, hi)| (f32::from_bits(lo), f32::from_bits(hi)));
-        thread_local! {
-            static PHASES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-        }
-        planes(input, in_plane, output, out_plane, taps, |p, input, out| {
-            PHASES.with_borrow_mut(|buf| {
-                let c = p % g.channels;
-                g.fill_phases(input, lanes, 0.0, buf);
-                let args = PlaneArgs {
-                    max: false,
-                    offsets: &offsets,
-                    weights: &self.weights.0[c * taps..(c + 1) * taps],
-                    bias: self.bias.0[c],
-                    clamp,
-                    out_h: g.out_h,
-                    out_w: g.out_w,
-                    row_stride,
-                };
-                run_plane(level, buf, out, &args);
+        self.geo
+            .run(self.level, input, output, Mode::Sum(clamp), |c| {
+                (&self.weights.0[c * taps..(c + 1) * taps], self.bias.0[c])
             })
-        })
     }
 }
 
@@ -241,26 +296,11 @@ impl Op for DepthwiseConv {
     }
 
     fn info(&self) -> TractResult<Vec<String>> {
-        let g = &self.geo;
-        Ok(vec![format!(
-            "{}x{} stride {}x{} pad {},{} on {}x{}x{} -> {}x{}{}",
-            g.kh,
-            g.kw,
-            g.stride_h,
-            g.stride_w,
-            g.pad_top,
-            g.pad_left,
-            g.channels,
-            g.in_h,
-            g.in_w,
-            g.out_h,
-            g.out_w,
-            match self.clamp {
-                Some((lo, hi)) =>
-                    format!(", clamp [{}, {}]", f32::from_bits(lo), f32::from_bits(hi)),
-                None => String::new(),
-            }
-        )])
+        let clamp = match self.clamp {
+            Some((lo, hi)) => format!(", clamp [{}, {}]", f32::from_bits(lo), f32::from_bits(hi)),
+            None => String::new(),
+        };
+        Ok(vec![format!("{}{clamp}", self.geo)])
     }
 
     fn validation(&self) -> Validation {

@@ -3,10 +3,8 @@
 //! the depthwise convolution's phase buffer (padded with -inf) and inner loop (a maximum
 //! instead of a multiply-add per tap).
 
-use super::depthwise::Geometry;
-use super::planes;
-use super::simd::{run_plane, Level, PlaneArgs, MAX_TAPS};
-use std::cell::RefCell;
+use super::depthwise::{Geometry, Mode};
+use super::simd::{Level, MAX_TAPS};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::MaxPool;
@@ -49,37 +47,8 @@ impl MaxPool2d {
 
     /// Compute the whole output from the whole input (both laid out `[.., C, H, W]`).
     pub fn compute(&self, input: &[f32], output: &mut [f32]) -> TractResult<()> {
-        let g = &self.geo;
-        let level = g.level(self.level);
-        let lanes = level.lanes();
-        let (offsets, row_stride) = g.offsets(lanes);
-        thread_local! {
-            static PHASES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-        }
-        let taps = g.kh * g.kw;
-        planes(
-            input,
-            g.in_h * g.in_w,
-            output,
-            g.out_h * g.out_w,
-            taps,
-            |_, input, out| {
-                PHASES.with_borrow_mut(|buf| {
-                    g.fill_phases(input, lanes, f32::NEG_INFINITY, buf);
-                    let args = PlaneArgs {
-                        max: true,
-                        offsets: &offsets,
-                        weights: &[],
-                        bias: 0.0,
-                        clamp: None,
-                        out_h: g.out_h,
-                        out_w: g.out_w,
-                        row_stride,
-                    };
-                    run_plane(level, buf, out, &args);
-                })
-            },
-        )
+        self.geo
+            .run(self.level, input, output, Mode::Max, |_| (&[][..], 0.0))
     }
 }
 
@@ -89,21 +58,7 @@ impl Op for MaxPool2d {
     }
 
     fn info(&self) -> TractResult<Vec<String>> {
-        let g = &self.geo;
-        Ok(vec![format!(
-            "{}x{} stride {}x{} pad {},{} on {}x{}x{} -> {}x{}",
-            g.kh,
-            g.kw,
-            g.stride_h,
-            g.stride_w,
-            g.pad_top,
-            g.pad_left,
-            g.channels,
-            g.in_h,
-            g.in_w,
-            g.out_h,
-            g.out_w
-        )])
+        Ok(vec![self.geo.to_string()])
     }
 
     op_as_typed_op!();
