@@ -66,6 +66,8 @@ enum Act {
 }
 
 struct Case {
+    /// NHWC with this kernel format, else NCHW / OIHW
+    nhwc: Option<KernelFormat>,
     batch: usize,
     channels: usize,
     h: usize,
@@ -76,18 +78,34 @@ struct Case {
     act: Act,
 }
 
+fn input_shape(c: &Case) -> [usize; 4] {
+    if c.nhwc.is_some() {
+        [c.batch, c.h, c.w, c.channels]
+    } else {
+        [c.batch, c.channels, c.h, c.w]
+    }
+}
+
 fn depthwise_model(c: &Case) -> TractResult<TypedModel> {
     let mut m = TypedModel::default();
-    let x = m.add_source("x", f32::fact([c.batch, c.channels, c.h, c.w]))?;
+    let x = m.add_source("x", f32::fact(input_shape(c)))?;
     let (kh, kw) = c.k;
     let kernel = tract_ndarray::Array4::from_shape_vec(
         (c.channels, 1, kh, kw),
         random(c.channels * kh * kw, 7),
     )?;
-    let k = m.add_const("k", kernel.into_tensor())?;
+    let (format, kernel) = match c.nhwc {
+        None => (DataFormat::NCHW, kernel),
+        // the depthwise layouts tract takes: [kh, kw, C, 1] and [1, kh, kw, C] (TFLite's)
+        Some(KernelFormat::HWIO) => (DataFormat::NHWC, kernel.permuted_axes([2, 3, 0, 1])),
+        Some(KernelFormat::OHWI) => (DataFormat::NHWC, kernel.permuted_axes([1, 2, 3, 0])),
+        Some(KernelFormat::OIHW) => (DataFormat::NHWC, kernel),
+    };
+    let kernel_fmt = c.nhwc.unwrap_or(KernelFormat::OIHW);
+    let k = m.add_const("k", kernel.as_standard_layout().into_owned().into_tensor())?;
     let b = m.add_const("b", tensor1(&random(c.channels, 11)))?;
     let spec = PoolSpec::new(
-        DataFormat::NCHW,
+        format,
         tvec![kh, kw],
         c.padding.clone(),
         Some(tvec![1, 1]),
@@ -95,13 +113,16 @@ fn depthwise_model(c: &Case) -> TractResult<TypedModel> {
         c.channels,
         c.channels,
     );
-    let conv = Conv::new(spec, KernelFormat::OIHW, c.channels, None);
+    let conv = Conv::new(spec, kernel_fmt, c.channels, None);
     let mut y = m.wire_node("conv", conv, &[x, k, b])?[0];
     let scalar = |m: &mut TypedModel, name: &str, v: f32| m.add_const(name, tensor4(&[[[[v]]]]));
     let per_channel = |m: &mut TypedModel, name: &str, seed: u32| {
-        let v =
-            tract_ndarray::Array4::from_shape_vec((1, c.channels, 1, 1), random(c.channels, seed))
-                .unwrap();
+        let shape = if c.nhwc.is_some() {
+            (1, 1, 1, c.channels)
+        } else {
+            (1, c.channels, 1, 1)
+        };
+        let v = tract_ndarray::Array4::from_shape_vec(shape, random(c.channels, seed)).unwrap();
         m.add_const(name, v.into_tensor())
     };
     if let Act::ScaleShiftRelu = c.act {
@@ -141,6 +162,7 @@ fn depthwise_matches_tracts_op() {
                     continue;
                 }
                 cases.push(Case {
+                    nhwc: None,
                     batch: 1,
                     channels: 3,
                     h,
@@ -155,6 +177,7 @@ fn depthwise_matches_tracts_op() {
     }
     for act in [Act::Relu, Act::Relu6, Act::ScaleShiftRelu] {
         cases.push(Case {
+            nhwc: None,
             batch: 2,
             channels: 24,
             h: 20,
@@ -167,6 +190,7 @@ fn depthwise_matches_tracts_op() {
     }
     // a rectangular kernel, stride 3, more channels than a vector
     cases.push(Case {
+        nhwc: None,
         batch: 1,
         channels: 40,
         h: 31,
@@ -176,17 +200,45 @@ fn depthwise_matches_tracts_op() {
         padding: PaddingSpec::Explicit(tvec![0, 3], tvec![0, 3]),
         act: Act::None,
     });
+    // channels last (tract-tflite's layout, and where tract keeps a graph NHWC): channel counts
+    // around the vector widths, both kernel formats, borders, strides, activations
+    for (i, (channels, k, stride, padding, act)) in [
+        (32, 3, 1, same(3), Act::Relu6),
+        (16, 3, 2, tf_s2.clone(), Act::None),
+        (24, 5, 2, same(5), Act::ScaleShiftRelu),
+        (7, 3, 1, PaddingSpec::Valid, Act::Relu),
+        (40, 3, 2, PaddingSpec::SameUpper, Act::None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        cases.push(Case {
+            nhwc: Some(if i % 2 == 0 {
+                KernelFormat::HWIO
+            } else {
+                KernelFormat::OHWI
+            }),
+            batch: 1 + i % 2,
+            channels,
+            h: 17,
+            w: 12,
+            k: (k, k),
+            stride,
+            padding,
+            act,
+        });
+    }
     for (i, c) in cases.iter().enumerate() {
         let model = depthwise_model(c).unwrap();
         let input = tract_ndarray::Array4::from_shape_vec(
-            (c.batch, c.channels, c.h, c.w),
+            input_shape(c),
             random(c.batch * c.channels * c.h * c.w, i as u32),
         )
         .unwrap()
         .into_tensor();
         let what = format!(
-            "case {i}: {}x{}x{} k {:?} stride {} {:?} {:?}",
-            c.channels, c.h, c.w, c.k, c.stride, c.padding, c.act
+            "case {i}: {}x{}x{} k {:?} stride {} {:?} {:?} nhwc {:?}",
+            c.channels, c.h, c.w, c.k, c.stride, c.padding, c.act, c.nhwc
         );
         let (ours, theirs, replaced) = both(model, &input);
         assert_eq!(replaced.depthwise, 1, "{what}: not replaced");
@@ -202,46 +254,50 @@ fn depthwise_matches_tracts_op() {
 /// The op itself, at every instruction set this machine runs, against tract's graph.
 #[test]
 fn every_instruction_set_gives_the_same_depthwise_result() {
-    let c = Case {
-        batch: 1,
-        channels: 5,
-        h: 37,
-        w: 41,
-        k: (3, 3),
-        stride: 2,
-        padding: PaddingSpec::Explicit(tvec![1, 1], tvec![1, 1]),
-        act: Act::Relu6,
-    };
-    let model = depthwise_model(&c).unwrap();
-    let data = random(c.channels * c.h * c.w, 99);
-    let input = tract_ndarray::Array4::from_shape_vec((1, c.channels, c.h, c.w), data.clone())
-        .unwrap()
-        .into_tensor();
-    let (_, theirs, _) = both(model.clone(), &input);
-    // the op tensorcv put in the graph
-    let mut patched = model;
-    patched.declutter().unwrap();
-    accelerate(&mut patched).unwrap();
-    let op = patched
-        .nodes()
-        .iter()
-        .find_map(|n| n.op_as::<DepthwiseConv>())
-        .expect("a tensorcv depthwise op")
-        .clone();
-    let mut tested = 0;
-    for level in [Level::Portable, Level::Avx2, Level::Avx512, Level::Simd128] {
-        if !level.available() {
-            continue;
+    // channels first, and channels last with a vector and a remainder of channels
+    for (nhwc, channels) in [(None, 5), (Some(KernelFormat::HWIO), 21)] {
+        let c = Case {
+            nhwc,
+            batch: 1,
+            channels,
+            h: 37,
+            w: 41,
+            k: (3, 3),
+            stride: 2,
+            padding: PaddingSpec::Explicit(tvec![1, 1], tvec![1, 1]),
+            act: Act::Relu6,
+        };
+        let model = depthwise_model(&c).unwrap();
+        let data = random(c.channels * c.h * c.w, 99);
+        let input = tract_ndarray::Array4::from_shape_vec(input_shape(&c), data.clone())
+            .unwrap()
+            .into_tensor();
+        let (_, theirs, _) = both(model.clone(), &input);
+        // the op tensorcv put in the graph
+        let mut patched = model;
+        patched.declutter().unwrap();
+        accelerate(&mut patched).unwrap();
+        let op = patched
+            .nodes()
+            .iter()
+            .find_map(|n| n.op_as::<DepthwiseConv>())
+            .expect("a tensorcv depthwise op")
+            .clone();
+        let mut tested = 0;
+        for level in [Level::Portable, Level::Avx2, Level::Avx512, Level::Simd128] {
+            if !level.available() {
+                continue;
+            }
+            let mut out = vec![0f32; theirs.len()];
+            op.clone()
+                .with_level(level)
+                .compute(&data, &mut out)
+                .unwrap();
+            assert_close(&out, &theirs, &format!("{level:?}, nhwc {nhwc:?}"));
+            tested += 1;
         }
-        let mut out = vec![0f32; theirs.len()];
-        op.clone()
-            .with_level(level)
-            .compute(&data, &mut out)
-            .unwrap();
-        assert_close(&out, &theirs, &format!("{level:?}"));
-        tested += 1;
+        assert!(tested >= 1);
     }
-    assert!(tested >= 1);
 }
 
 #[test]

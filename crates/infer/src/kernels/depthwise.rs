@@ -11,7 +11,7 @@
 //! that follow the convolution in the graph are folded in when the model is loaded.
 
 use super::planes;
-use super::simd::{run_plane, Level, PlaneArgs, MAX_TAPS};
+use super::simd::{run_channels_last, run_plane, ChannelsLast, Level, PlaneArgs, MAX_TAPS};
 use std::cell::RefCell;
 use std::sync::Arc;
 use tract_onnx::prelude::*;
@@ -210,13 +210,15 @@ impl std::hash::Hash for Floats {
     }
 }
 
-/// tensorcv's depthwise convolution: one input, `[N, C, H, W]` or `[C, H, W]` `f32`; weights
-/// `[C, kh * kw]`, bias `[C]` and the clamp are part of the op.
+/// tensorcv's depthwise convolution: one input, `[N, C, H, W]` / `[C, H, W]` or channels last
+/// (`[N, H, W, C]` / `[H, W, C]`), `f32`; weights, bias and the clamp are part of the op.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct DepthwiseConv {
     geo: Geometry,
-    /// `true` for `[N, C, H, W]`, `false` for `[C, H, W]`
+    /// `true` for `[N, ..]`, `false` for one image without a batch axis
     has_batch: bool,
+    /// channels last: weights are kept `[kh * kw, C]`, else `[C, kh * kw]`
+    channels_last: bool,
     weights: Floats,
     bias: Floats,
     /// lower and upper bounds as bits (`None`: no activation)
@@ -226,10 +228,12 @@ pub struct DepthwiseConv {
 }
 
 impl DepthwiseConv {
-    /// `weights`: `channels * kh * kw` floats, channel-major; `bias`: `channels` floats.
+    /// `weights`: `channels * kh * kw` floats, channel-major (`[C, kh, kw]`, whatever the
+    /// layout); `bias`: `channels` floats.
     pub fn new(
         geo: Geometry,
         has_batch: bool,
+        channels_last: bool,
         weights: Vec<f32>,
         bias: Vec<f32>,
         clamp: Option<(f32, f32)>,
@@ -242,9 +246,20 @@ impl DepthwiseConv {
         ensure!(geo.kh * geo.kw <= MAX_TAPS, "kernel too large");
         ensure!(geo.stride_h >= 1 && geo.stride_w >= 1, "zero stride");
         ensure!(has_batch || geo.batch == 1, "a CHW input holds one image");
+        let taps = geo.kh * geo.kw;
+        let weights = if channels_last {
+            // tap-major: one vector of channels per tap
+            let c = geo.channels;
+            (0..taps * c)
+                .map(|i| weights[(i % c) * taps + i / c])
+                .collect()
+        } else {
+            weights
+        };
         Ok(DepthwiseConv {
             geo,
             has_batch,
+            channels_last,
             weights: Floats(weights.into()),
             bias: Floats(bias.into()),
             clamp: clamp.map(|(lo, hi)| (lo.to_bits(), hi.to_bits())),
@@ -268,21 +283,68 @@ impl DepthwiseConv {
         &self.geo
     }
 
-    fn output_shape(&self) -> TVec<usize> {
-        let g = &self.geo;
-        let mut shape = tvec![g.channels, g.out_h, g.out_w];
+    fn shape(&self, h: usize, w: usize) -> TVec<usize> {
+        let c = self.geo.channels;
+        let mut shape = if self.channels_last {
+            tvec![h, w, c]
+        } else {
+            tvec![c, h, w]
+        };
         if self.has_batch {
-            shape.insert(0, g.batch);
+            shape.insert(0, self.geo.batch);
         }
         shape
     }
 
-    /// Compute the whole output from the whole input (both laid out `[.., C, H, W]`).
+    fn output_shape(&self) -> TVec<usize> {
+        self.shape(self.geo.out_h, self.geo.out_w)
+    }
+
+    /// Compute the whole output from the whole input (both in the op's layout).
     pub fn compute(&self, input: &[f32], output: &mut [f32]) -> TractResult<()> {
-        let taps = self.geo.kh * self.geo.kw;
+        let g = &self.geo;
+        let taps = g.kh * g.kw;
         let clamp = self
             .clamp
             .map(|(lo, hi)| (f32::from_bits(lo), f32::from_bits(hi)));
+        if self.channels_last {
+            let level = self.level.unwrap_or_else(|| {
+                // 16-lane vectors need 16 channels; 8 lanes serve 8 to 15
+                match Level::best() {
+                    Level::Avx512 if g.channels < 16 && Level::Avx2.available() => Level::Avx2,
+                    best => best,
+                }
+            });
+            let args = ChannelsLast {
+                channels: g.channels,
+                in_h: g.in_h,
+                in_w: g.in_w,
+                out_h: g.out_h,
+                out_w: g.out_w,
+                kh: g.kh,
+                kw: g.kw,
+                stride_h: g.stride_h,
+                stride_w: g.stride_w,
+                pad_top: g.pad_top,
+                pad_left: g.pad_left,
+                weights: &self.weights.0,
+                bias: &self.bias.0,
+                clamp,
+            };
+            let image = |h: usize, w: usize| h * w * g.channels;
+            ensure!(
+                input.len() == g.batch * image(g.in_h, g.in_w)
+                    && output.len() == g.batch * image(g.out_h, g.out_w)
+            );
+            return planes(
+                input,
+                image(g.in_h, g.in_w),
+                output,
+                image(g.out_h, g.out_w),
+                taps,
+                |_, input, out| run_channels_last(level, input, out, &args),
+            );
+        }
         self.geo
             .run(self.level, input, output, Mode::Sum(clamp), |c| {
                 (&self.weights.0[c * taps..(c + 1) * taps], self.bias.0[c])
@@ -328,11 +390,7 @@ impl EvalOp for DepthwiseConv {
 impl TypedOp for DepthwiseConv {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         ensure!(inputs.len() == 1 && inputs[0].datum_type == f32::datum_type());
-        let g = &self.geo;
-        let mut expected = tvec![g.channels, g.in_h, g.in_w];
-        if self.has_batch {
-            expected.insert(0, g.batch);
-        }
+        let expected = self.shape(self.geo.in_h, self.geo.in_w);
         ensure!(
             inputs[0].shape.as_concrete() == Some(&*expected),
             "depthwise input is {:?}, the op was built for {:?}",
@@ -385,10 +443,11 @@ pub(super) fn replace(
     };
     let spec = &conv.pool_spec;
     let input_fact = model.outlet_fact(node.inputs[0])?;
-    let has_batch = match spec.data_format {
-        DataFormat::NCHW => true,
-        DataFormat::CHW => false,
-        _ => return Ok(None),
+    let (has_batch, channels_last) = match spec.data_format {
+        DataFormat::NCHW => (true, false),
+        DataFormat::CHW => (false, false),
+        DataFormat::NHWC => (true, true),
+        DataFormat::HWC => (false, true),
     };
     let Some(shape) = input_fact.shape.as_concrete() else {
         return Ok(None);
@@ -408,7 +467,12 @@ pub(super) fn replace(
     }
     let (kh, kw) = (spec.kernel_shape[0], spec.kernel_shape[1]);
     let strides = spec.strides();
-    let hw = &shape[shape.len() - 2..];
+    let r = shape.len();
+    let hw = if channels_last {
+        &shape[r - 3..r - 1]
+    } else {
+        &shape[r - 2..]
+    };
     let padded = spec
         .padding
         .compute(hw, &spec.kernel_shape, &[1, 1], &strides);
@@ -436,17 +500,23 @@ pub(super) fn replace(
     if kernel.datum_type() != f32::datum_type() || kernel.len() != channels * kh * kw {
         return Ok(None);
     }
+    // the channel axis before the spatial ones ([C, 1, kh, kw], [1, C, kh, kw], [C, kh, kw, 1])
+    // or after them ([kh, kw, C, 1], [kh, kw, 1, C], and tract's depthwise OHWI [1, kh, kw, C])
+    let tap_major = match conv.kernel_fmt {
+        KernelFormat::OIHW => false,
+        KernelFormat::HWIO => true,
+        KernelFormat::OHWI => kernel.shape().last() == Some(&channels),
+    };
     let kernel = kernel.try_as_plain_ram()?;
     let k = kernel.as_slice::<f32>()?;
     let taps = kh * kw;
     let mut weights = vec![0f32; channels * taps];
     for c in 0..channels {
         for t in 0..taps {
-            weights[c * taps + t] = match conv.kernel_fmt {
-                // [C, 1, kh, kw] and [C, kh, kw, 1]: channel-major already
-                KernelFormat::OIHW | KernelFormat::OHWI => k[c * taps + t],
-                // [kh, kw, 1, C]
-                KernelFormat::HWIO => k[t * channels + c],
+            weights[c * taps + t] = if tap_major {
+                k[t * channels + c]
+            } else {
+                k[c * taps + t]
             };
         }
     }
@@ -456,7 +526,7 @@ pub(super) fn replace(
 
     // fold what follows: per-channel scale and shift, then a clamp
     let rank = shape.len();
-    let c_axis = rank - 3;
+    let c_axis = if channels_last { rank - 1 } else { rank - 3 };
     let outputs = model.output_outlets()?;
     let mut absorbed = vec![];
     let mut last = id;
@@ -516,6 +586,16 @@ pub(super) fn replace(
         return Ok(None);
     }
     let clamp = (lo > f32::NEG_INFINITY || hi < f32::INFINITY).then_some((lo, hi));
-    let op = DepthwiseConv::new(geo, has_batch, weights, bias, clamp)?;
+    if channels_last
+        && (geo.out_h == 0
+            || geo.out_w == 0
+            || geo.pad_top >= kh
+            || geo.pad_left >= kw
+            || (geo.out_h - 1) * geo.stride_h >= geo.in_h + geo.pad_top
+            || (geo.out_w - 1) * geo.stride_w >= geo.in_w + geo.pad_left)
+    {
+        return Ok(None); // an output pixel with no input pixel: tract's conventions
+    }
+    let op = DepthwiseConv::new(geo, has_batch, channels_last, weights, bias, clamp)?;
     Ok(Some((op, absorbed)))
 }

@@ -163,6 +163,135 @@ unsafe fn plane_any<L: Lanes>(src: &[f32], out: &mut [f32], a: &PlaneArgs) {
     }
 }
 
+/// One channels-last (`[H, W, C]`) image of a depthwise convolution: every output pixel is
+/// `C` consecutive floats, computed a vector of channels at a time over the taps that fall
+/// inside the image (no padding copy: borders just have fewer taps).
+pub(crate) struct ChannelsLast<'a> {
+    pub channels: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride_h: usize,
+    pub stride_w: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+    /// `[kh * kw][C]`
+    pub weights: &'a [f32],
+    /// `[C]`
+    pub bias: &'a [f32],
+    pub clamp: Option<(f32, f32)>,
+}
+
+impl ChannelsLast<'_> {
+    /// The taps of output coordinate `o` that fall inside an axis of `len` (range of k).
+    fn taps(o: usize, stride: usize, pad: usize, k: usize, len: usize) -> (usize, usize) {
+        let start = (o * stride) as isize - pad as isize;
+        let first = (-start).max(0) as usize;
+        let last = (len as isize - start).clamp(0, k as isize) as usize;
+        (first.min(last), last)
+    }
+}
+
+#[inline(always)]
+unsafe fn channels_last<L: Lanes, const CLAMP: bool>(
+    input: &[f32],
+    out: &mut [f32],
+    a: &ChannelsLast,
+) {
+    let c = a.channels;
+    let (lo, hi) = a.clamp.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+    unsafe {
+        let (lo_v, hi_v) = (L::splat(lo), L::splat(hi));
+        let (src, w, b) = (input.as_ptr(), a.weights.as_ptr(), a.bias.as_ptr());
+        let full = c / L::N * L::N;
+        for oy in 0..a.out_h {
+            let (ky0, ky1) = ChannelsLast::taps(oy, a.stride_h, a.pad_top, a.kh, a.in_h);
+            let iy0 = oy * a.stride_h + ky0 - a.pad_top;
+            for ox in 0..a.out_w {
+                let (kx0, kx1) = ChannelsLast::taps(ox, a.stride_w, a.pad_left, a.kw, a.in_w);
+                let ix0 = ox * a.stride_w + kx0 - a.pad_left;
+                let dst = out.as_mut_ptr().add((oy * a.out_w + ox) * c);
+                let mut ch = 0;
+                while ch < full {
+                    let mut acc = L::load(b.add(ch));
+                    for ky in ky0..ky1 {
+                        let row = src.add(((iy0 + ky - ky0) * a.in_w + ix0) * c + ch);
+                        let wrow = w.add((ky * a.kw + kx0) * c + ch);
+                        for k in 0..kx1 - kx0 {
+                            acc = L::load(row.add(k * c)).mul_add(L::load(wrow.add(k * c)), acc);
+                        }
+                    }
+                    if CLAMP {
+                        acc = acc.clamp(lo_v, hi_v);
+                    }
+                    acc.store(dst.add(ch));
+                    ch += L::N;
+                }
+                // the channels after the last whole vector
+                for ch in full..c {
+                    let mut acc = *b.add(ch);
+                    for ky in ky0..ky1 {
+                        for kx in kx0..kx1 {
+                            let x = *src.add(((iy0 + ky - ky0) * a.in_w + ix0 + kx - kx0) * c + ch);
+                            acc += x * *w.add((ky * a.kw + kx) * c + ch);
+                        }
+                    }
+                    if CLAMP {
+                        acc = acc.max(lo).min(hi);
+                    }
+                    *dst.add(ch) = acc;
+                }
+            }
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn channels_last_any<L: Lanes>(input: &[f32], out: &mut [f32], a: &ChannelsLast) {
+    unsafe {
+        if a.clamp.is_some() {
+            channels_last::<L, true>(input, out, a)
+        } else {
+            channels_last::<L, false>(input, out, a)
+        }
+    }
+}
+
+/// Compute one channels-last image at `level` (an unavailable level runs the portable code).
+pub(crate) fn run_channels_last(level: Level, input: &[f32], out: &mut [f32], a: &ChannelsLast) {
+    let taps = a.kh * a.kw;
+    assert!(
+        input.len() >= a.in_h * a.in_w * a.channels
+            && out.len() >= a.out_h * a.out_w * a.channels
+            && a.weights.len() == taps * a.channels
+            && a.bias.len() == a.channels
+            && a.stride_h >= 1
+            && a.stride_w >= 1
+            // every output pixel sees at least one input pixel
+            && (a.out_h == 0 || (a.out_h - 1) * a.stride_h < a.in_h + a.pad_top)
+            && (a.out_w == 0 || (a.out_w - 1) * a.stride_w < a.in_w + a.pad_left)
+            && a.pad_top < a.kh
+            && a.pad_left < a.kw,
+        "channels-last depthwise buffers do not fit"
+    );
+    // SAFETY: sizes checked above (each tap read is inside the image by `taps`); each arm
+    // runs only where its instructions exist.
+    unsafe {
+        match level {
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 if level.available() => x86::channels_last_avx512(input, out, a),
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 if level.available() => x86::channels_last_avx2(input, out, a),
+            #[cfg(all(target_family = "wasm", target_feature = "simd128"))]
+            Level::Simd128 => channels_last_any::<wasm::V128>(input, out, a),
+            _ => channels_last_any::<Portable>(input, out, a),
+        }
+    }
+}
+
 /// The instruction set a plane runs with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Level {
@@ -297,7 +426,7 @@ impl Lanes for Portable {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{plane_any, Lanes, PlaneArgs};
+    use super::{channels_last_any, plane_any, ChannelsLast, Lanes, PlaneArgs};
     use std::arch::x86_64::*;
 
     #[derive(Clone, Copy)]
@@ -371,6 +500,20 @@ mod x86 {
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn plane_avx512(src: &[f32], out: &mut [f32], a: &PlaneArgs) {
         unsafe { plane_any::<Avx512>(src, out, a) }
+    }
+
+    /// # Safety
+    /// AVX-512F present; buffers as [`super::run_channels_last`] checks.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn channels_last_avx512(input: &[f32], out: &mut [f32], a: &ChannelsLast) {
+        unsafe { channels_last_any::<Avx512>(input, out, a) }
+    }
+
+    /// # Safety
+    /// AVX2 and FMA present; buffers as [`super::run_channels_last`] checks.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn channels_last_avx2(input: &[f32], out: &mut [f32], a: &ChannelsLast) {
+        unsafe { channels_last_any::<Avx2>(input, out, a) }
     }
 
     /// # Safety
