@@ -18,7 +18,7 @@
 //! ```
 //!
 //! While a model is optimized, [`kernels`] puts tensorcv's own depthwise convolution, max
-//! pooling and resize operators in place of tract's (1.5–2.2× faster inference on the zoo;
+//! pooling and resize operators in place of tract's (1.5–2.3× faster inference on the zoo;
 //! `LoadOptions::tract_kernels` turns them off).
 
 pub mod card;

@@ -2,8 +2,8 @@
 //! models, put into tract's graph when a model is loaded (tract's ops are trait objects and its
 //! graphs can be patched, so this needs no fork):
 //!
-//! - [`DepthwiseConv`], the workhorse of MobileNet, EfficientNet-Lite, BlazeFace and the selfie
-//!   segmenter, with the bias, per-channel scale/shift and a following ReLU / ReLU6 / clip
+//! - [`DepthwiseConv`] (NCHW and NHWC), the workhorse of MobileNet, EfficientNet-Lite,
+//!   BlazeFace and the selfie segmenter, with the bias, per-channel scale/shift and a following ReLU / ReLU6 / clip
 //!   folded in, in AVX-512, AVX2 + FMA, WebAssembly SIMD128 and portable copies;
 //! - [`MaxPool2d`], max pooling (BlazeFace's 2×2 pools);
 //! - [`Resize2d`], resizing of the two spatial axes (the segmenter's upsampling decoder).
