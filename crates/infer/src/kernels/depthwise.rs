@@ -316,17 +316,7 @@ impl DepthwiseConv {
                 }
             });
             let args = ChannelsLast {
-                channels: g.channels,
-                in_h: g.in_h,
-                in_w: g.in_w,
-                out_h: g.out_h,
-                out_w: g.out_w,
-                kh: g.kh,
-                kw: g.kw,
-                stride_h: g.stride_h,
-                stride_w: g.stride_w,
-                pad_top: g.pad_top,
-                pad_left: g.pad_left,
+                geo: g,
                 weights: &self.weights.0,
                 bias: &self.bias.0,
                 clamp,

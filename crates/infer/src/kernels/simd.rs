@@ -9,6 +9,7 @@
 //! when the crate is compiled with `+simd128`) and a portable 8-lane array the compiler
 //! vectorises for the baseline target. The x86 copies are chosen at run time.
 
+use super::depthwise::Geometry;
 use std::mem::MaybeUninit;
 
 /// Most taps a kernel may have here (7×7); larger ones stay with tract's own op.
@@ -167,17 +168,7 @@ unsafe fn plane_any<L: Lanes>(src: &[f32], out: &mut [f32], a: &PlaneArgs) {
 /// `C` consecutive floats, computed a vector of channels at a time over the taps that fall
 /// inside the image (no padding copy: borders just have fewer taps).
 pub(crate) struct ChannelsLast<'a> {
-    pub channels: usize,
-    pub in_h: usize,
-    pub in_w: usize,
-    pub out_h: usize,
-    pub out_w: usize,
-    pub kh: usize,
-    pub kw: usize,
-    pub stride_h: usize,
-    pub stride_w: usize,
-    pub pad_top: usize,
-    pub pad_left: usize,
+    pub geo: &'a Geometry,
     /// `[kh * kw][C]`
     pub weights: &'a [f32],
     /// `[C]`
@@ -201,25 +192,27 @@ unsafe fn channels_last<L: Lanes, const CLAMP: bool>(
     out: &mut [f32],
     a: &ChannelsLast,
 ) {
-    let c = a.channels;
+    let c = a.geo.channels;
     let (lo, hi) = a.clamp.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
     unsafe {
         let (lo_v, hi_v) = (L::splat(lo), L::splat(hi));
         let (src, w, b) = (input.as_ptr(), a.weights.as_ptr(), a.bias.as_ptr());
         let full = c / L::N * L::N;
-        for oy in 0..a.out_h {
-            let (ky0, ky1) = ChannelsLast::taps(oy, a.stride_h, a.pad_top, a.kh, a.in_h);
-            let iy0 = oy * a.stride_h + ky0 - a.pad_top;
-            for ox in 0..a.out_w {
-                let (kx0, kx1) = ChannelsLast::taps(ox, a.stride_w, a.pad_left, a.kw, a.in_w);
-                let ix0 = ox * a.stride_w + kx0 - a.pad_left;
-                let dst = out.as_mut_ptr().add((oy * a.out_w + ox) * c);
+        for oy in 0..a.geo.out_h {
+            let (ky0, ky1) =
+                ChannelsLast::taps(oy, a.geo.stride_h, a.geo.pad_top, a.geo.kh, a.geo.in_h);
+            let iy0 = oy * a.geo.stride_h + ky0 - a.geo.pad_top;
+            for ox in 0..a.geo.out_w {
+                let (kx0, kx1) =
+                    ChannelsLast::taps(ox, a.geo.stride_w, a.geo.pad_left, a.geo.kw, a.geo.in_w);
+                let ix0 = ox * a.geo.stride_w + kx0 - a.geo.pad_left;
+                let dst = out.as_mut_ptr().add((oy * a.geo.out_w + ox) * c);
                 let mut ch = 0;
                 while ch < full {
                     let mut acc = L::load(b.add(ch));
                     for ky in ky0..ky1 {
-                        let row = src.add(((iy0 + ky - ky0) * a.in_w + ix0) * c + ch);
-                        let wrow = w.add((ky * a.kw + kx0) * c + ch);
+                        let row = src.add(((iy0 + ky - ky0) * a.geo.in_w + ix0) * c + ch);
+                        let wrow = w.add((ky * a.geo.kw + kx0) * c + ch);
                         for k in 0..kx1 - kx0 {
                             acc = L::load(row.add(k * c)).mul_add(L::load(wrow.add(k * c)), acc);
                         }
@@ -235,8 +228,9 @@ unsafe fn channels_last<L: Lanes, const CLAMP: bool>(
                     let mut acc = *b.add(ch);
                     for ky in ky0..ky1 {
                         for kx in kx0..kx1 {
-                            let x = *src.add(((iy0 + ky - ky0) * a.in_w + ix0 + kx - kx0) * c + ch);
-                            acc += x * *w.add((ky * a.kw + kx) * c + ch);
+                            let x =
+                                *src.add(((iy0 + ky - ky0) * a.geo.in_w + ix0 + kx - kx0) * c + ch);
+                            acc += x * *w.add((ky * a.geo.kw + kx) * c + ch);
                         }
                     }
                     if CLAMP {
@@ -262,19 +256,19 @@ unsafe fn channels_last_any<L: Lanes>(input: &[f32], out: &mut [f32], a: &Channe
 
 /// Compute one channels-last image at `level` (an unavailable level runs the portable code).
 pub(crate) fn run_channels_last(level: Level, input: &[f32], out: &mut [f32], a: &ChannelsLast) {
-    let taps = a.kh * a.kw;
+    let taps = a.geo.kh * a.geo.kw;
     assert!(
-        input.len() >= a.in_h * a.in_w * a.channels
-            && out.len() >= a.out_h * a.out_w * a.channels
-            && a.weights.len() == taps * a.channels
-            && a.bias.len() == a.channels
-            && a.stride_h >= 1
-            && a.stride_w >= 1
+        input.len() >= a.geo.in_h * a.geo.in_w * a.geo.channels
+            && out.len() >= a.geo.out_h * a.geo.out_w * a.geo.channels
+            && a.weights.len() == taps * a.geo.channels
+            && a.bias.len() == a.geo.channels
+            && a.geo.stride_h >= 1
+            && a.geo.stride_w >= 1
             // every output pixel sees at least one input pixel
-            && (a.out_h == 0 || (a.out_h - 1) * a.stride_h < a.in_h + a.pad_top)
-            && (a.out_w == 0 || (a.out_w - 1) * a.stride_w < a.in_w + a.pad_left)
-            && a.pad_top < a.kh
-            && a.pad_left < a.kw,
+            && (a.geo.out_h == 0 || (a.geo.out_h - 1) * a.geo.stride_h < a.geo.in_h + a.geo.pad_top)
+            && (a.geo.out_w == 0 || (a.geo.out_w - 1) * a.geo.stride_w < a.geo.in_w + a.geo.pad_left)
+            && a.geo.pad_top < a.geo.kh
+            && a.geo.pad_left < a.geo.kw,
         "channels-last depthwise buffers do not fit"
     );
     // SAFETY: sizes checked above (each tap read is inside the image by `taps`); each arm
