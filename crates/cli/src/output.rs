@@ -88,13 +88,13 @@ impl Record {
         }
     }
 
-    /// When the frame is shown in its stream.
     /// The image was decoded reduced (`--fast-decode`): `width`, `height` and every coordinate
     /// are the decoded image's; divided by `scale` they are the file's.
     pub fn scale(&mut self, scale: f32) {
         self.0.insert("scale".into(), json!(scale));
     }
 
+    /// When the frame is shown in its stream.
     pub fn timestamp(&mut self, ms: f64) {
         self.0.insert("timestamp_ms".into(), json!(round(ms, 3)));
     }

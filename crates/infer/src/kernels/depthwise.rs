@@ -1,23 +1,24 @@
 //! tensorcv's depthwise convolution op, and the graph patch that puts it in place of tract's.
 //!
-//! The op computes a channel plane at a time (NCHW or CHW, `f32`). It first copies the plane's
-//! input rows into a *phase buffer*: zero-padded, and split by column phase for strided
+//! Channels first (NCHW / CHW, `f32`), the op computes a channel plane at a time. It first
+//! copies the plane's input rows into a *phase buffer*: zero-padded, and split by column phase for strided
 //! convolutions (phase `p` of a padded row holds its columns `p, p + s, p + 2s, ...`). Every tap
 //! `(ky, kx)` of output row `y` then reads `out_w` consecutive floats at
 //! `y * row_stride + offset(ky, kx)`, with no border cases: the inner loop in [`super::simd`]
-//! is one multiply-add per tap and vector, whatever the size, stride and padding.
+//! is one multiply-add per tap and vector, whatever the size, stride and padding. Channels last
+//! (NHWC / HWC), it computes a vector of channels per output pixel, borders taking fewer taps.
 //!
 //! Bias, per-channel scale and shift (batch-norm remnants), and a clamp (ReLU, ReLU6, clip)
 //! that follow the convolution in the graph are folded in when the model is loaded.
 
-use super::planes;
 use super::simd::{run_channels_last, run_plane, ChannelsLast, Level, PlaneArgs, MAX_TAPS};
+use super::{eval_f32, planes};
 use std::cell::RefCell;
 use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
-use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
+use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PoolSpec};
 use tract_onnx::tract_core::ops::math::{Add, Max, Min, Mul, Sub};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
@@ -42,20 +43,94 @@ pub struct Geometry {
 impl Geometry {
     /// Floats in a phase row: enough for every output vector (rounded up to `lanes`) and the
     /// widest tap offset within a phase.
-    pub(super) fn phase_row(&self, lanes: usize) -> usize {
+    fn phase_row(&self, lanes: usize) -> usize {
         self.out_w.div_ceil(lanes) * lanes + (self.kw - 1) / self.stride_w
     }
 
-    /// The instruction set to run with: `forced`, else the best one, except that 16-lane
-    /// vectors would be half empty on output rows of 8 or fewer, which take 8 lanes.
-    pub(super) fn level(&self, forced: Option<Level>) -> Level {
-        let level = forced.unwrap_or_else(Level::best);
-        if forced.is_none() && level == Level::Avx512 && self.out_w <= 8 && Level::Avx2.available()
-        {
-            Level::Avx2
+    /// The instruction set and, channels first, the tap offsets: `forced`, else the best set,
+    /// except that 16-lane vectors would be half empty on output rows of 8 or fewer (channels
+    /// first) and would leave fewer than 16 channels to scalar code (channels last), which take
+    /// 8 lanes.
+    pub(super) fn setup(&self, forced: Option<Level>, channels_last: bool) -> Setup {
+        let level = forced.unwrap_or_else(|| {
+            let narrow = if channels_last {
+                self.channels < 16
+            } else {
+                self.out_w <= 8
+            };
+            match Level::best() {
+                Level::Avx512 if narrow && Level::Avx2.available() => Level::Avx2,
+                best => best,
+            }
+        });
+        let (offsets, row_stride) = if channels_last {
+            (vec![], 0)
         } else {
-            level
+            self.offsets(level.lanes())
+        };
+        Setup {
+            level,
+            offsets,
+            row_stride,
         }
+    }
+
+    /// The geometry of a 2-D pooling or convolution (tract's `PoolSpec`) over an input of
+    /// `shape`, with whether it has a batch axis and whether channels come last; `None` where
+    /// the kernels do not apply (other ranks, dilations, windows over [`MAX_TAPS`]).
+    pub(super) fn from_pool_spec(
+        spec: &PoolSpec,
+        shape: &[usize],
+    ) -> Option<(Geometry, bool, bool)> {
+        let (has_batch, channels_last) = match spec.data_format {
+            DataFormat::NCHW => (true, false),
+            DataFormat::CHW => (false, false),
+            DataFormat::NHWC => (true, true),
+            DataFormat::HWC => (false, true),
+        };
+        if spec.rank() != 2
+            || shape.len() != 3 + has_batch as usize
+            || spec.dilations().iter().any(|&d| d != 1)
+            || spec.kernel_shape.iter().product::<usize>() > MAX_TAPS
+        {
+            return None;
+        }
+        let r = shape.len();
+        let (hw, channels) = if channels_last {
+            (&shape[r - 3..r - 1], shape[r - 1])
+        } else {
+            (&shape[r - 2..], shape[r - 3])
+        };
+        let strides = spec.strides();
+        let padded = spec
+            .padding
+            .compute(hw, &spec.kernel_shape, &[1, 1], &strides);
+        let geo = Geometry {
+            batch: if has_batch { shape[0] } else { 1 },
+            channels,
+            in_h: hw[0],
+            in_w: hw[1],
+            out_h: padded[0].convoluted,
+            out_w: padded[1].convoluted,
+            kh: spec.kernel_shape[0],
+            kw: spec.kernel_shape[1],
+            stride_h: strides[0],
+            stride_w: strides[1],
+            pad_top: padded[0].pad_before,
+            pad_left: padded[1].pad_before,
+        };
+        Some((geo, has_batch, channels_last))
+    }
+
+    /// Whether there is an output and every window covers at least one input pixel (where one
+    /// covers only padding, tract's own conventions apply, so its op stays).
+    pub(super) fn every_window_reads_input(&self) -> bool {
+        self.out_h > 0
+            && self.out_w > 0
+            && self.pad_top < self.kh
+            && self.pad_left < self.kw
+            && (self.out_h - 1) * self.stride_h < self.in_h + self.pad_top
+            && (self.out_w - 1) * self.stride_w < self.in_w + self.pad_left
     }
 
     /// Padded input rows the outputs read.
@@ -65,7 +140,7 @@ impl Geometry {
 
     /// Tap offsets (row-major over the kernel) relative to an output row's base, and the
     /// distance between two output rows' bases.
-    pub(super) fn offsets(&self, lanes: usize) -> (Vec<usize>, usize) {
+    fn offsets(&self, lanes: usize) -> (Vec<usize>, usize) {
         let row = self.phase_row(lanes);
         let s = self.stride_w;
         let offsets = (0..self.kh)
@@ -75,7 +150,7 @@ impl Geometry {
     }
 
     /// Fill `buf` with the phase rows of one input plane, padding with `pad`.
-    pub(super) fn fill_phases(&self, plane: &[f32], lanes: usize, pad: f32, buf: &mut Vec<f32>) {
+    fn fill_phases(&self, plane: &[f32], lanes: usize, pad: f32, buf: &mut Vec<f32>) {
         let row = self.phase_row(lanes);
         let s = self.stride_w;
         let rows = self.padded_rows();
@@ -117,13 +192,22 @@ pub(super) enum Mode {
     Max,
 }
 
+/// What an op's runs share, fixed when it is built ([`Geometry::setup`]): the instruction set
+/// and, channels first, the tap offsets into the phase buffer.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct Setup {
+    pub(super) level: Level,
+    offsets: Vec<usize>,
+    row_stride: usize,
+}
+
 impl Geometry {
     /// Every plane of `input` (`[.., C, H, W]`) into `output`, through the phase buffer and the
-    /// SIMD loop at `level` (else the best one); `per_channel(c)` gives channel `c`'s weights and
-    /// bias (unused for [`Mode::Max`]).
+    /// SIMD loop as `setup` says; `per_channel(c)` gives channel `c`'s weights and bias (unused
+    /// for [`Mode::Max`]).
     pub(super) fn run<'w>(
         &self,
-        level: Option<Level>,
+        setup: &Setup,
         input: &[f32],
         output: &mut [f32],
         mode: Mode,
@@ -132,9 +216,8 @@ impl Geometry {
         let (in_plane, out_plane) = (self.in_h * self.in_w, self.out_h * self.out_w);
         let count = self.batch * self.channels;
         ensure!(input.len() == count * in_plane && output.len() == count * out_plane);
-        let level = self.level(level);
+        let level = setup.level;
         let lanes = level.lanes();
-        let (offsets, row_stride) = self.offsets(lanes);
         let (max, clamp, pad) = match mode {
             Mode::Sum(clamp) => (false, clamp, 0.0),
             Mode::Max => (true, None, f32::NEG_INFINITY),
@@ -153,13 +236,13 @@ impl Geometry {
                 };
                 let args = PlaneArgs {
                     max,
-                    offsets: &offsets,
+                    offsets: &setup.offsets,
                     weights,
                     bias,
                     clamp,
                     out_h: self.out_h,
                     out_w: self.out_w,
-                    row_stride,
+                    row_stride: setup.row_stride,
                 };
                 run_plane(level, buf, out, &args);
             })
@@ -223,8 +306,8 @@ pub struct DepthwiseConv {
     bias: Floats,
     /// lower and upper bounds as bits (`None`: no activation)
     clamp: Option<(u32, u32)>,
-    /// forced instruction set (tests), else the best one at run time
-    level: Option<Level>,
+    /// instruction set and tap offsets, from the geometry (and a level forced in tests)
+    setup: Setup,
 }
 
 impl DepthwiseConv {
@@ -257,19 +340,19 @@ impl DepthwiseConv {
             weights
         };
         Ok(DepthwiseConv {
+            setup: geo.setup(None, channels_last),
             geo,
             has_batch,
             channels_last,
             weights: Floats(weights.into()),
             bias: Floats(bias.into()),
             clamp: clamp.map(|(lo, hi)| (lo.to_bits(), hi.to_bits())),
-            level: None,
         })
     }
 
     /// Run with `level` instead of the best available one (for comparing them).
     pub fn with_level(mut self, level: Level) -> DepthwiseConv {
-        self.level = Some(level);
+        self.setup = self.geo.setup(Some(level), self.channels_last);
         self
     }
 
@@ -308,13 +391,7 @@ impl DepthwiseConv {
             .clamp
             .map(|(lo, hi)| (f32::from_bits(lo), f32::from_bits(hi)));
         if self.channels_last {
-            let level = self.level.unwrap_or_else(|| {
-                // 16-lane vectors need 16 channels; 8 lanes serve 8 to 15
-                match Level::best() {
-                    Level::Avx512 if g.channels < 16 && Level::Avx2.available() => Level::Avx2,
-                    best => best,
-                }
-            });
+            let level = self.setup.level;
             let args = ChannelsLast {
                 geo: g,
                 weights: &self.weights.0,
@@ -336,7 +413,7 @@ impl DepthwiseConv {
             );
         }
         self.geo
-            .run(self.level, input, output, Mode::Sum(clamp), |c| {
+            .run(&self.setup, input, output, Mode::Sum(clamp), |c| {
                 (&self.weights.0[c * taps..(c + 1) * taps], self.bias.0[c])
             })
     }
@@ -366,14 +443,7 @@ impl EvalOp for DepthwiseConv {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = args_1!(inputs);
-        let input = input.try_as_plain_ram()?;
-        let mut output = unsafe { Tensor::uninitialized::<f32>(&self.output_shape())? };
-        {
-            let mut out = output.try_as_plain_ram_mut()?;
-            self.compute(input.as_slice::<f32>()?, out.as_slice_mut::<f32>()?)?;
-        }
-        Ok(tvec!(output.into_tvalue()))
+        eval_f32(inputs, &self.output_shape(), |i, o| self.compute(i, o))
     }
 }
 
@@ -431,55 +501,26 @@ pub(super) fn replace(
     let Some(conv) = node.op_as::<Conv>() else {
         return Ok(None);
     };
-    let spec = &conv.pool_spec;
     let input_fact = model.outlet_fact(node.inputs[0])?;
-    let (has_batch, channels_last) = match spec.data_format {
-        DataFormat::NCHW => (true, false),
-        DataFormat::CHW => (false, false),
-        DataFormat::NHWC => (true, true),
-        DataFormat::HWC => (false, true),
-    };
     let Some(shape) = input_fact.shape.as_concrete() else {
         return Ok(None);
     };
-    let channels = conv.input_channels();
+    let Some((geo, has_batch, channels_last)) = Geometry::from_pool_spec(&conv.pool_spec, shape)
+    else {
+        return Ok(None);
+    };
+    let channels = geo.channels;
     if conv.q_params.is_some()
         || input_fact.datum_type != f32::datum_type()
-        || spec.rank() != 2
-        || shape.len() != 3 + has_batch as usize
+        || conv.input_channels() != channels
         || conv.group != channels
         || conv.output_channels() != channels
         || channels < 2
-        || spec.dilations().iter().any(|&d| d != 1)
-        || spec.kernel_shape.iter().product::<usize>() > MAX_TAPS
+        || (channels_last && !geo.every_window_reads_input())
     {
         return Ok(None);
     }
-    let (kh, kw) = (spec.kernel_shape[0], spec.kernel_shape[1]);
-    let strides = spec.strides();
-    let r = shape.len();
-    let hw = if channels_last {
-        &shape[r - 3..r - 1]
-    } else {
-        &shape[r - 2..]
-    };
-    let padded = spec
-        .padding
-        .compute(hw, &spec.kernel_shape, &[1, 1], &strides);
-    let geo = Geometry {
-        batch: if has_batch { shape[0] } else { 1 },
-        channels,
-        in_h: hw[0],
-        in_w: hw[1],
-        out_h: padded[0].convoluted,
-        out_w: padded[1].convoluted,
-        kh,
-        kw,
-        stride_h: strides[0],
-        stride_w: strides[1],
-        pad_top: padded[0].pad_before,
-        pad_left: padded[1].pad_before,
-    };
+    let (kh, kw) = (geo.kh, geo.kw);
     // weights as [C, kh * kw]
     let (Some(kernel), Some(bias)) = (
         model.outlet_fact(node.inputs[1])?.konst.clone(),
@@ -576,16 +617,6 @@ pub(super) fn replace(
         return Ok(None);
     }
     let clamp = (lo > f32::NEG_INFINITY || hi < f32::INFINITY).then_some((lo, hi));
-    if channels_last
-        && (geo.out_h == 0
-            || geo.out_w == 0
-            || geo.pad_top >= kh
-            || geo.pad_left >= kw
-            || (geo.out_h - 1) * geo.stride_h >= geo.in_h + geo.pad_top
-            || (geo.out_w - 1) * geo.stride_w >= geo.in_w + geo.pad_left)
-    {
-        return Ok(None); // an output pixel with no input pixel: tract's conventions
-    }
     let op = DepthwiseConv::new(geo, has_batch, channels_last, weights, bias, clamp)?;
     Ok(Some((op, absorbed)))
 }

@@ -71,6 +71,23 @@ pub fn accelerate(model: &mut TypedModel) -> TractResult<Replaced> {
     Ok(replaced)
 }
 
+/// Evaluate a one-input `f32` op: a fresh output of `shape`, filled by `compute(input, output)`.
+pub(crate) fn eval_f32(
+    inputs: TVec<TValue>,
+    shape: &[usize],
+    compute: impl FnOnce(&[f32], &mut [f32]) -> TractResult<()>,
+) -> TractResult<TVec<TValue>> {
+    use tract_onnx::tract_core::internal::*;
+    let input = args_1!(inputs);
+    let input = input.try_as_plain_ram()?;
+    let mut output = unsafe { Tensor::uninitialized::<f32>(shape)? };
+    {
+        let mut out = output.try_as_plain_ram_mut()?;
+        compute(input.as_slice::<f32>()?, out.as_slice_mut::<f32>()?)?;
+    }
+    Ok(tvec!(output.into_tvalue()))
+}
+
 /// Run `f(plane, input_plane, output_plane)` over the planes of a `[.., H, W]` tensor, spread
 /// over tract's executor when it has threads and the work (`work` per output value) is large.
 pub(crate) fn planes(

@@ -3,7 +3,7 @@
 //! of the selfie segmenter's time. The interpolation plan (source indices and weights per
 //! output position, for every ONNX coordinate mode and interpolator tract knows) is tract's own.
 
-use super::planes;
+use super::{eval_f32, planes};
 use std::cell::RefCell;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
@@ -88,6 +88,24 @@ impl Resize2d {
     }
 }
 
+impl Resize2d {
+    /// Compute the whole output from the whole input (both laid out `[.., H, W]`).
+    pub fn compute(&self, input: &[f32], output: &mut [f32]) -> TractResult<()> {
+        thread_local! {
+            static ROWS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+        }
+        let r = self.shape.len();
+        planes(
+            input,
+            self.shape[r - 2] * self.shape[r - 1],
+            output,
+            self.out_h * self.out_w,
+            self.rows.window * self.cols.window,
+            |_, i, o| ROWS.with_borrow_mut(|tmp| self.plane(i, o, tmp)),
+        )
+    }
+}
+
 impl Op for Resize2d {
     fn name(&self) -> StaticName {
         "Resize(tensorcv)".into()
@@ -117,25 +135,7 @@ impl EvalOp for Resize2d {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = args_1!(inputs);
-        let input = input.try_as_plain_ram()?;
-        let mut output = unsafe { Tensor::uninitialized::<f32>(&self.output_shape())? };
-        thread_local! {
-            static ROWS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-        }
-        {
-            let mut out = output.try_as_plain_ram_mut()?;
-            let r = self.shape.len();
-            planes(
-                input.as_slice::<f32>()?,
-                self.shape[r - 2] * self.shape[r - 1],
-                out.as_slice_mut::<f32>()?,
-                self.out_h * self.out_w,
-                self.rows.window * self.cols.window,
-                |_, i, o| ROWS.with_borrow_mut(|tmp| self.plane(i, o, tmp)),
-            )?;
-        }
-        Ok(tvec!(output.into_tvalue()))
+        eval_f32(inputs, &self.output_shape(), |i, o| self.compute(i, o))
     }
 }
 
