@@ -11,8 +11,12 @@
 //! Bias, per-channel scale and shift (batch-norm remnants), and a clamp (ReLU, ReLU6, clip)
 //! that follow the convolution in the graph are folded in when the model is loaded.
 
-use super::simd::{run_channels_last, run_plane, ChannelsLast, Level, PlaneArgs, MAX_TAPS};
-use super::{eval_f32, planes};
+use super::lanes::Level;
+use super::simd::{
+    rows_apply, run_channels_last, run_plane, run_rows, ChannelsLast, Padded, PlaneArgs, RowsArgs,
+    MAX_TAPS,
+};
+use super::{chunks, eval_f32, planes};
 use std::cell::RefCell;
 use std::sync::Arc;
 use tract_onnx::prelude::*;
@@ -63,13 +67,15 @@ impl Geometry {
                 best => best,
             }
         });
-        let (offsets, row_stride) = if channels_last {
+        let direct = !channels_last && rows_apply(self);
+        let (offsets, row_stride) = if channels_last || direct {
             (vec![], 0)
         } else {
             self.offsets(level.lanes())
         };
         Setup {
             level,
+            direct,
             offsets,
             row_stride,
         }
@@ -197,21 +203,23 @@ pub(super) enum Mode {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) struct Setup {
     pub(super) level: Level,
+    /// channels first, strides 1 and 2: computed straight from the input (no phase buffer)
+    direct: bool,
     offsets: Vec<usize>,
     row_stride: usize,
 }
 
 impl Geometry {
-    /// Every plane of `input` (`[.., C, H, W]`) into `output`, through the phase buffer and the
-    /// SIMD loop as `setup` says; `per_channel(c)` gives channel `c`'s weights and bias (unused
-    /// for [`Mode::Max`]).
-    pub(super) fn run<'w>(
+    /// Every plane of `input` (`[.., C, H, W]`) into `output`, as `setup` says; `weights`
+    /// (`[C][kh * kw]`) and `bias` (`[C]`) are empty for [`Mode::Max`].
+    pub(super) fn run(
         &self,
         setup: &Setup,
         input: &[f32],
         output: &mut [f32],
         mode: Mode,
-        per_channel: impl Fn(usize) -> (&'w [f32], f32) + Sync + Send,
+        weights: &[f32],
+        bias: &[f32],
     ) -> TractResult<()> {
         let (in_plane, out_plane) = (self.in_h * self.in_w, self.out_h * self.out_w);
         let count = self.batch * self.channels;
@@ -222,17 +230,72 @@ impl Geometry {
             Mode::Sum(clamp) => (false, clamp, 0.0),
             Mode::Max => (true, None, f32::NEG_INFINITY),
         };
+        let taps = self.kh * self.kw;
+        ensure!(max || (weights.len() == self.channels * taps && bias.len() == self.channels));
         thread_local! {
             static PHASES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+            static PADDED: RefCell<(Vec<f32>, Option<Padded>)> = const { RefCell::new((Vec::new(), None)) };
         }
-        let taps = self.kh * self.kw;
+        if setup.direct {
+            // strides 1 and 2: a padded copy of each plane, then every tap a plain load; the
+            // planes of a thread's share in runs of consecutive channels
+            let padded = Padded::new(self, level.or_portable().lanes(), max);
+            return chunks(
+                input,
+                in_plane,
+                output,
+                out_plane,
+                taps,
+                |first, input, out| {
+                    PADDED.with_borrow_mut(|(buf, last)| {
+                        if *last != Some(padded) {
+                            // a new geometry: the border takes the padding value once (and room
+                            // to start the rows on a 64-byte boundary)
+                            buf.clear();
+                            buf.resize(padded.len() + 16, f32::from_bits(padded.fill));
+                            *last = Some(padded);
+                        }
+                        let at = buf.as_ptr().align_offset(64).min(16);
+                        let buf = &mut buf[at..at + padded.len()];
+                        let count = out.len() / out_plane;
+                        let mut p = 0;
+                        while p < count {
+                            let c = (first + p) % self.channels;
+                            let n = (self.channels - c).min(count - p);
+                            let args = RowsArgs {
+                                geo: self,
+                                max,
+                                weights: if max {
+                                    &[]
+                                } else {
+                                    &weights[c * taps..(c + n) * taps]
+                                },
+                                bias: if max { &[] } else { &bias[c..c + n] },
+                                clamp,
+                            };
+                            run_rows(
+                                level,
+                                &input[p * in_plane..(p + n) * in_plane],
+                                buf,
+                                &padded,
+                                &mut out[p * out_plane..(p + n) * out_plane],
+                                &args,
+                                n,
+                            );
+                            p += n;
+                        }
+                    })
+                },
+            );
+        }
         planes(input, in_plane, output, out_plane, taps, |p, input, out| {
             PHASES.with_borrow_mut(|buf| {
                 self.fill_phases(input, lanes, pad, buf);
+                let c = p % self.channels;
                 let (weights, bias) = if max {
                     (&[][..], 0.0)
                 } else {
-                    per_channel(p % self.channels)
+                    (&weights[c * taps..(c + 1) * taps], bias[c])
                 };
                 let args = PlaneArgs {
                     max,
@@ -272,7 +335,7 @@ impl std::fmt::Display for Geometry {
 
 /// Weights, bias or scale as exact bits, so the op can be `Eq` and `Hash` as tract asks.
 #[derive(Clone, Debug)]
-struct Floats(Arc<[f32]>);
+pub(super) struct Floats(pub(super) Arc<[f32]>);
 
 impl PartialEq for Floats {
     fn eq(&self, other: &Self) -> bool {
@@ -412,10 +475,14 @@ impl DepthwiseConv {
                 |_, input, out| run_channels_last(level, input, out, &args),
             );
         }
-        self.geo
-            .run(&self.setup, input, output, Mode::Sum(clamp), |c| {
-                (&self.weights.0[c * taps..(c + 1) * taps], self.bias.0[c])
-            })
+        self.geo.run(
+            &self.setup,
+            input,
+            output,
+            Mode::Sum(clamp),
+            &self.weights.0,
+            &self.bias.0,
+        )
     }
 }
 
@@ -471,7 +538,12 @@ impl TypedOp for DepthwiseConv {
 
 /// The values of a constant that broadcasts per channel over an `[.., C, H, W]` tensor of rank
 /// `rank` (a scalar, `[C]` for a bias, `[1, C, 1, 1]`, ...), as `channels` floats.
-fn per_channel(t: &Tensor, rank: usize, c_axis: usize, channels: usize) -> Option<Vec<f32>> {
+pub(super) fn per_channel(
+    t: &Tensor,
+    rank: usize,
+    c_axis: usize,
+    channels: usize,
+) -> Option<Vec<f32>> {
     if t.datum_type() != f32::datum_type() {
         return None;
     }

@@ -5,7 +5,8 @@
 
 use super::depthwise::{Geometry, Mode, Setup};
 use super::eval_f32;
-use super::simd::{Level, MAX_TAPS};
+use super::lanes::Level;
+use super::simd::MAX_TAPS;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::MaxPool;
@@ -49,7 +50,7 @@ impl MaxPool2d {
     /// Compute the whole output from the whole input (both laid out `[.., C, H, W]`).
     pub fn compute(&self, input: &[f32], output: &mut [f32]) -> TractResult<()> {
         self.geo
-            .run(&self.setup, input, output, Mode::Max, |_| (&[][..], 0.0))
+            .run(&self.setup, input, output, Mode::Max, &[], &[])
     }
 }
 

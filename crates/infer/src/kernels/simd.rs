@@ -10,42 +10,11 @@
 //! vectorises for the baseline target. The x86 copies are chosen at run time.
 
 use super::depthwise::Geometry;
+use super::lanes::{Lanes, Level, Portable};
 use std::mem::MaybeUninit;
 
 /// Most taps a kernel may have here (7×7); larger ones stay with tract's own op.
 pub(crate) const MAX_TAPS: usize = 49;
-
-/// One vector of `N` floats.
-pub(crate) trait Lanes: Copy {
-    const N: usize;
-    /// # Safety
-    /// The CPU must support the instruction set of the implementing type (as for all methods).
-    unsafe fn splat(x: f32) -> Self;
-    /// # Safety
-    /// `p..p + N` readable.
-    unsafe fn load(p: *const f32) -> Self;
-    /// # Safety
-    /// `p..p + N` writable.
-    unsafe fn store(self, p: *mut f32);
-    /// `acc + self * w`
-    unsafe fn mul_add(self, w: Self, acc: Self) -> Self;
-    /// `min(max(self, lo), hi)`
-    unsafe fn clamp(self, lo: Self, hi: Self) -> Self;
-    /// lane-wise maximum
-    unsafe fn max(self, other: Self) -> Self;
-    /// Store the first `n < N` lanes.
-    ///
-    /// # Safety
-    /// `p..p + n` writable.
-    #[inline(always)]
-    unsafe fn store_first(self, p: *mut f32, n: usize) {
-        let mut tmp = [0f32; 16];
-        unsafe {
-            self.store(tmp.as_mut_ptr());
-            std::ptr::copy_nonoverlapping(tmp.as_ptr(), p, n);
-        }
-    }
-}
 
 /// What a plane needs besides its data: tap offsets into the phase buffer (relative to an output
 /// row's base), weights, bias and the optional clamp (a fused ReLU / ReLU6 / clip).
@@ -160,6 +129,497 @@ unsafe fn plane_any<L: Lanes>(src: &[f32], out: &mut [f32], a: &PlaneArgs) {
             (true, _) => plane::<L, false, true>(src, out, a),
             (false, true) => plane::<L, true, false>(src, out, a),
             (false, false) => plane::<L, false, false>(src, out, a),
+        }
+    }
+}
+
+/// One channels-first plane, strides 1 and 2. The plane is first copied into a buffer with a
+/// border of padding (zeros, or -inf for pooling) wide enough that every load of every output
+/// vector is a plain load inside it, its columns split by phase at horizontal stride 2 (even
+/// columns, then odd ones: every tap is then a contiguous read). Then four output vectors at a
+/// time, every tap one load at a fixed offset, the common kernel sizes unrolled.
+pub(crate) struct RowsArgs<'a> {
+    pub geo: &'a Geometry,
+    /// the maximum over the taps instead of the weighted sum (max pooling)
+    pub max: bool,
+    /// `kh * kw` weights per plane, row-major (empty for pooling)
+    pub weights: &'a [f32],
+    /// one bias per plane (empty for pooling)
+    pub bias: &'a [f32],
+    pub clamp: Option<(f32, f32)>,
+}
+
+/// Output rows computed together.
+const ROWS: usize = 4;
+
+/// The padded, phase-split copy of a plane: its size and where the plane sits in it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Padded {
+    /// floats per phase of a buffer row; phases per row (the horizontal stride)
+    pub phase: usize,
+    pub phases: usize,
+    /// buffer rows
+    pub height: usize,
+    /// the plane's first row and column (in padded, unsplit columns) in the buffer
+    pub top: usize,
+    pub left: usize,
+    /// the plane's size
+    pub in_h: usize,
+    pub in_w: usize,
+    /// the padding value's bits
+    pub fill: u32,
+}
+
+impl Padded {
+    /// The buffer a plane of `geo` needs at `lanes` (every output vector of every row group
+    /// reads inside it).
+    pub(crate) fn new(geo: &Geometry, lanes: usize, max: bool) -> Padded {
+        let s = geo.stride_w;
+        let vectors = geo.out_w.div_ceil(lanes);
+        // every output vector reads two whole vectors per phase, the copy of a row writes whole
+        // vectors; rows start 64-byte aligned
+        let phase = ((vectors + 1) * lanes)
+            .max(geo.pad_left.div_ceil(s) + (geo.in_w.div_ceil(s * lanes) + 1) * lanes)
+            .next_multiple_of(16);
+        let groups = geo.out_h.div_ceil(ROWS);
+        let height = ((groups * ROWS - 1) * geo.stride_h + geo.kh).max(geo.pad_top + geo.in_h);
+        Padded {
+            phase,
+            phases: s,
+            height,
+            top: geo.pad_top,
+            left: geo.pad_left,
+            in_h: geo.in_h,
+            in_w: geo.in_w,
+            fill: if max { f32::NEG_INFINITY } else { 0.0 }.to_bits(),
+        }
+    }
+
+    /// Floats per buffer row.
+    pub(crate) fn width(&self) -> usize {
+        self.phase * self.phases
+    }
+
+    /// Floats in the buffer.
+    pub(crate) fn len(&self) -> usize {
+        self.width() * self.height
+    }
+}
+
+/// Copy `plane` into the padded buffer `buf` (whose borders already hold the padding). The last
+/// vector of a row is loaded with the padding value in the lanes past the row and stored whole
+/// (the buffer has room; a masked store is slow).
+#[inline(always)]
+unsafe fn fill_padded<L: Lanes>(plane: &[f32], buf: &mut [f32], pad: &Padded) {
+    let (w, left) = (pad.in_w, pad.left);
+    let fill = f32::from_bits(pad.fill);
+    unsafe {
+        let dst0 = buf.as_mut_ptr();
+        for y in 0..pad.in_h {
+            let src = plane.as_ptr().add(y * w);
+            let row = dst0.add((pad.top + y) * pad.width());
+            let mut i = 0;
+            if pad.phases == 1 {
+                let dst = row.add(left);
+                while i + L::N <= w {
+                    L::load(src.add(i)).store(dst.add(i));
+                    i += L::N;
+                }
+                if i < w {
+                    L::load_range(src.add(i), 0, w - i, fill).store(dst.add(i));
+                }
+            } else {
+                // input column x goes to padded column x + left: phase (x + left) % 2, index
+                // (x + left) / 2; even input columns to one phase, odd ones to the other
+                let (even, odd) = if left % 2 == 0 {
+                    (row.add(left / 2), row.add(pad.phase + left / 2))
+                } else {
+                    (
+                        row.add(pad.phase + (left - 1) / 2),
+                        row.add(left.div_ceil(2)),
+                    )
+                };
+                while i < w {
+                    let n = (w - i).min(2 * L::N);
+                    let (a, b) = if n == 2 * L::N {
+                        (L::load(src.add(i)), L::load(src.add(i + L::N)))
+                    } else {
+                        let a = L::load_range(src.add(i), 0, n.min(L::N), fill);
+                        let b = if n > L::N {
+                            L::load_range(src.add(i + L::N), 0, n - L::N, fill)
+                        } else {
+                            L::splat(fill)
+                        };
+                        (a, b)
+                    };
+                    // past the row: the padding value, stored whole into the buffer's slack
+                    L::even(a, b).store(even.add(i / 2));
+                    L::odd(a, b).store(odd.add(i / 2));
+                    i += n;
+                }
+            }
+        }
+    }
+}
+
+/// Every output vector of a plane from its padded copy, [`JOBS`] (row, vector) pairs at a time.
+/// `KH`×`KW` at horizontal stride `S` (`KH == 0`: any kernel, taps in a loop, unaligned loads):
+/// for each tap row and phase two aligned vectors are loaded, and tap `kx` is the phase
+/// `kx % S` shifted by `kx / S` lanes ([`Lanes::shifted`]).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn plane_padded<
+    L: Lanes,
+    const CLAMP: bool,
+    const MAX: bool,
+    const KH: usize,
+    const KW: usize,
+    const S: usize,
+>(
+    buf: *const f32,
+    pad: &Padded,
+    out: &mut [f32],
+    a: &RowsArgs,
+    wv: &[L],
+    bias: f32,
+    offsets: &[usize],
+) {
+    let g = a.geo;
+    let width = pad.width();
+    let vectors = g.out_w.div_ceil(L::N);
+    let total = g.out_h * vectors;
+    unsafe {
+        let bias = L::splat(if MAX { f32::NEG_INFINITY } else { bias });
+        let (lo, hi) = a.clamp.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+        let (lo, hi) = (L::splat(lo), L::splat(hi));
+        let dst = out.as_mut_ptr();
+        let (wp, op) = (wv.as_ptr(), offsets.as_ptr());
+        let (mut y, mut xv) = (0, 0);
+        let mut job = 0;
+        while job < total {
+            let n = JOBS.min(total - job);
+            // each job: where its window starts, where it writes, how many lanes it keeps
+            let mut base = [buf; JOBS];
+            let mut dest = [(dst, 0usize); JOBS];
+            for j in 0..JOBS {
+                if j < n {
+                    let x0 = xv * L::N;
+                    base[j] = buf.add(y * g.stride_h * width + x0);
+                    dest[j] = (dst.add(y * g.out_w + x0), L::N.min(g.out_w - x0));
+                    xv += 1;
+                    if xv == vectors {
+                        xv = 0;
+                        y += 1;
+                    }
+                } else {
+                    // a repeat of the first job, computed and not stored
+                    base[j] = base[0];
+                }
+            }
+            let mut acc = [bias; JOBS];
+            if KH == 0 {
+                for t in 0..offsets.len() {
+                    let (o, w) = (*op.add(t), *wp.add(t));
+                    for j in 0..JOBS {
+                        let x = L::load(base[j].add(o));
+                        acc[j] = if MAX {
+                            acc[j].max(x)
+                        } else {
+                            x.mul_add(w, acc[j])
+                        };
+                    }
+                }
+            } else {
+                for ky in 0..KH {
+                    for p in 0..S.min(KW) {
+                        let row: [*const f32; JOBS] =
+                            std::array::from_fn(|j| base[j].add(ky * width + p * pad.phase));
+                        let av: [L; JOBS] = std::array::from_fn(|j| L::load(row[j]));
+                        let bv: [L; JOBS] = std::array::from_fn(|j| {
+                            if KW > S {
+                                L::load(row[j].add(L::N))
+                            } else {
+                                av[j]
+                            }
+                        });
+                        let mut kx = p;
+                        while kx < KW {
+                            let w = *wp.add(ky * KW + kx);
+                            for j in 0..JOBS {
+                                let x = match kx / S {
+                                    0 => av[j],
+                                    1 => L::shifted::<1>(row[j], av[j], bv[j]),
+                                    2 => L::shifted::<2>(row[j], av[j], bv[j]),
+                                    3 => L::shifted::<3>(row[j], av[j], bv[j]),
+                                    4 => L::shifted::<4>(row[j], av[j], bv[j]),
+                                    5 => L::shifted::<5>(row[j], av[j], bv[j]),
+                                    _ => L::shifted::<6>(row[j], av[j], bv[j]),
+                                };
+                                acc[j] = if MAX {
+                                    acc[j].max(x)
+                                } else {
+                                    x.mul_add(w, acc[j])
+                                };
+                            }
+                            kx += S;
+                        }
+                    }
+                }
+            }
+            for j in 0..n {
+                let v = if CLAMP { acc[j].clamp(lo, hi) } else { acc[j] };
+                let (o, lanes) = dest[j];
+                if lanes == L::N {
+                    v.store(o);
+                } else {
+                    v.store_first(o, lanes);
+                }
+            }
+            job += n;
+        }
+    }
+}
+
+/// A 3×3 kernel at stride `S` (1 or 2, both axes) on [`ROWS`] output rows by `V` vectors from
+/// the padded copy: each input row's vectors are loaded once (per phase), the column taps made
+/// by shifting in registers, and each feeds every output row whose window covers that row.
+/// `rows[i]` points at input row `i` of the group (its first column of output vector 0).
+#[inline(always)]
+unsafe fn k3<L: Lanes, const MAX: bool, const S: usize, const V: usize>(
+    rows: &[*const f32; 9],
+    phase: usize,
+    w: &[L; 9],
+    acc: &mut [[L; V]; ROWS],
+) {
+    unsafe {
+        macro_rules! input_row {
+            ($i:literal) => {{
+                let p = rows[$i];
+                for v in 0..V {
+                    let q = p.add(v * L::N);
+                    // the three column taps of this row for output vector v
+                    let t: [L; 3] = if S == 1 {
+                        let (a, b) = (L::load(q), L::load(q.add(L::N)));
+                        [a, L::shifted::<1>(q, a, b), L::shifted::<2>(q, a, b)]
+                    } else {
+                        // even columns, odd columns, even columns one further
+                        let (a, b) = (L::load(q), L::load(q.add(L::N)));
+                        [a, L::load(q.add(phase)), L::shifted::<1>(q, a, b)]
+                    };
+                    for ky in 0..3 {
+                        // output row r reads input row S * r + ky
+                        if $i >= ky && ($i - ky) % S == 0 && ($i - ky) / S < ROWS {
+                            let r = ($i - ky) / S;
+                            for kx in 0..3 {
+                                let x = t[kx];
+                                acc[r][v] = if MAX {
+                                    acc[r][v].max(x)
+                                } else {
+                                    x.mul_add(w[ky * 3 + kx], acc[r][v])
+                                };
+                            }
+                        }
+                    }
+                }
+            }};
+        }
+        input_row!(0);
+        input_row!(1);
+        input_row!(2);
+        input_row!(3);
+        input_row!(4);
+        input_row!(5);
+        if S == 2 {
+            input_row!(6);
+            input_row!(7);
+            input_row!(8);
+        }
+    }
+}
+
+/// A whole plane through [`k3`]: row groups, vectors in pairs then one.
+#[inline(always)]
+unsafe fn plane_k3<L: Lanes, const CLAMP: bool, const MAX: bool, const S: usize>(
+    buf: *const f32,
+    pad: &Padded,
+    out: &mut [f32],
+    a: &RowsArgs,
+    wv: &[L],
+    bias: f32,
+) {
+    let g = a.geo;
+    let width = pad.width();
+    let vectors = g.out_w.div_ceil(L::N);
+    unsafe {
+        let w: [L; 9] = std::array::from_fn(|t| wv[t]);
+        let bias = L::splat(if MAX { f32::NEG_INFINITY } else { bias });
+        let (lo, hi) = a.clamp.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+        let (lo, hi) = (L::splat(lo), L::splat(hi));
+        let dst = out.as_mut_ptr();
+        let mut oy = 0;
+        while oy < g.out_h {
+            let n_rows = ROWS.min(g.out_h - oy);
+            let first = buf.add(oy * S * width);
+            let mut xv = 0;
+            while xv < vectors {
+                let x0 = xv * L::N;
+                let rows: [*const f32; 9] = std::array::from_fn(|i| first.add(i * width + x0));
+                macro_rules! finish {
+                    ($v:literal, $acc:expr) => {
+                        for (r, acc) in $acc.iter().enumerate().take(n_rows) {
+                            for (v, &x) in acc.iter().enumerate() {
+                                let x = if CLAMP { x.clamp(lo, hi) } else { x };
+                                let col = x0 + v * L::N;
+                                let o = dst.add((oy + r) * g.out_w + col);
+                                let lanes = L::N.min(g.out_w - col);
+                                if lanes == L::N {
+                                    x.store(o);
+                                } else {
+                                    x.store_first(o, lanes);
+                                }
+                            }
+                        }
+                    };
+                }
+                if xv + 2 <= vectors && L::N >= 16 {
+                    let mut acc = [[bias; 2]; ROWS];
+                    k3::<L, MAX, S, 2>(&rows, pad.phase, &w, &mut acc);
+                    finish!(2, acc);
+                    xv += 2;
+                } else {
+                    let mut acc = [[bias; 1]; ROWS];
+                    k3::<L, MAX, S, 1>(&rows, pad.phase, &w, &mut acc);
+                    finish!(1, acc);
+                    xv += 1;
+                }
+            }
+            oy += ROWS;
+        }
+    }
+}
+
+/// Output vectors computed together: independent accumulator chains keep the FMA units busy.
+const JOBS: usize = 4;
+
+/// Every plane of `input` into `out` (`planes` of them, each through the padded buffer).
+#[inline(always)]
+unsafe fn planes_padded<L: Lanes, const CLAMP: bool, const MAX: bool>(
+    input: &[f32],
+    buf: &mut [f32],
+    pad: &Padded,
+    out: &mut [f32],
+    a: &RowsArgs,
+    planes: usize,
+) {
+    let g = a.geo;
+    let taps = g.kh * g.kw;
+    let s = g.stride_w;
+    let (in_plane, out_plane) = (g.in_h * g.in_w, g.out_h * g.out_w);
+    // tap (ky, kx) of an output vector reads buffer row ky below its window's first row, phase
+    // kx % s, kx / s floats in
+    let mut offsets = [0usize; MAX_TAPS];
+    for ky in 0..g.kh {
+        for kx in 0..g.kw {
+            offsets[ky * g.kw + kx] = ky * pad.width() + (kx % s) * pad.phase + kx / s;
+        }
+    }
+    let offsets = &offsets[..taps];
+    // shifts by up to kw / s lanes within two vectors
+    let fits = (g.kw - 1) / s < L::N;
+    let kind = match (g.kh, g.kw, s, g.stride_h) {
+        (3, 3, 1, 1) => 0,
+        (3, 3, 2, 2) => 1,
+        (3, 3, 1, _) if fits => 2,
+        (3, 3, 2, _) if fits => 3,
+        (5, 5, 1, _) if fits => 4,
+        (5, 5, 2, _) if fits => 5,
+        (2, 2, 2, _) => 6,
+        _ => 7,
+    };
+    unsafe {
+        let mut wv = [L::splat(0.0); MAX_TAPS];
+        for p in 0..planes {
+            fill_padded::<L>(&input[p * in_plane..(p + 1) * in_plane], buf, pad);
+            let bias = if MAX { 0.0 } else { a.bias[p] };
+            if !MAX {
+                for (t, w) in wv[..taps].iter_mut().enumerate() {
+                    *w = L::splat(a.weights[p * taps + t]);
+                }
+            }
+            let wv = &wv[..taps];
+            let out = &mut out[p * out_plane..(p + 1) * out_plane];
+            let b = buf.as_ptr();
+            match kind {
+                0 => plane_k3::<L, CLAMP, MAX, 1>(b, pad, out, a, wv, bias),
+                1 => plane_k3::<L, CLAMP, MAX, 2>(b, pad, out, a, wv, bias),
+                2 => plane_padded::<L, CLAMP, MAX, 3, 3, 1>(b, pad, out, a, wv, bias, offsets),
+                3 => plane_padded::<L, CLAMP, MAX, 3, 3, 2>(b, pad, out, a, wv, bias, offsets),
+                4 => plane_padded::<L, CLAMP, MAX, 5, 5, 1>(b, pad, out, a, wv, bias, offsets),
+                5 => plane_padded::<L, CLAMP, MAX, 5, 5, 2>(b, pad, out, a, wv, bias, offsets),
+                6 => plane_padded::<L, CLAMP, MAX, 2, 2, 2>(b, pad, out, a, wv, bias, offsets),
+                _ => plane_padded::<L, CLAMP, MAX, 0, 0, 1>(b, pad, out, a, wv, bias, offsets),
+            }
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn planes_any<L: Lanes>(
+    input: &[f32],
+    buf: &mut [f32],
+    pad: &Padded,
+    out: &mut [f32],
+    a: &RowsArgs,
+    planes: usize,
+) {
+    unsafe {
+        match (a.max, a.clamp.is_some()) {
+            (true, _) => planes_padded::<L, false, true>(input, buf, pad, out, a, planes),
+            (false, true) => planes_padded::<L, true, false>(input, buf, pad, out, a, planes),
+            (false, false) => planes_padded::<L, false, false>(input, buf, pad, out, a, planes),
+        }
+    }
+}
+
+/// Whether [`run_rows`] computes `geo`: strides 1 and 2, kernels up to 7×7, any padding.
+pub(crate) fn rows_apply(geo: &Geometry) -> bool {
+    matches!(geo.stride_w, 1 | 2) && matches!(geo.stride_h, 1 | 2) && geo.kw <= 7 && geo.kh <= 7
+}
+
+/// Compute `planes` channels-first planes at `level` through the padded buffer `buf` (see
+/// [`RowsArgs`], [`Padded`]), which holds `pad.len()` floats whose border is the padding.
+pub(crate) fn run_rows(
+    level: Level,
+    input: &[f32],
+    buf: &mut [f32],
+    pad: &Padded,
+    out: &mut [f32],
+    a: &RowsArgs,
+    planes: usize,
+) {
+    let g = a.geo;
+    let lanes = level.or_portable().lanes();
+    let taps = g.kh * g.kw;
+    assert!(
+        rows_apply(g)
+            && *pad == Padded::new(g, lanes, a.max)
+            && input.len() >= planes * g.in_h * g.in_w
+            && buf.len() >= pad.len()
+            && out.len() >= planes * g.out_h * g.out_w
+            && (a.max || (a.weights.len() >= planes * taps && a.bias.len() >= planes)),
+        "depthwise planes do not fit"
+    );
+    // SAFETY: `Padded::new` sized the buffer for every load and the copy; each arm runs only
+    // where its instructions exist.
+    unsafe {
+        match level {
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 if level.available() => x86::rows_avx512(input, buf, pad, out, a, planes),
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 if level.available() => x86::rows_avx2(input, buf, pad, out, a, planes),
+            #[cfg(all(target_family = "wasm", target_feature = "simd128"))]
+            Level::Simd128 => planes_any::<super::lanes::V128>(input, buf, pad, out, a, planes),
+            _ => planes_any::<Portable>(input, buf, pad, out, a, planes),
         }
     }
 }
@@ -280,75 +740,8 @@ pub(crate) fn run_channels_last(level: Level, input: &[f32], out: &mut [f32], a:
             #[cfg(target_arch = "x86_64")]
             Level::Avx2 if level.available() => x86::channels_last_avx2(input, out, a),
             #[cfg(all(target_family = "wasm", target_feature = "simd128"))]
-            Level::Simd128 => channels_last_any::<wasm::V128>(input, out, a),
+            Level::Simd128 => channels_last_any::<super::lanes::V128>(input, out, a),
             _ => channels_last_any::<Portable>(input, out, a),
-        }
-    }
-}
-
-/// The instruction set a plane runs with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Level {
-    /// plain Rust, 8 floats at a time (vectorised by the compiler for the build target)
-    Portable,
-    /// x86-64 AVX2 with FMA, 8 lanes
-    Avx2,
-    /// x86-64 AVX-512F, 16 lanes
-    Avx512,
-    /// WebAssembly SIMD128, 4 lanes (builds with `-C target-feature=+simd128`)
-    Simd128,
-}
-
-impl Level {
-    /// Lanes per vector.
-    pub fn lanes(self) -> usize {
-        match self {
-            Level::Portable | Level::Avx2 => 8,
-            Level::Avx512 => 16,
-            Level::Simd128 => 4,
-        }
-    }
-
-    /// The best level this machine runs (`TENSORCV_NO_SIMD` set: portable).
-    pub fn best() -> Level {
-        use std::sync::OnceLock;
-        static BEST: OnceLock<Level> = OnceLock::new();
-        *BEST.get_or_init(|| {
-            if std::env::var_os("TENSORCV_NO_SIMD").is_some() {
-                return Level::Portable;
-            }
-            #[cfg(target_arch = "x86_64")]
-            {
-                if std::is_x86_feature_detected!("avx512f") {
-                    return Level::Avx512;
-                }
-                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                    return Level::Avx2;
-                }
-            }
-            #[cfg(all(target_family = "wasm", target_feature = "simd128"))]
-            {
-                return Level::Simd128;
-            }
-            #[allow(unreachable_code)]
-            Level::Portable
-        })
-    }
-
-    /// Whether this machine can run `self`.
-    pub fn available(self) -> bool {
-        match self {
-            Level::Portable => true,
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx2 => {
-                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-            }
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx512 => std::is_x86_feature_detected!("avx512f"),
-            #[cfg(all(target_family = "wasm", target_feature = "simd128"))]
-            Level::Simd128 => true,
-            #[allow(unreachable_patterns)]
-            _ => false,
         }
     }
 }
@@ -379,114 +772,45 @@ pub(crate) fn run_plane(level: Level, src: &[f32], out: &mut [f32], a: &PlaneArg
             #[cfg(target_arch = "x86_64")]
             Level::Avx2 if level.available() => x86::plane_avx2(src, out, a),
             #[cfg(all(target_family = "wasm", target_feature = "simd128"))]
-            Level::Simd128 => plane_any::<wasm::V128>(src, out, a),
+            Level::Simd128 => plane_any::<super::lanes::V128>(src, out, a),
             _ => plane_any::<Portable>(src, out, a),
         }
     }
 }
 
-/// Eight floats as an array: the compiler vectorises the element loops for the build target.
-/// Multiply then add (no fused multiply-add, which is a slow library call without FMA).
-#[derive(Clone, Copy)]
-struct Portable([f32; 8]);
-
-impl Lanes for Portable {
-    const N: usize = 8;
-    #[inline(always)]
-    unsafe fn splat(x: f32) -> Self {
-        Portable([x; 8])
-    }
-    #[inline(always)]
-    unsafe fn load(p: *const f32) -> Self {
-        unsafe { Portable(std::ptr::read_unaligned(p as *const [f32; 8])) }
-    }
-    #[inline(always)]
-    unsafe fn store(self, p: *mut f32) {
-        unsafe { std::ptr::write_unaligned(p as *mut [f32; 8], self.0) }
-    }
-    #[inline(always)]
-    unsafe fn mul_add(self, w: Self, acc: Self) -> Self {
-        Portable(std::array::from_fn(|i| acc.0[i] + self.0[i] * w.0[i]))
-    }
-    #[inline(always)]
-    unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
-        Portable(std::array::from_fn(|i| self.0[i].max(lo.0[i]).min(hi.0[i])))
-    }
-    #[inline(always)]
-    unsafe fn max(self, other: Self) -> Self {
-        Portable(std::array::from_fn(|i| self.0[i].max(other.0[i])))
-    }
-}
-
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{channels_last_any, plane_any, ChannelsLast, Lanes, PlaneArgs};
-    use std::arch::x86_64::*;
+    use super::{
+        channels_last_any, plane_any, planes_any, ChannelsLast, Padded, PlaneArgs, RowsArgs,
+    };
+    use crate::kernels::lanes::{Avx2, Avx512};
 
-    #[derive(Clone, Copy)]
-    pub(super) struct Avx512(__m512);
-
-    impl Lanes for Avx512 {
-        const N: usize = 16;
-        #[inline(always)]
-        unsafe fn splat(x: f32) -> Self {
-            unsafe { Avx512(_mm512_set1_ps(x)) }
-        }
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            unsafe { Avx512(_mm512_loadu_ps(p)) }
-        }
-        #[inline(always)]
-        unsafe fn store(self, p: *mut f32) {
-            unsafe { _mm512_storeu_ps(p, self.0) }
-        }
-        #[inline(always)]
-        unsafe fn mul_add(self, w: Self, acc: Self) -> Self {
-            unsafe { Avx512(_mm512_fmadd_ps(self.0, w.0, acc.0)) }
-        }
-        #[inline(always)]
-        unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
-            unsafe { Avx512(_mm512_min_ps(_mm512_max_ps(self.0, lo.0), hi.0)) }
-        }
-        #[inline(always)]
-        unsafe fn max(self, other: Self) -> Self {
-            unsafe { Avx512(_mm512_max_ps(self.0, other.0)) }
-        }
-        #[inline(always)]
-        unsafe fn store_first(self, p: *mut f32, n: usize) {
-            unsafe { _mm512_mask_storeu_ps(p, ((1u32 << n) - 1) as __mmask16, self.0) }
-        }
+    /// # Safety
+    /// AVX-512F present; buffers as [`super::run_rows`] checks.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn rows_avx512(
+        input: &[f32],
+        buf: &mut [f32],
+        pad: &Padded,
+        out: &mut [f32],
+        a: &RowsArgs,
+        planes: usize,
+    ) {
+        unsafe { planes_any::<Avx512>(input, buf, pad, out, a, planes) }
     }
 
-    #[derive(Clone, Copy)]
-    pub(super) struct Avx2(__m256);
-
-    impl Lanes for Avx2 {
-        const N: usize = 8;
-        #[inline(always)]
-        unsafe fn splat(x: f32) -> Self {
-            unsafe { Avx2(_mm256_set1_ps(x)) }
-        }
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            unsafe { Avx2(_mm256_loadu_ps(p)) }
-        }
-        #[inline(always)]
-        unsafe fn store(self, p: *mut f32) {
-            unsafe { _mm256_storeu_ps(p, self.0) }
-        }
-        #[inline(always)]
-        unsafe fn mul_add(self, w: Self, acc: Self) -> Self {
-            unsafe { Avx2(_mm256_fmadd_ps(self.0, w.0, acc.0)) }
-        }
-        #[inline(always)]
-        unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
-            unsafe { Avx2(_mm256_min_ps(_mm256_max_ps(self.0, lo.0), hi.0)) }
-        }
-        #[inline(always)]
-        unsafe fn max(self, other: Self) -> Self {
-            unsafe { Avx2(_mm256_max_ps(self.0, other.0)) }
-        }
+    /// # Safety
+    /// AVX2 and FMA present; buffers as [`super::run_rows`] checks.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn rows_avx2(
+        input: &[f32],
+        buf: &mut [f32],
+        pad: &Padded,
+        out: &mut [f32],
+        a: &RowsArgs,
+        planes: usize,
+    ) {
+        unsafe { planes_any::<Avx2>(input, buf, pad, out, a, planes) }
     }
 
     /// # Safety
@@ -515,42 +839,5 @@ mod x86 {
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn plane_avx2(src: &[f32], out: &mut [f32], a: &PlaneArgs) {
         unsafe { plane_any::<Avx2>(src, out, a) }
-    }
-}
-
-#[cfg(all(target_family = "wasm", target_feature = "simd128"))]
-mod wasm {
-    use super::Lanes;
-    use std::arch::wasm32::*;
-
-    #[derive(Clone, Copy)]
-    pub(super) struct V128(v128);
-
-    impl Lanes for V128 {
-        const N: usize = 4;
-        #[inline(always)]
-        unsafe fn splat(x: f32) -> Self {
-            V128(f32x4_splat(x))
-        }
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            unsafe { V128(v128_load(p as *const v128)) }
-        }
-        #[inline(always)]
-        unsafe fn store(self, p: *mut f32) {
-            unsafe { v128_store(p as *mut v128, self.0) }
-        }
-        #[inline(always)]
-        unsafe fn mul_add(self, w: Self, acc: Self) -> Self {
-            V128(f32x4_add(acc.0, f32x4_mul(self.0, w.0)))
-        }
-        #[inline(always)]
-        unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
-            V128(f32x4_pmin(hi.0, f32x4_pmax(lo.0, self.0)))
-        }
-        #[inline(always)]
-        unsafe fn max(self, other: Self) -> Self {
-            V128(f32x4_max(self.0, other.0))
-        }
     }
 }

@@ -1,0 +1,453 @@
+//! One vector of floats per instruction set, behind one trait, so every kernel is written once
+//! and compiled per instruction set: AVX-512 (16 lanes), AVX2 + FMA (8), WebAssembly SIMD128
+//! (4, when the crate is compiled with `+simd128`) and a portable 8-lane array the compiler
+//! vectorises for the baseline target. [`Level`] says which one runs; the x86 copies are chosen
+//! at run time.
+
+/// One vector of `N` floats.
+pub(crate) trait Lanes: Copy {
+    const N: usize;
+    /// # Safety
+    /// The CPU must support the instruction set of the implementing type (as for all methods).
+    unsafe fn splat(x: f32) -> Self;
+    /// # Safety
+    /// `p..p + N` readable.
+    unsafe fn load(p: *const f32) -> Self;
+    /// # Safety
+    /// `p..p + N` writable.
+    unsafe fn store(self, p: *mut f32);
+    /// `acc + self * w`
+    unsafe fn mul_add(self, w: Self, acc: Self) -> Self;
+    /// `self + other`
+    unsafe fn add(self, other: Self) -> Self;
+    /// `min(max(self, lo), hi)`
+    unsafe fn clamp(self, lo: Self, hi: Self) -> Self;
+    /// lane-wise maximum
+    unsafe fn max(self, other: Self) -> Self;
+    /// Store the first `n < N` lanes.
+    ///
+    /// # Safety
+    /// `p..p + n` writable.
+    #[inline(always)]
+    unsafe fn store_first(self, p: *mut f32, n: usize) {
+        let mut tmp = [0f32; 16];
+        unsafe {
+            self.store(tmp.as_mut_ptr());
+            std::ptr::copy_nonoverlapping(tmp.as_ptr(), p, n);
+        }
+    }
+    /// Lanes `lo..hi` from `p + lane`, the others `fill`; `p` itself may lie outside the
+    /// buffer (only the lanes in range are read).
+    ///
+    /// # Safety
+    /// `p + lo..p + hi` readable.
+    #[inline(always)]
+    unsafe fn load_range(p: *const f32, lo: usize, hi: usize, fill: f32) -> Self {
+        let mut tmp = [fill; 16];
+        for (l, t) in tmp.iter_mut().enumerate().take(hi).skip(lo) {
+            *t = unsafe { *p.wrapping_add(l) };
+        }
+        unsafe { Self::load(tmp.as_ptr()) }
+    }
+    /// The even lanes of `a` then those of `b` (`a0 a2 .. b0 b2 ..`): a stride-2 read of the
+    /// `2N` floats `a` then `b` hold.
+    #[inline(always)]
+    unsafe fn even(a: Self, b: Self) -> Self {
+        let (mut x, mut y, mut z) = ([0f32; 16], [0f32; 16], [0f32; 16]);
+        unsafe {
+            a.store(x.as_mut_ptr());
+            b.store(y.as_mut_ptr());
+            for l in 0..Self::N / 2 {
+                z[l] = x[2 * l];
+                z[l + Self::N / 2] = y[2 * l];
+            }
+            Self::load(z.as_ptr())
+        }
+    }
+    /// The odd lanes of `a` then those of `b` (`a1 a3 .. b1 b3 ..`).
+    #[inline(always)]
+    unsafe fn odd(a: Self, b: Self) -> Self {
+        let (mut x, mut y, mut z) = ([0f32; 16], [0f32; 16], [0f32; 16]);
+        unsafe {
+            a.store(x.as_mut_ptr());
+            b.store(y.as_mut_ptr());
+            for l in 0..Self::N / 2 {
+                z[l] = x[2 * l + 1];
+                z[l + Self::N / 2] = y[2 * l + 1];
+            }
+            Self::load(z.as_ptr())
+        }
+    }
+    /// The `N` floats at `p + K` (`K < N`), given `a` and `b`, the vectors at `p` and `p + N`
+    /// (AVX-512 shifts them together in registers; the others load again, unaligned).
+    ///
+    /// # Safety
+    /// `p..p + K + N` readable.
+    #[inline(always)]
+    unsafe fn shifted<const K: usize>(p: *const f32, a: Self, b: Self) -> Self {
+        let _ = (a, b);
+        unsafe { Self::load(p.add(K)) }
+    }
+    /// Load the first `n <= N` lanes, the others zero.
+    ///
+    /// # Safety
+    /// `p..p + n` readable.
+    #[inline(always)]
+    unsafe fn load_first(p: *const f32, n: usize) -> Self {
+        let mut tmp = [0f32; 16];
+        unsafe {
+            std::ptr::copy_nonoverlapping(p, tmp.as_mut_ptr(), n);
+            Self::load(tmp.as_ptr())
+        }
+    }
+}
+
+/// The instruction set a kernel runs with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Level {
+    /// plain Rust, 8 floats at a time (vectorised by the compiler for the build target)
+    Portable,
+    /// x86-64 AVX2 with FMA, 8 lanes
+    Avx2,
+    /// x86-64 AVX-512F, 16 lanes
+    Avx512,
+    /// WebAssembly SIMD128, 4 lanes (builds with `-C target-feature=+simd128`)
+    Simd128,
+}
+
+impl Level {
+    /// Lanes per vector.
+    pub fn lanes(self) -> usize {
+        match self {
+            Level::Portable | Level::Avx2 => 8,
+            Level::Avx512 => 16,
+            Level::Simd128 => 4,
+        }
+    }
+
+    /// The best level this machine runs (`TENSORCV_NO_SIMD` set: portable).
+    pub fn best() -> Level {
+        use std::sync::OnceLock;
+        static BEST: OnceLock<Level> = OnceLock::new();
+        *BEST.get_or_init(|| {
+            if std::env::var_os("TENSORCV_NO_SIMD").is_some() {
+                return Level::Portable;
+            }
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::is_x86_feature_detected!("avx512f") {
+                    return Level::Avx512;
+                }
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                    return Level::Avx2;
+                }
+            }
+            #[cfg(all(target_family = "wasm", target_feature = "simd128"))]
+            {
+                return Level::Simd128;
+            }
+            #[allow(unreachable_code)]
+            Level::Portable
+        })
+    }
+
+    /// Whether this machine can run `self`.
+    pub fn available(self) -> bool {
+        match self {
+            Level::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 => {
+                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 => std::is_x86_feature_detected!("avx512f"),
+            #[cfg(all(target_family = "wasm", target_feature = "simd128"))]
+            Level::Simd128 => true,
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
+    /// `self` where this machine runs it, else the portable level (what the kernels' dispatch
+    /// does with a level it cannot run).
+    pub fn or_portable(self) -> Level {
+        if self.available() {
+            self
+        } else {
+            Level::Portable
+        }
+    }
+}
+
+/// Eight floats as an array: the compiler vectorises the element loops for the build target.
+/// Multiply then add (no fused multiply-add, which is a slow library call without FMA).
+#[derive(Clone, Copy)]
+pub(crate) struct Portable([f32; 8]);
+
+impl Lanes for Portable {
+    const N: usize = 8;
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> Self {
+        Portable([x; 8])
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        unsafe { Portable(std::ptr::read_unaligned(p as *const [f32; 8])) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        unsafe { std::ptr::write_unaligned(p as *mut [f32; 8], self.0) }
+    }
+    #[inline(always)]
+    unsafe fn mul_add(self, w: Self, acc: Self) -> Self {
+        Portable(std::array::from_fn(|i| acc.0[i] + self.0[i] * w.0[i]))
+    }
+    #[inline(always)]
+    unsafe fn add(self, other: Self) -> Self {
+        Portable(std::array::from_fn(|i| self.0[i] + other.0[i]))
+    }
+    #[inline(always)]
+    unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
+        Portable(std::array::from_fn(|i| self.0[i].max(lo.0[i]).min(hi.0[i])))
+    }
+    #[inline(always)]
+    unsafe fn max(self, other: Self) -> Self {
+        Portable(std::array::from_fn(|i| self.0[i].max(other.0[i])))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) use x86::{Avx2, Avx512};
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::Lanes;
+    use std::arch::x86_64::*;
+
+    #[derive(Clone, Copy)]
+    pub(crate) struct Avx512(__m512);
+
+    impl Avx512 {
+        #[inline(always)]
+        fn mask(n: usize) -> __mmask16 {
+            ((1u32 << n) - 1) as __mmask16
+        }
+    }
+
+    impl Lanes for Avx512 {
+        const N: usize = 16;
+        #[inline(always)]
+        unsafe fn splat(x: f32) -> Self {
+            unsafe { Avx512(_mm512_set1_ps(x)) }
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            unsafe { Avx512(_mm512_loadu_ps(p)) }
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            unsafe { _mm512_storeu_ps(p, self.0) }
+        }
+        #[inline(always)]
+        unsafe fn mul_add(self, w: Self, acc: Self) -> Self {
+            unsafe { Avx512(_mm512_fmadd_ps(self.0, w.0, acc.0)) }
+        }
+        #[inline(always)]
+        unsafe fn add(self, other: Self) -> Self {
+            unsafe { Avx512(_mm512_add_ps(self.0, other.0)) }
+        }
+        #[inline(always)]
+        unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
+            unsafe { Avx512(_mm512_min_ps(_mm512_max_ps(self.0, lo.0), hi.0)) }
+        }
+        #[inline(always)]
+        unsafe fn max(self, other: Self) -> Self {
+            unsafe { Avx512(_mm512_max_ps(self.0, other.0)) }
+        }
+        #[inline(always)]
+        unsafe fn store_first(self, p: *mut f32, n: usize) {
+            unsafe { _mm512_mask_storeu_ps(p, Self::mask(n), self.0) }
+        }
+        #[inline(always)]
+        unsafe fn load_first(p: *const f32, n: usize) -> Self {
+            // masked-off lanes are not read (no fault past the end)
+            unsafe { Avx512(_mm512_maskz_loadu_ps(Self::mask(n), p)) }
+        }
+        #[inline(always)]
+        unsafe fn load_range(p: *const f32, lo: usize, hi: usize, fill: f32) -> Self {
+            let mask = (Self::mask(hi) & !Self::mask(lo)) as __mmask16;
+            unsafe { Avx512(_mm512_mask_loadu_ps(_mm512_set1_ps(fill), mask, p)) }
+        }
+        #[inline(always)]
+        unsafe fn even(a: Self, b: Self) -> Self {
+            unsafe {
+                let idx =
+                    _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+                Avx512(_mm512_permutex2var_ps(a.0, idx, b.0))
+            }
+        }
+        #[inline(always)]
+        unsafe fn odd(a: Self, b: Self) -> Self {
+            unsafe {
+                let idx =
+                    _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+                Avx512(_mm512_permutex2var_ps(a.0, idx, b.0))
+            }
+        }
+        #[inline(always)]
+        unsafe fn shifted<const K: usize>(_p: *const f32, a: Self, b: Self) -> Self {
+            unsafe {
+                let (a, b) = (_mm512_castps_si512(a.0), _mm512_castps_si512(b.0));
+                let v = match K {
+                    0 => a,
+                    1 => _mm512_alignr_epi32::<1>(b, a),
+                    2 => _mm512_alignr_epi32::<2>(b, a),
+                    3 => _mm512_alignr_epi32::<3>(b, a),
+                    4 => _mm512_alignr_epi32::<4>(b, a),
+                    5 => _mm512_alignr_epi32::<5>(b, a),
+                    _ => _mm512_alignr_epi32::<6>(b, a),
+                };
+                Avx512(_mm512_castsi512_ps(v))
+            }
+        }
+    }
+
+    #[derive(Clone, Copy)]
+    pub(crate) struct Avx2(__m256);
+
+    impl Avx2 {
+        /// The first `n` lanes set, for `vmaskmovps` (which reads and writes no masked lane).
+        #[inline(always)]
+        unsafe fn mask(n: usize) -> __m256i {
+            const M: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
+            unsafe { _mm256_loadu_si256(M.as_ptr().add(8 - n) as *const __m256i) }
+        }
+    }
+
+    impl Lanes for Avx2 {
+        const N: usize = 8;
+        #[inline(always)]
+        unsafe fn splat(x: f32) -> Self {
+            unsafe { Avx2(_mm256_set1_ps(x)) }
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            unsafe { Avx2(_mm256_loadu_ps(p)) }
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            unsafe { _mm256_storeu_ps(p, self.0) }
+        }
+        #[inline(always)]
+        unsafe fn mul_add(self, w: Self, acc: Self) -> Self {
+            unsafe { Avx2(_mm256_fmadd_ps(self.0, w.0, acc.0)) }
+        }
+        #[inline(always)]
+        unsafe fn add(self, other: Self) -> Self {
+            unsafe { Avx2(_mm256_add_ps(self.0, other.0)) }
+        }
+        #[inline(always)]
+        unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
+            unsafe { Avx2(_mm256_min_ps(_mm256_max_ps(self.0, lo.0), hi.0)) }
+        }
+        #[inline(always)]
+        unsafe fn max(self, other: Self) -> Self {
+            unsafe { Avx2(_mm256_max_ps(self.0, other.0)) }
+        }
+        #[inline(always)]
+        unsafe fn store_first(self, p: *mut f32, n: usize) {
+            unsafe { _mm256_maskstore_ps(p, Self::mask(n), self.0) }
+        }
+        #[inline(always)]
+        unsafe fn load_first(p: *const f32, n: usize) -> Self {
+            unsafe { Avx2(_mm256_maskload_ps(p, Self::mask(n))) }
+        }
+        #[inline(always)]
+        unsafe fn load_range(p: *const f32, lo: usize, hi: usize, fill: f32) -> Self {
+            unsafe {
+                let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                let m = _mm256_and_si256(
+                    _mm256_cmpgt_epi32(idx, _mm256_set1_epi32(lo as i32 - 1)),
+                    _mm256_cmpgt_epi32(_mm256_set1_epi32(hi as i32), idx),
+                );
+                let v = _mm256_maskload_ps(p, m);
+                Avx2(_mm256_blendv_ps(
+                    _mm256_set1_ps(fill),
+                    v,
+                    _mm256_castsi256_ps(m),
+                ))
+            }
+        }
+        #[inline(always)]
+        unsafe fn even(a: Self, b: Self) -> Self {
+            unsafe {
+                // a0 a2 b0 b2 | a4 a6 b4 b6 -> a0 a2 a4 a6 b0 b2 b4 b6
+                let s = _mm256_shuffle_ps::<0x88>(a.0, b.0);
+                Avx2(_mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(
+                    _mm256_castps_pd(s),
+                )))
+            }
+        }
+        #[inline(always)]
+        unsafe fn odd(a: Self, b: Self) -> Self {
+            unsafe {
+                let s = _mm256_shuffle_ps::<0xDD>(a.0, b.0);
+                Avx2(_mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(
+                    _mm256_castps_pd(s),
+                )))
+            }
+        }
+    }
+}
+
+#[cfg(all(target_family = "wasm", target_feature = "simd128"))]
+pub(crate) use wasm::V128;
+
+#[cfg(all(target_family = "wasm", target_feature = "simd128"))]
+mod wasm {
+    use super::Lanes;
+    use std::arch::wasm32::*;
+
+    #[derive(Clone, Copy)]
+    pub(crate) struct V128(v128);
+
+    impl Lanes for V128 {
+        const N: usize = 4;
+        #[inline(always)]
+        unsafe fn splat(x: f32) -> Self {
+            V128(f32x4_splat(x))
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            unsafe { V128(v128_load(p as *const v128)) }
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            unsafe { v128_store(p as *mut v128, self.0) }
+        }
+        #[inline(always)]
+        unsafe fn mul_add(self, w: Self, acc: Self) -> Self {
+            V128(f32x4_add(acc.0, f32x4_mul(self.0, w.0)))
+        }
+        #[inline(always)]
+        unsafe fn add(self, other: Self) -> Self {
+            V128(f32x4_add(self.0, other.0))
+        }
+        #[inline(always)]
+        unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
+            V128(f32x4_pmin(hi.0, f32x4_pmax(lo.0, self.0)))
+        }
+        #[inline(always)]
+        unsafe fn max(self, other: Self) -> Self {
+            V128(f32x4_max(self.0, other.0))
+        }
+        #[inline(always)]
+        unsafe fn even(a: Self, b: Self) -> Self {
+            V128(i32x4_shuffle::<0, 2, 4, 6>(a.0, b.0))
+        }
+        #[inline(always)]
+        unsafe fn odd(a: Self, b: Self) -> Self {
+            V128(i32x4_shuffle::<1, 3, 5, 7>(a.0, b.0))
+        }
+    }
+}
