@@ -39,6 +39,7 @@ fn main() {
                         rs: n,
                         cs: 1,
                     },
+                    &[0],
                     Mat {
                         ptr: c.as_mut_ptr(),
                         rs: n,

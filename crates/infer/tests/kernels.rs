@@ -5,7 +5,11 @@
 
 use tensorcv_infer::kernels::{accelerate, DepthwiseConv, Level, Replaced};
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::axes::AxesMapping;
+use tract_onnx::tract_core::ops::array::{Pad, PadMode};
+use tract_onnx::tract_core::ops::change_axes::AxisOp;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, MaxPool, PaddingSpec, PoolSpec};
+use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::math;
 use tract_onnx::tract_core::ops::nn::resize::{CoordTransformer, Interpolator, Nearest, Resize};
 use tract_onnx::tract_core::ops::nn::DataFormat;
@@ -23,11 +27,16 @@ fn random(n: usize, seed: u32) -> Vec<f32> {
 /// Run `model` on `input` optimized by tract alone and with tensorcv's kernels; returns both
 /// outputs and what was replaced.
 fn both(model: TypedModel, input: &Tensor) -> (Vec<f32>, Vec<f32>, Replaced) {
+    both_inputs(model, &[input.clone()])
+}
+
+/// [`both`] with several inputs.
+fn both_inputs(model: TypedModel, inputs: &[Tensor]) -> (Vec<f32>, Vec<f32>, Replaced) {
     let run = |m: TypedModel| -> Vec<f32> {
         let out = m
             .into_runnable()
             .unwrap()
-            .run(tvec!(input.clone().into_tvalue()))
+            .run(inputs.iter().map(|t| t.clone().into_tvalue()).collect())
             .unwrap();
         out[0]
             .to_plain_array_view::<f32>()
@@ -47,13 +56,18 @@ fn both(model: TypedModel, input: &Tensor) -> (Vec<f32>, Vec<f32>, Replaced) {
 }
 
 fn assert_close(ours: &[f32], theirs: &[f32], what: &str) {
+    assert_within(ours, theirs, 2e-6, what)
+}
+
+/// `assert_close` with a tolerance (chains of several products round more).
+fn assert_within(ours: &[f32], theirs: &[f32], tolerance: f32, what: &str) {
     assert_eq!(ours.len(), theirs.len(), "{what}: sizes");
     let worst = ours
         .iter()
         .zip(theirs)
         .map(|(a, b)| (a - b).abs() / (1.0 + b.abs()))
         .fold(0f32, f32::max);
-    assert!(worst <= 2e-6, "{what}: relative difference {worst}");
+    assert!(worst <= tolerance, "{what}: relative difference {worst}");
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -408,5 +422,507 @@ fn resize_matches_tracts_op() {
         let (ours, theirs, replaced) = both(m, &input);
         assert_eq!(replaced.resizes, 1, "{what}: not replaced");
         assert_close(&ours, &theirs, &what);
+    }
+}
+
+/// A tensor of one value per channel for a rank-`rank` tensor whose channel axis is `c_axis`.
+fn channel_const(c: usize, rank: usize, c_axis: usize, seed: u32) -> Tensor {
+    let mut shape = vec![1; rank];
+    shape[c_axis] = c;
+    tract_ndarray::ArrayD::from_shape_vec(shape, random(c, seed))
+        .unwrap()
+        .into_tensor()
+}
+
+/// A scalar of rank `rank`.
+fn scalar(v: f32, rank: usize) -> Tensor {
+    tract_ndarray::ArrayD::from_shape_vec(vec![1; rank], vec![v])
+        .unwrap()
+        .into_tensor()
+}
+
+/// What follows a convolution in the test graphs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Tail {
+    /// nothing
+    None,
+    /// per-channel scale, then ReLU6
+    ScaleRelu6,
+    /// a residual add (the block's input, or a channel-padded copy of it), then ReLU
+    Residual,
+}
+
+struct DenseCase {
+    nhwc: bool,
+    /// channels-last source transposed to channels first right before the convolution
+    moved: bool,
+    batch: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    m: usize,
+    k: (usize, usize),
+    stride: usize,
+    padding: PaddingSpec,
+    tail: Tail,
+}
+
+fn dense_model(d: &DenseCase) -> TractResult<(TypedModel, Vec<usize>)> {
+    let mut m = TypedModel::default();
+    let src_shape = if d.nhwc || d.moved {
+        vec![d.batch, d.h, d.w, d.c]
+    } else {
+        vec![d.batch, d.c, d.h, d.w]
+    };
+    let mut x = m.add_source("x", f32::fact(&src_shape))?;
+    if d.moved {
+        x = m.wire_node("move", AxisOp::Move(3, 1), &[x])?[0];
+    }
+    let (kh, kw) = d.k;
+    let kernel =
+        tract_ndarray::Array4::from_shape_vec((d.m, d.c, kh, kw), random(d.m * d.c * kh * kw, 3))?;
+    let k = m.add_const("k", kernel.into_tensor())?;
+    let b = m.add_const("b", tensor1(&random(d.m, 4)))?;
+    let format = if d.nhwc {
+        DataFormat::NHWC
+    } else {
+        DataFormat::NCHW
+    };
+    let spec = PoolSpec::new(
+        format,
+        tvec![kh, kw],
+        d.padding.clone(),
+        Some(tvec![1, 1]),
+        Some(tvec![d.stride, d.stride]),
+        d.c,
+        d.m,
+    );
+    let conv = Conv::new(spec, KernelFormat::OIHW, 1, None);
+    let mut y = m.wire_node("conv", conv, &[x, k, b])?[0];
+    tail(
+        &mut m,
+        &mut y,
+        d.tail,
+        if d.nhwc { 3 } else { 1 },
+        d.m,
+        None,
+    )?;
+    m.select_output_outlets(&[y])?;
+    Ok((m, src_shape))
+}
+
+/// Wire `tail` after `y`, whose channels (`channels` of them) are on `c_axis` (`residual`:
+/// the tensor to add).
+fn tail(
+    m: &mut TypedModel,
+    y: &mut OutletId,
+    tail: Tail,
+    c_axis: usize,
+    channels: usize,
+    residual: Option<OutletId>,
+) -> TractResult<()> {
+    let rank = m.outlet_fact(*y)?.rank();
+    match tail {
+        Tail::None => {}
+        Tail::ScaleRelu6 => {
+            let s = m.add_const("scale.v", channel_const(channels, rank, c_axis, 8))?;
+            *y = m.wire_node("scale", math::mul(), &[*y, s])?[0];
+            let zero = m.add_const("zero.v", scalar(0.0, rank))?;
+            *y = m.wire_node("relu", math::max(), &[*y, zero])?[0];
+            let six = m.add_const("six.v", scalar(6.0, rank))?;
+            *y = m.wire_node("relu6", math::min(), &[*y, six])?[0];
+        }
+        Tail::Residual => {
+            let r = residual.expect("a residual to add");
+            *y = m.wire_node("residual", math::add(), &[r, *y])?[0];
+            let zero = m.add_const("zero.v", scalar(0.0, rank))?;
+            *y = m.wire_node("relu", math::max(), &[*y, zero])?[0];
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn dense_convolution_matches_tracts_op() {
+    let same = |k: usize| PaddingSpec::Explicit(tvec![k / 2, k / 2], tvec![k / 2, k / 2]);
+    let tf_s2 = PaddingSpec::Explicit(tvec![0, 0], tvec![1, 1]);
+    let cases = [
+        // MobileNet's stem (channels last), BlazeFace's (channels-last source moved first)
+        DenseCase {
+            nhwc: true,
+            moved: false,
+            batch: 1,
+            c: 3,
+            h: 32,
+            w: 30,
+            m: 32,
+            k: (3, 3),
+            stride: 2,
+            padding: tf_s2.clone(),
+            tail: Tail::ScaleRelu6,
+        },
+        DenseCase {
+            nhwc: false,
+            moved: true,
+            batch: 1,
+            c: 3,
+            h: 32,
+            w: 32,
+            m: 24,
+            k: (5, 5),
+            stride: 2,
+            padding: PaddingSpec::Explicit(tvec![1, 1], tvec![2, 2]),
+            tail: Tail::ScaleRelu6,
+        },
+        // channels first, odd sizes, vector tails of channels and pixels, batch 2
+        DenseCase {
+            nhwc: false,
+            moved: false,
+            batch: 2,
+            c: 5,
+            h: 13,
+            w: 17,
+            m: 20,
+            k: (3, 3),
+            stride: 1,
+            padding: same(3),
+            tail: Tail::None,
+        },
+        DenseCase {
+            nhwc: true,
+            moved: false,
+            batch: 2,
+            c: 7,
+            h: 9,
+            w: 11,
+            m: 40,
+            k: (3, 3),
+            stride: 1,
+            padding: PaddingSpec::Valid,
+            tail: Tail::None,
+        },
+        // a 1×1 stride-2 projection (a residual branch that halves the size), a 1×7 kernel
+        DenseCase {
+            nhwc: false,
+            moved: false,
+            batch: 1,
+            c: 16,
+            h: 12,
+            w: 12,
+            m: 24,
+            k: (1, 1),
+            stride: 2,
+            padding: PaddingSpec::Valid,
+            tail: Tail::None,
+        },
+        DenseCase {
+            nhwc: false,
+            moved: false,
+            batch: 1,
+            c: 4,
+            h: 10,
+            w: 21,
+            m: 9,
+            k: (1, 7),
+            stride: 1,
+            padding: PaddingSpec::Explicit(tvec![0, 3], tvec![0, 3]),
+            tail: Tail::ScaleRelu6,
+        },
+        // wide patches (channels first, transposed through memory)
+        DenseCase {
+            nhwc: false,
+            moved: false,
+            batch: 1,
+            c: 64,
+            h: 8,
+            w: 8,
+            m: 17,
+            k: (3, 3),
+            stride: 1,
+            padding: same(3),
+            tail: Tail::None,
+        },
+        DenseCase {
+            nhwc: true,
+            moved: false,
+            batch: 1,
+            c: 3,
+            h: 41,
+            w: 39,
+            m: 16,
+            k: (3, 3),
+            stride: 2,
+            padding: PaddingSpec::SameUpper,
+            tail: Tail::None,
+        },
+    ];
+    for (i, d) in cases.iter().enumerate() {
+        let (model, shape) = dense_model(d).unwrap();
+        let n: usize = shape.iter().product();
+        let input = tract_ndarray::ArrayD::from_shape_vec(shape, random(n, 40 + i as u32))
+            .unwrap()
+            .into_tensor();
+        let what = format!(
+            "dense case {i}: {}x{}x{} -> {} k {:?} stride {} {:?} nhwc {} moved {} {:?}",
+            d.c, d.h, d.w, d.m, d.k, d.stride, d.padding, d.nhwc, d.moved, d.tail
+        );
+        let (ours, theirs, replaced) = both(model, &input);
+        // tract declutters a 1×1 convolution into a product (and a stride into a subsampling)
+        assert_eq!(
+            replaced.convs + replaced.pointwise,
+            1,
+            "{what}: not replaced"
+        );
+        // sums of K products in another order: rounding grows with the square root of K
+        let k = d.c * d.k.0 * d.k.1;
+        assert_within(
+            &ours,
+            &theirs,
+            2e-6 * (k as f32 / 16.0).sqrt().max(1.0),
+            &what,
+        );
+    }
+}
+
+struct PointCase {
+    /// the einsum's expression (`I` contracted with the weights `OI`)
+    expr: &'static str,
+    shape: Vec<usize>,
+    m: usize,
+    tail: Tail,
+    /// the residual reaches the output through a zero `Pad` of the channel axis
+    padded_residual: bool,
+}
+
+fn pointwise_model(p: &PointCase) -> TractResult<TypedModel> {
+    let mut m = TypedModel::default();
+    let x = m.add_source("x", f32::fact(&p.shape))?;
+    let (inputs, output) = p.expr.split_once("->").unwrap();
+    let x_axes = inputs.split(',').next().unwrap();
+    let k = p.shape[x_axes.find('I').unwrap()];
+    let w = tract_ndarray::Array2::from_shape_vec((p.m, k), random(p.m * k, 5))?;
+    let w = m.add_const("w", w.into_tensor())?;
+    let axes = AxesMapping::from_strs(&inputs.split(',').collect::<Vec<_>>(), &[output])?;
+    let mut y = m.wire_node("einsum", EinSum::new(axes, f32::datum_type()), &[x, w])?[0];
+    let out_shape = m.outlet_fact(y)?.shape.as_concrete().unwrap().to_vec();
+    let c_axis = output.find('O').unwrap();
+    // a bias, as tf2onnx's graphs have one
+    let mut bshape = vec![1; out_shape.len()];
+    bshape[c_axis] = p.m;
+    let b = tract_ndarray::ArrayD::from_shape_vec(bshape, random(p.m, 6))?;
+    let b = m.add_const("b", b.into_tensor())?;
+    y = m.wire_node("bias", math::add(), &[y, b])?[0];
+    let residual = if p.tail == Tail::Residual {
+        // the block's input when it fits, else a second source with the output's shape
+        let mut r = if p.shape == out_shape || p.padded_residual {
+            x
+        } else {
+            m.add_source("r", f32::fact(&out_shape))?
+        };
+        if p.padded_residual {
+            let mut pads = vec![(0, 0); out_shape.len()];
+            pads[c_axis] = (0, p.m - k);
+            let pad = Pad::new(pads, PadMode::Constant(tensor0(0f32).into_arc_tensor()));
+            r = m.wire_node("pad", pad, &[r])?[0];
+        }
+        Some(r)
+    } else {
+        None
+    };
+    tail(&mut m, &mut y, p.tail, c_axis, p.m, residual)?;
+    m.select_output_outlets(&[y])?;
+    Ok(m)
+}
+
+#[test]
+fn pointwise_convolution_matches_tracts_op() {
+    let cases = [
+        // channels first: large planes (pixels in vectors), 14x14 and 7x7 (channels in vectors)
+        PointCase {
+            expr: "IHW,OI->OHW",
+            shape: vec![24, 28, 28],
+            m: 40,
+            tail: Tail::ScaleRelu6,
+            padded_residual: false,
+        },
+        PointCase {
+            expr: "IHW,OI->OHW",
+            shape: vec![64, 14, 14],
+            m: 96,
+            tail: Tail::None,
+            padded_residual: false,
+        },
+        PointCase {
+            expr: "IHW,OI->OHW",
+            shape: vec![48, 7, 7],
+            m: 48,
+            tail: Tail::Residual,
+            padded_residual: false,
+        },
+        PointCase {
+            expr: "IHW,OI->OHW",
+            shape: vec![33, 5, 9],
+            m: 17,
+            tail: Tail::ScaleRelu6,
+            padded_residual: false,
+        },
+        // batch axes, BlazeFace's channel-padded residual
+        PointCase {
+            expr: "NIHW,OI->NOHW",
+            shape: vec![1, 24, 16, 16],
+            m: 28,
+            tail: Tail::Residual,
+            padded_residual: true,
+        },
+        PointCase {
+            expr: "NIHW,OI->NOHW",
+            shape: vec![2, 12, 8, 9],
+            m: 12,
+            tail: Tail::Residual,
+            padded_residual: false,
+        },
+        // channels last in (MobileNet after its stem), out; both
+        PointCase {
+            expr: "NHWI,OI->OHW",
+            shape: vec![1, 12, 11, 32],
+            m: 16,
+            tail: Tail::None,
+            padded_residual: false,
+        },
+        PointCase {
+            expr: "NHWI,OI->NHWO",
+            shape: vec![1, 9, 10, 20],
+            m: 36,
+            tail: Tail::ScaleRelu6,
+            padded_residual: false,
+        },
+        PointCase {
+            expr: "NHWI,OI->NHWO",
+            shape: vec![2, 6, 5, 16],
+            m: 16,
+            tail: Tail::Residual,
+            padded_residual: false,
+        },
+    ];
+    for (i, p) in cases.iter().enumerate() {
+        let model = pointwise_model(p).unwrap();
+        let n: usize = p.shape.iter().product();
+        let input =
+            tract_ndarray::ArrayD::from_shape_vec(p.shape.clone(), random(n, 60 + i as u32))
+                .unwrap()
+                .into_tensor();
+        let what = format!(
+            "pointwise case {i}: {} {:?} -> {} {:?}",
+            p.expr, p.shape, p.m, p.tail
+        );
+        let inputs: TVec<Tensor> = if model.inputs.len() == 2 {
+            let r = model
+                .outlet_fact(model.inputs[1])
+                .unwrap()
+                .shape
+                .as_concrete()
+                .unwrap()
+                .to_vec();
+            let rn: usize = r.iter().product();
+            tvec![
+                input,
+                tract_ndarray::ArrayD::from_shape_vec(r, random(rn, 7))
+                    .unwrap()
+                    .into_tensor()
+            ]
+        } else {
+            tvec![input]
+        };
+        let (ours, theirs, replaced) = both_inputs(model, &inputs);
+        assert_eq!(replaced.pointwise, 1, "{what}: not replaced");
+        let residual = (p.tail == Tail::Residual) as usize;
+        assert_eq!(replaced.residuals, residual, "{what}: residual not folded");
+        assert_close(&ours, &theirs, &what);
+    }
+}
+
+/// Inverted residual blocks (expand, ReLU6, depthwise, ReLU6, project, + input) large enough
+/// to be fused, at strides 1 and 2, with and without the expansion and the residual.
+#[test]
+fn fused_blocks_match_tracts_ops() {
+    for (i, &(c, expand, h, stride, residual)) in [
+        (16usize, Some(96usize), 40usize, 1usize, true),
+        (16, Some(96), 41, 2, false),
+        (24, Some(144), 32, 1, false),
+        (96, None, 40, 1, false),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut m = TypedModel::default();
+        let x = m.add_source("x", f32::fact([c, h, h])).unwrap();
+        let relu6 = |m: &mut TypedModel, y: OutletId, name: &str| -> OutletId {
+            let zero = m
+                .add_const(format!("{name}.zero"), tensor3(&[[[0f32]]]))
+                .unwrap();
+            let y = m
+                .wire_node(format!("{name}.max"), math::max(), &[y, zero])
+                .unwrap()[0];
+            let six = m
+                .add_const(format!("{name}.six"), tensor3(&[[[6f32]]]))
+                .unwrap();
+            m.wire_node(format!("{name}.min"), math::min(), &[y, six])
+                .unwrap()[0]
+        };
+        let einsum = |m: &mut TypedModel, y: OutletId, k: usize, o: usize, name: &str| {
+            let w = tract_ndarray::Array2::from_shape_vec((o, k), random(o * k, 9)).unwrap();
+            let w = m.add_const(format!("{name}.w"), w.into_tensor()).unwrap();
+            let axes = AxesMapping::from_strs(&["IHW", "OI"], &["OHW"]).unwrap();
+            m.wire_node(name, EinSum::new(axes, f32::datum_type()), &[y, w])
+                .unwrap()[0]
+        };
+        let mut y = x;
+        let m1 = expand.unwrap_or(c);
+        if let Some(e) = expand {
+            y = einsum(&mut m, y, c, e, "expand");
+            y = relu6(&mut m, y, "expand");
+        }
+        let kernel =
+            tract_ndarray::Array4::from_shape_vec((m1, 1, 3, 3), random(m1 * 9, 10)).unwrap();
+        let k = m.add_const("dw.k", kernel.into_tensor()).unwrap();
+        let b = m.add_const("dw.b", tensor1(&random(m1, 11))).unwrap();
+        let padding = if stride == 1 {
+            PaddingSpec::Explicit(tvec![1, 1], tvec![1, 1])
+        } else {
+            PaddingSpec::Explicit(tvec![0, 0], tvec![1, 1])
+        };
+        let spec = PoolSpec::new(
+            DataFormat::CHW,
+            tvec![3, 3],
+            padding,
+            Some(tvec![1, 1]),
+            Some(tvec![stride, stride]),
+            m1,
+            m1,
+        );
+        y = m
+            .wire_node(
+                "dw",
+                Conv::new(spec, KernelFormat::OIHW, m1, None),
+                &[y, k, b],
+            )
+            .unwrap()[0];
+        y = relu6(&mut m, y, "dw");
+        y = einsum(&mut m, y, m1, c, "project");
+        if residual {
+            y = m.wire_node("add", math::add(), &[x, y]).unwrap()[0];
+        }
+        m.select_output_outlets(&[y]).unwrap();
+        let input =
+            tract_ndarray::Array3::from_shape_vec((c, h, h), random(c * h * h, 70 + i as u32))
+                .unwrap()
+                .into_tensor();
+        let what = format!(
+            "block case {i}: {c} -> {expand:?} at {h}x{h} stride {stride} residual {residual}"
+        );
+        let (ours, theirs, replaced) = both(m, &input);
+        assert_eq!(replaced.blocks, 1, "{what}: not fused");
+        // three products in a row, each rounding in its own order
+        assert_within(&ours, &theirs, 1e-5, &what);
     }
 }

@@ -204,7 +204,7 @@ pub(super) enum Mode {
 pub(super) struct Setup {
     pub(super) level: Level,
     /// channels first, strides 1 and 2: computed straight from the input (no phase buffer)
-    direct: bool,
+    pub(super) direct: bool,
     offsets: Vec<usize>,
     row_stride: usize,
 }
@@ -234,12 +234,10 @@ impl Geometry {
         ensure!(max || (weights.len() == self.channels * taps && bias.len() == self.channels));
         thread_local! {
             static PHASES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-            static PADDED: RefCell<(Vec<f32>, Option<Padded>)> = const { RefCell::new((Vec::new(), None)) };
         }
         if setup.direct {
             // strides 1 and 2: a padded copy of each plane, then every tap a plain load; the
             // planes of a thread's share in runs of consecutive channels
-            let padded = Padded::new(self, level.or_portable().lanes(), max);
             return chunks(
                 input,
                 in_plane,
@@ -247,44 +245,33 @@ impl Geometry {
                 out_plane,
                 taps,
                 |first, input, out| {
-                    PADDED.with_borrow_mut(|(buf, last)| {
-                        if *last != Some(padded) {
-                            // a new geometry: the border takes the padding value once (and room
-                            // to start the rows on a 64-byte boundary)
-                            buf.clear();
-                            buf.resize(padded.len() + 16, f32::from_bits(padded.fill));
-                            *last = Some(padded);
-                        }
-                        let at = buf.as_ptr().align_offset(64).min(16);
-                        let buf = &mut buf[at..at + padded.len()];
-                        let count = out.len() / out_plane;
-                        let mut p = 0;
-                        while p < count {
-                            let c = (first + p) % self.channels;
-                            let n = (self.channels - c).min(count - p);
-                            let args = RowsArgs {
-                                geo: self,
-                                max,
-                                weights: if max {
-                                    &[]
-                                } else {
-                                    &weights[c * taps..(c + n) * taps]
-                                },
-                                bias: if max { &[] } else { &bias[c..c + n] },
-                                clamp,
-                            };
-                            run_rows(
-                                level,
-                                &input[p * in_plane..(p + n) * in_plane],
-                                buf,
-                                &padded,
-                                &mut out[p * out_plane..(p + n) * out_plane],
-                                &args,
-                                n,
-                            );
-                            p += n;
-                        }
-                    })
+                    let count = out.len() / out_plane;
+                    let mut p = 0;
+                    while p < count {
+                        let c = (first + p) % self.channels;
+                        let n = (self.channels - c).min(count - p);
+                        let (w, b) = if max {
+                            (&[][..], &[][..])
+                        } else {
+                            (&weights[c * taps..(c + n) * taps], &bias[c..c + n])
+                        };
+                        let planes = Planes {
+                            input: &input[p * in_plane..(p + n) * in_plane],
+                            in_stride: in_plane,
+                            out_stride: out_plane,
+                            count: n,
+                        };
+                        self.run_direct(
+                            level,
+                            planes,
+                            &mut out[p * out_plane..(p + n) * out_plane],
+                            max,
+                            w,
+                            b,
+                            clamp,
+                        );
+                        p += n;
+                    }
                 },
             );
         }
@@ -309,6 +296,57 @@ impl Geometry {
                 };
                 run_plane(level, buf, out, &args);
             })
+        })
+    }
+}
+
+/// Planes read by [`Geometry::run_direct`]: `count` of them, `in_stride` floats apart in
+/// `input`, written `out_stride` apart.
+pub(super) struct Planes<'a> {
+    pub input: &'a [f32],
+    pub in_stride: usize,
+    pub out_stride: usize,
+    pub count: usize,
+}
+
+impl Geometry {
+    /// Planes at strides 1 or 2 (see [`super::simd::rows_apply`]) on this thread, through its
+    /// padded buffer: `weights` and `bias` hold the planes' own (empty for pooling).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn run_direct(
+        &self,
+        level: Level,
+        planes: Planes,
+        out: &mut [f32],
+        max: bool,
+        weights: &[f32],
+        bias: &[f32],
+        clamp: Option<(f32, f32)>,
+    ) {
+        thread_local! {
+            static PADDED: RefCell<(Vec<f32>, Option<Padded>)> = const { RefCell::new((Vec::new(), None)) };
+        }
+        let padded = Padded::new(self, level.or_portable().lanes(), max);
+        PADDED.with_borrow_mut(|(buf, last)| {
+            if *last != Some(padded) {
+                // a new geometry: the border takes the padding value once (and room to start
+                // the rows on a 64-byte boundary)
+                buf.clear();
+                buf.resize(padded.len() + 16, f32::from_bits(padded.fill));
+                *last = Some(padded);
+            }
+            let at = buf.as_ptr().align_offset(64).min(16);
+            let buf = &mut buf[at..at + padded.len()];
+            let args = RowsArgs {
+                geo: self,
+                max,
+                weights,
+                bias,
+                clamp,
+                in_stride: planes.in_stride,
+                out_stride: planes.out_stride,
+            };
+            run_rows(level, planes.input, buf, &padded, out, &args, planes.count);
         })
     }
 }
@@ -360,17 +398,17 @@ impl std::hash::Hash for Floats {
 /// (`[N, H, W, C]` / `[H, W, C]`), `f32`; weights, bias and the clamp are part of the op.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct DepthwiseConv {
-    geo: Geometry,
+    pub(super) geo: Geometry,
     /// `true` for `[N, ..]`, `false` for one image without a batch axis
     has_batch: bool,
     /// channels last: weights are kept `[kh * kw, C]`, else `[C, kh * kw]`
     channels_last: bool,
-    weights: Floats,
-    bias: Floats,
+    pub(super) weights: Floats,
+    pub(super) bias: Floats,
     /// lower and upper bounds as bits (`None`: no activation)
     clamp: Option<(u32, u32)>,
     /// instruction set and tap offsets, from the geometry (and a level forced in tests)
-    setup: Setup,
+    pub(super) setup: Setup,
 }
 
 impl DepthwiseConv {
@@ -413,6 +451,41 @@ impl DepthwiseConv {
         })
     }
 
+    /// The same convolution on channels-first tensors (`[N, C, H, W]` / `[C, H, W]`).
+    pub fn to_channels_first(&self) -> TractResult<DepthwiseConv> {
+        let (c, taps) = (self.geo.channels, self.geo.kh * self.geo.kw);
+        // back to channel-major weights
+        let weights = if self.channels_last {
+            (0..c * taps)
+                .map(|i| self.weights.0[(i % taps) * c + i / taps])
+                .collect()
+        } else {
+            self.weights.0.to_vec()
+        };
+        let clamp = self
+            .clamp
+            .map(|(lo, hi)| (f32::from_bits(lo), f32::from_bits(hi)));
+        DepthwiseConv::new(
+            self.geo.clone(),
+            self.has_batch,
+            false,
+            weights,
+            self.bias.0.to_vec(),
+            clamp,
+        )
+    }
+
+    /// The clamp folded in.
+    pub(super) fn clamp(&self) -> Option<(f32, f32)> {
+        self.clamp
+            .map(|(lo, hi)| (f32::from_bits(lo), f32::from_bits(hi)))
+    }
+
+    /// Whether the tensors are channels last.
+    pub fn channels_last(&self) -> bool {
+        self.channels_last
+    }
+
     /// Run with `level` instead of the best available one (for comparing them).
     pub fn with_level(mut self, level: Level) -> DepthwiseConv {
         self.setup = self.geo.setup(Some(level), self.channels_last);
@@ -440,6 +513,11 @@ impl DepthwiseConv {
             shape.insert(0, self.geo.batch);
         }
         shape
+    }
+
+    /// The input's shape.
+    pub(super) fn input_shape(&self) -> TVec<usize> {
+        self.shape(self.geo.in_h, self.geo.in_w)
     }
 
     fn output_shape(&self) -> TVec<usize> {

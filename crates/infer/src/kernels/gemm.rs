@@ -16,6 +16,9 @@
 //!   it suits small planes (14×14, 7×7). Stores channels-last outputs directly and
 //!   channels-first ones through a small transposing buffer.
 //!
+//! - [`Kind::ColsT`]: like columns with one vector of channels and a vector's worth of pixels,
+//!   transposed in registers, for channels-first outputs of short products (stems).
+//!
 //! Every tile size is a const generic; the driver picks the instance for tails at run time.
 
 use super::lanes::{Lanes, Level, Portable};
@@ -27,6 +30,10 @@ pub enum Kind {
     Rows,
     /// channels in vectors, pixels broadcast
     Cols,
+    /// one vector of channels by as many pixels as it has lanes, transposed in registers
+    /// before the store: channels-first outputs read through strides (a convolution's
+    /// patches), where a short `K` leaves no time to transpose through memory
+    ColsT,
 }
 
 /// Tile sizes per instruction set: `(MR, NV)` for rows, `(MV, NR)` for columns.
@@ -79,6 +86,7 @@ impl Packed {
         let tile = match kind {
             Kind::Rows => mr,
             Kind::Cols => mv * level.lanes(),
+            Kind::ColsT => level.lanes(),
         };
         let tiles = m.div_ceil(tile);
         let mut data = vec![0f32; tiles * tile * k];
@@ -127,6 +135,7 @@ impl Packed {
         match self.kind {
             Kind::Rows => nv * self.level.lanes(),
             Kind::Cols => nr,
+            Kind::ColsT => self.level.lanes(),
         }
     }
 }
@@ -153,31 +162,50 @@ pub struct Epilogue {
 }
 
 /// Compute the output channel tiles `m_tiles` and pixels `cols` of `out = W · x` (+ epilogue),
-/// `x` being `K × N` and `out` `M × N`.
+/// `x` being `K × N` and `out` `M × N`. `segments` splits `K` into equal runs: row `k` of `x`,
+/// in run `k / len` at `j = k % len`, starts at `x.ptr + segments[k / len] + j * x.rs` (a
+/// convolution's patch is such runs, one per kernel row; `&[0]`: one run, a plain product).
 ///
 /// # Safety
 /// `x`, `out` and the residual must address `K × N`, `M × N` and `channels × N` valid floats
-/// through their strides; for [`Kind::Rows`] their column strides must be 1; `cols.end <= N`.
+/// through their strides and segments; for [`Kind::Rows`] their column strides must be 1 and
+/// `segments` `&[0]`, for [`Kind::ColsT`] the output's and residual's column strides 1;
+/// `cols.end <= N`.
 pub unsafe fn run(
     w: &Packed,
     x: Mat<*const f32>,
+    segments: &[usize],
     out: Mat<*mut f32>,
     ep: &Epilogue,
     m_tiles: std::ops::Range<usize>,
     cols: std::ops::Range<usize>,
 ) {
     debug_assert!(m_tiles.end <= w.m_tiles());
+    debug_assert!(!segments.is_empty() && w.k % segments.len() == 0);
+    debug_assert!(w.kind != Kind::Rows || segments == [0]);
+    let s = Segments {
+        at: segments.as_ptr(),
+        count: segments.len(),
+        len: w.k / segments.len(),
+    };
     unsafe {
         match w.level {
             #[cfg(target_arch = "x86_64")]
-            Level::Avx512 => x86::run_avx512(w, x, out, ep, m_tiles, cols),
+            Level::Avx512 => x86::run_avx512(w, x, &s, out, ep, m_tiles, cols),
             #[cfg(target_arch = "x86_64")]
-            Level::Avx2 => x86::run_avx2(w, x, out, ep, m_tiles, cols),
+            Level::Avx2 => x86::run_avx2(w, x, &s, out, ep, m_tiles, cols),
             #[cfg(all(target_family = "wasm", target_feature = "simd128"))]
-            Level::Simd128 => run_any::<super::lanes::V128>(w, x, out, ep, m_tiles, cols),
-            _ => run_any::<Portable>(w, x, out, ep, m_tiles, cols),
+            Level::Simd128 => run_any::<super::lanes::V128>(w, x, &s, out, ep, m_tiles, cols),
+            _ => run_any::<Portable>(w, x, &s, out, ep, m_tiles, cols),
         }
     }
+}
+
+/// Runs of `K` (see [`run`]).
+struct Segments {
+    at: *const usize,
+    count: usize,
+    len: usize,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -189,24 +217,26 @@ mod x86 {
     pub(super) unsafe fn run_avx512(
         w: &Packed,
         x: Mat<*const f32>,
+        s: &Segments,
         out: Mat<*mut f32>,
         ep: &Epilogue,
         m_tiles: std::ops::Range<usize>,
         cols: std::ops::Range<usize>,
     ) {
-        unsafe { run_any::<Avx512>(w, x, out, ep, m_tiles, cols) }
+        unsafe { run_any::<Avx512>(w, x, s, out, ep, m_tiles, cols) }
     }
 
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn run_avx2(
         w: &Packed,
         x: Mat<*const f32>,
+        s: &Segments,
         out: Mat<*mut f32>,
         ep: &Epilogue,
         m_tiles: std::ops::Range<usize>,
         cols: std::ops::Range<usize>,
     ) {
-        unsafe { run_any::<Avx2>(w, x, out, ep, m_tiles, cols) }
+        unsafe { run_any::<Avx2>(w, x, s, out, ep, m_tiles, cols) }
     }
 }
 
@@ -214,6 +244,7 @@ mod x86 {
 unsafe fn run_any<L: Lanes>(
     w: &Packed,
     x: Mat<*const f32>,
+    segs: &Segments,
     out: Mat<*mut f32>,
     ep: &Epilogue,
     m_tiles: std::ops::Range<usize>,
@@ -276,6 +307,39 @@ unsafe fn run_any<L: Lanes>(
                     n0 += width;
                 }
             }
+            Kind::ColsT => {
+                for t in m_tiles {
+                    let m0 = t * L::N;
+                    let valid = L::N.min(w.m - m0);
+                    let mut n0 = cols.start;
+                    while n0 < cols.end {
+                        let px = L::N.min(cols.end - n0);
+                        let t = ColsTile {
+                            segs,
+                            a: w.data.as_ptr().add(m0 * k),
+                            lda: L::N,
+                            x: x.ptr.wrapping_add(n0 * x.cs),
+                            ks: x.rs,
+                            ns: x.cs,
+                            c: out.ptr.add(m0 * out.rs + n0),
+                            ms: out.rs,
+                            cns: 1,
+                            valid,
+                            bias: w.bias.as_ptr().add(m0),
+                            res: if res_channels > m0 {
+                                res.ptr.add(m0 * res.rs + n0)
+                            } else {
+                                std::ptr::null()
+                            },
+                            rms: res.rs,
+                            rns: 1,
+                            res_channels: res_channels.saturating_sub(m0).min(valid),
+                        };
+                        cols_t_tile::<L>(&t, px, &e);
+                        n0 += px;
+                    }
+                }
+            }
             Kind::Cols => {
                 let tile = mv * L::N;
                 for t in m_tiles {
@@ -286,10 +350,10 @@ unsafe fn run_any<L: Lanes>(
                     while n0 < cols.end {
                         let px = nr.min(cols.end - n0);
                         let t = ColsTile {
-                            k,
+                            segs,
                             a: w.data.as_ptr().add(m0 * k),
                             lda: tile,
-                            x: x.ptr.add(n0 * x.cs),
+                            x: x.ptr.wrapping_add(n0 * x.cs),
                             ks: x.rs,
                             ns: x.cs,
                             c: out.ptr.add(m0 * out.rs + n0 * out.cs),
@@ -360,10 +424,8 @@ unsafe fn rows_dispatch<L: Lanes>(rows: usize, vecs: usize, t: &RowsTile, e: &Ep
 unsafe fn rows_tile<L: Lanes, const MR: usize, const NV: usize>(t: &RowsTile, e: &Ep<L>) {
     unsafe {
         let full = t.last == L::N;
+        // the bias is added after the products, as TensorFlow and onnxruntime do
         let mut acc = [[L::splat(0.0); NV]; MR];
-        for (i, row) in acc.iter_mut().enumerate() {
-            *row = [L::splat(*t.bias.add(i)); NV];
-        }
         let (mut a, mut x) = (t.a, t.x);
         if full {
             for _ in 0..t.k {
@@ -397,9 +459,10 @@ unsafe fn rows_tile<L: Lanes, const MR: usize, const NV: usize>(t: &RowsTile, e:
             }
         }
         for (i, row) in acc.iter().enumerate() {
+            let bias = L::splat(*t.bias.add(i));
             for (j, &v) in row.iter().enumerate() {
                 let tail = j + 1 == NV && !full;
-                let mut v = v;
+                let mut v = v.add(bias);
                 if e.pre {
                     v = v.clamp(e.lo0, e.hi0);
                 }
@@ -428,8 +491,8 @@ unsafe fn rows_tile<L: Lanes, const MR: usize, const NV: usize>(t: &RowsTile, e:
 /// One columns tile: `valid` output channels from `a` (`[k][lda]`, zero-padded), `NR` pixels
 /// from `x` (element `(k, n)` at `k * ks + n * ns`), written at `c` (`(m, n)` at
 /// `m * ms + n * cns`).
-struct ColsTile {
-    k: usize,
+struct ColsTile<'s> {
+    segs: &'s Segments,
     a: *const f32,
     lda: usize,
     x: *const f32,
@@ -447,7 +510,7 @@ struct ColsTile {
 }
 
 #[inline(always)]
-unsafe fn cols_dispatch<L: Lanes>(vecs: usize, px: usize, t: &ColsTile, e: &Ep<L>) {
+unsafe fn cols_dispatch<L: Lanes>(vecs: usize, px: usize, t: &ColsTile<'_>, e: &Ep<L>) {
     macro_rules! go {
         ($($nr:literal),*) => {
             match (vecs, px) {
@@ -462,25 +525,30 @@ unsafe fn cols_dispatch<L: Lanes>(vecs: usize, px: usize, t: &ColsTile, e: &Ep<L
 }
 
 #[inline(always)]
-unsafe fn cols_tile<L: Lanes, const MV: usize, const NR: usize>(t: &ColsTile, e: &Ep<L>) {
+unsafe fn cols_tile<L: Lanes, const MV: usize, const NR: usize>(t: &ColsTile<'_>, e: &Ep<L>) {
     unsafe {
-        let bias: [L; MV] = std::array::from_fn(|j| L::load(t.bias.add(j * L::N)));
-        let mut acc = [bias; NR];
-        let (mut a, mut x) = (t.a, t.x);
-        for _ in 0..t.k {
-            let av: [L; MV] = std::array::from_fn(|j| L::load(a.add(j * L::N)));
-            for (i, px) in acc.iter_mut().enumerate() {
-                let xb = L::splat(*x.add(i * t.ns));
-                for j in 0..MV {
-                    px[j] = av[j].mul_add(xb, px[j]);
+        let mut acc = [[L::splat(0.0); MV]; NR];
+        let mut a = t.a;
+        for s in 0..t.segs.count {
+            let mut x = t.x.wrapping_add(*t.segs.at.add(s));
+            for _ in 0..t.segs.len {
+                let av: [L; MV] = std::array::from_fn(|j| L::load(a.add(j * L::N)));
+                for (i, px) in acc.iter_mut().enumerate() {
+                    let xb = L::splat(*x.add(i * t.ns));
+                    for j in 0..MV {
+                        px[j] = av[j].mul_add(xb, px[j]);
+                    }
                 }
+                a = a.add(t.lda);
+                x = x.add(t.ks);
             }
-            a = a.add(t.lda);
-            x = x.add(t.ks);
         }
-        if e.pre {
-            for px in acc.iter_mut() {
-                for v in px.iter_mut() {
+        // the bias after the products, as TensorFlow and onnxruntime add it
+        let bias: [L; MV] = std::array::from_fn(|j| L::load(t.bias.add(j * L::N)));
+        for px in acc.iter_mut() {
+            for (v, &b) in px.iter_mut().zip(&bias) {
+                *v = v.add(b);
+                if e.pre {
                     *v = v.clamp(e.lo0, e.hi0);
                 }
             }
@@ -547,6 +615,79 @@ unsafe fn cols_tile<L: Lanes, const MV: usize, const NR: usize>(t: &ColsTile, e:
                         *c.add(i * t.cns) = if e.post { v.max(lo).min(hi) } else { v };
                     }
                 }
+            }
+        }
+    }
+}
+
+/// One [`Kind::ColsT`] tile: a vector of channels by `px <= N` pixels (the rest of the `N`
+/// computed from the last pixel's window again, never stored), transposed before the store.
+#[inline(always)]
+unsafe fn cols_t_tile<L: Lanes>(t: &ColsTile<'_>, px: usize, e: &Ep<L>) {
+    unsafe {
+        match (L::N, px == L::N) {
+            (16, true) => cols_t::<L, 16, true>(t, px, e),
+            (16, false) => cols_t::<L, 16, false>(t, px, e),
+            (8, true) => cols_t::<L, 8, true>(t, px, e),
+            (8, false) => cols_t::<L, 8, false>(t, px, e),
+            (4, true) => cols_t::<L, 4, true>(t, px, e),
+            _ => cols_t::<L, 4, false>(t, px, e),
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn cols_t<L: Lanes, const NP: usize, const FULL: bool>(
+    t: &ColsTile<'_>,
+    px: usize,
+    e: &Ep<L>,
+) {
+    debug_assert!(NP == L::N);
+    unsafe {
+        let mut acc = [L::splat(0.0); NP];
+        let pick: [usize; NP] = std::array::from_fn(|i| i.min(px - 1) * t.ns);
+        let mut a = t.a;
+        for s in 0..t.segs.count {
+            let mut x = t.x.wrapping_add(*t.segs.at.add(s));
+            for _ in 0..t.segs.len {
+                let av = L::load(a);
+                for (i, v) in acc.iter_mut().enumerate() {
+                    let at = if FULL { i * t.ns } else { pick[i] };
+                    *v = av.mul_add(L::splat(*x.add(at)), *v);
+                }
+                a = a.add(t.lda);
+                x = x.add(t.ks);
+            }
+        }
+        // the bias after the products, as TensorFlow and onnxruntime add it
+        let bias = L::load(t.bias);
+        for v in acc.iter_mut() {
+            *v = v.add(bias);
+            if e.pre {
+                *v = v.clamp(e.lo0, e.hi0);
+            }
+        }
+        // a vector of pixels per channel (a copy: the accumulators stay in registers above)
+        let mut tr = acc;
+        L::transpose(&mut tr);
+        for (ch, &v) in tr.iter().enumerate().take(t.valid) {
+            let mut v = v;
+            if ch < t.res_channels {
+                let r = t.res.add(ch * t.rms);
+                v = v.add(if FULL {
+                    L::load(r)
+                } else {
+                    L::load_first(r, px)
+                });
+            }
+            if e.post {
+                v = v.clamp(e.lo1, e.hi1);
+            }
+            let c = t.c.add(ch * t.ms);
+            if FULL {
+                v.store(c);
+            } else {
+                v.store_first(c, px);
             }
         }
     }
@@ -630,13 +771,15 @@ mod tests {
             let x = random(k * n, 3);
             let r = random(m * n, 4);
             for level in levels() {
-                for kind in [Kind::Rows, Kind::Cols] {
+                for kind in [Kind::Rows, Kind::Cols, Kind::ColsT] {
                     let packed = Packed::new(level, kind, &w, &bias, m, k);
                     // input channels first or last; output channels first or last
                     for (x_last, out_last) in
                         [(false, false), (true, false), (false, true), (true, true)]
                     {
-                        if kind == Kind::Rows && (x_last || out_last) {
+                        if (kind == Kind::Rows && (x_last || out_last))
+                            || (kind == Kind::ColsT && out_last)
+                        {
                             continue;
                         }
                         let (xr, xc) = if x_last { (1, k) } else { (n, 1) };
@@ -676,6 +819,17 @@ mod tests {
                                 }),
                                 post,
                             };
+                            // columns tiles, channels first, even K: the input in two runs
+                            // of K with a gap of 3 rows between them (a convolution's patch)
+                            let split = kind != Kind::Rows && !x_last && k % 2 == 0;
+                            let (xs, segments) = if split {
+                                let mut xs = vec![f32::NAN; (k + 3) * n];
+                                xs[..k / 2 * n].copy_from_slice(&x[..k / 2 * n]);
+                                xs[(k / 2 + 3) * n..].copy_from_slice(&x[k / 2 * n..]);
+                                (xs, vec![0, (k / 2 + 3) * n])
+                            } else {
+                                (x.clone(), vec![0])
+                            };
                             // in two halves of the pixels, as two threads would
                             let step = packed.n_step();
                             let half = (n / 2).div_ceil(step) * step;
@@ -684,10 +838,11 @@ mod tests {
                                     run(
                                         &packed,
                                         Mat {
-                                            ptr: x.as_ptr(),
+                                            ptr: xs.as_ptr(),
                                             rs: xr,
                                             cs: xc,
                                         },
+                                        &segments,
                                         Mat {
                                             ptr: got.as_mut_ptr(),
                                             rs: or,
@@ -711,6 +866,6 @@ mod tests {
                 }
             }
         }
-        assert!(cases >= 7 * 5 * 3, "{cases} cases");
+        assert!(cases >= 7 * 8 * 3, "{cases} cases");
     }
 }

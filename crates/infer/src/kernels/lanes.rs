@@ -88,6 +88,23 @@ pub(crate) trait Lanes: Copy {
         let _ = (a, b);
         unsafe { Self::load(p.add(K)) }
     }
+    /// Transpose `N` vectors in place: lane `j` of vector `i` becomes lane `i` of vector `j`.
+    ///
+    /// # Safety
+    /// `v.len() == N`.
+    #[inline(always)]
+    unsafe fn transpose(v: &mut [Self]) {
+        let mut m = [[0f32; 16]; 16];
+        unsafe {
+            for (i, x) in v.iter().enumerate() {
+                x.store(m[i].as_mut_ptr());
+            }
+            for (j, x) in v.iter_mut().enumerate() {
+                let col: [f32; 16] = std::array::from_fn(|i| m[i][j]);
+                *x = Self::load(col.as_ptr());
+            }
+        }
+    }
     /// Load the first `n <= N` lanes, the others zero.
     ///
     /// # Safety
@@ -219,6 +236,39 @@ impl Lanes for Portable {
 #[cfg(target_arch = "x86_64")]
 pub(crate) use x86::{Avx2, Avx512};
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transposes_match_the_scalar_one() {
+        fn check<L: Lanes>(level: Level) {
+            if !level.available() {
+                return;
+            }
+            let n = L::N;
+            let m: Vec<f32> = (0..n * n).map(|i| i as f32).collect();
+            unsafe {
+                let mut v: Vec<L> = (0..n).map(|i| L::load(m[i * n..].as_ptr())).collect();
+                L::transpose(&mut v);
+                for (j, x) in v.iter().enumerate() {
+                    let mut out = [0f32; 16];
+                    x.store(out.as_mut_ptr());
+                    for i in 0..n {
+                        assert_eq!(out[i], m[i * n + j], "{level:?} [{j}][{i}]");
+                    }
+                }
+            }
+        }
+        check::<Portable>(Level::Portable);
+        #[cfg(target_arch = "x86_64")]
+        {
+            check::<Avx2>(Level::Avx2);
+            check::<Avx512>(Level::Avx512);
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::Lanes;
@@ -292,6 +342,51 @@ mod x86 {
                 let idx =
                     _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
                 Avx512(_mm512_permutex2var_ps(a.0, idx, b.0))
+            }
+        }
+        #[inline(always)]
+        unsafe fn transpose(v: &mut [Self]) {
+            unsafe {
+                debug_assert!(v.len() == 16);
+                let r: [__m512; 16] = std::array::from_fn(|i| v[i].0);
+                // pairs of rows interleaved, then pairs of pairs, then 128-bit blocks twice
+                let t: [__m512; 16] = std::array::from_fn(|i| {
+                    let (a, b) = (r[i / 2 * 2], r[i / 2 * 2 + 1]);
+                    if i % 2 == 0 {
+                        _mm512_unpacklo_ps(a, b)
+                    } else {
+                        _mm512_unpackhi_ps(a, b)
+                    }
+                });
+                let u: [__m512; 16] = std::array::from_fn(|i| {
+                    let q = i / 4 * 4;
+                    let (a, b) = match i % 4 {
+                        0 | 1 => (t[q], t[q + 2]),
+                        _ => (t[q + 1], t[q + 3]),
+                    };
+                    if i % 2 == 0 {
+                        _mm512_shuffle_ps::<0x44>(a, b)
+                    } else {
+                        _mm512_shuffle_ps::<0xEE>(a, b)
+                    }
+                });
+                let w: [__m512; 16] = std::array::from_fn(|i| {
+                    let h = i / 8 * 8;
+                    let (a, b) = (u[h + i % 4], u[h + i % 4 + 4]);
+                    if i % 8 < 4 {
+                        _mm512_shuffle_f32x4::<0x88>(a, b)
+                    } else {
+                        _mm512_shuffle_f32x4::<0xDD>(a, b)
+                    }
+                });
+                for (i, x) in v.iter_mut().enumerate() {
+                    let (a, b) = (w[i % 8], w[i % 8 + 8]);
+                    x.0 = if i < 8 {
+                        _mm512_shuffle_f32x4::<0x88>(a, b)
+                    } else {
+                        _mm512_shuffle_f32x4::<0xDD>(a, b)
+                    };
+                }
             }
         }
         #[inline(always)]

@@ -11,6 +11,8 @@
 //! [`LoadOptions::tract_kernels`](crate::LoadOptions) turns them off, to compare with tract's
 //! own operators; tests run both on random inputs and compare.
 
+pub mod block;
+pub mod conv;
 pub mod depthwise;
 pub mod gemm;
 mod lanes;
@@ -19,6 +21,8 @@ pub mod pool;
 pub mod resample;
 mod simd;
 
+pub use block::Block;
+pub use conv::Conv2d;
 pub use depthwise::{DepthwiseConv, Geometry};
 pub use lanes::Level;
 pub use pointwise::PointwiseConv;
@@ -37,10 +41,16 @@ pub struct Replaced {
     pub activations: usize,
     /// 1×1 convolutions
     pub pointwise: usize,
+    /// other dense convolutions
+    pub convs: usize,
     /// of which with a residual add folded in
     pub residuals: usize,
     /// max pools
     pub pools: usize,
+    /// stem chains switched to channels first
+    pub channels_first: usize,
+    /// inverted residual blocks fused (expand, depthwise, project)
+    pub blocks: usize,
     /// resizes
     pub resizes: usize,
 }
@@ -58,6 +68,10 @@ pub fn accelerate(model: &mut TypedModel) -> TractResult<Replaced> {
                 (Box::new(op), tvec![node.inputs[0]], absorbed)
             } else if let Some((op, inputs, absorbed)) = pointwise::replace(model, node)? {
                 replaced.pointwise += 1;
+                replaced.residuals += op.has_residual() as usize;
+                (Box::new(op), inputs, absorbed)
+            } else if let Some((op, inputs, absorbed)) = conv::replace(model, node)? {
+                replaced.convs += 1;
                 replaced.residuals += op.has_residual() as usize;
                 (Box::new(op), inputs, absorbed)
             } else if let Some(op) = pool::replace(model, node)? {
@@ -81,9 +95,135 @@ pub fn accelerate(model: &mut TypedModel) -> TractResult<Replaced> {
         for n in absorbed {
             patch.obliterate(n)?;
         }
+        // an absorbed transpose of the input, now read by nothing
+        for &i in &node.inputs {
+            if !inputs.contains(&i)
+                && model.outlet_successors(i).len() == 1
+                && model.node(i.node).inputs.len() == 1
+                && model.outlet_fact(i)?.konst.is_none()
+            {
+                patch.obliterate(i.node)?;
+            }
+        }
         patch.apply(model)?;
     }
+    replaced.channels_first = channels_first_chains(model)?;
+    replaced.blocks = fuse_blocks(model)?;
     Ok(replaced)
+}
+
+/// The single reader of `n`'s output, unless that output leaves the model.
+fn only_reader(model: &TypedModel, n: usize) -> TractResult<Option<usize>> {
+    let outlet = OutletId::new(n, 0);
+    let s = model.outlet_successors(outlet);
+    Ok((s.len() == 1 && !model.output_outlets()?.contains(&outlet)).then(|| s[0].node))
+}
+
+/// Fuse [expand →] depthwise → project chains of tensorcv's ops into [`Block`]s where the
+/// expanded tensor is too large for the cache. Returns the blocks made.
+fn fuse_blocks(model: &mut TypedModel) -> TractResult<usize> {
+    let mut fused = 0;
+    for id in model.eval_order()? {
+        let Some(dw) = model.node(id).op_as::<DepthwiseConv>() else {
+            continue;
+        };
+        if dw.channels_last() || !block::worth_it(dw) {
+            continue;
+        }
+        let Some(pw_id) = only_reader(model, id)? else {
+            continue;
+        };
+        let Some(project) = model.node(pw_id).op_as::<PointwiseConv>() else {
+            continue;
+        };
+        if model.node(pw_id).inputs[0] != OutletId::new(id, 0) {
+            continue;
+        }
+        let source = model.node(id).inputs[0];
+        let expand = match model.node(source.node).op_as::<PointwiseConv>() {
+            Some(e) if only_reader(model, source.node)? == Some(id) => Some((source.node, e)),
+            _ => None,
+        };
+        let Ok(op) = Block::new(expand.map(|(_, e)| e.clone()), dw.clone(), project.clone()) else {
+            continue;
+        };
+        let first = match expand {
+            Some((e, _)) => model.node(e).inputs[0],
+            None => source,
+        };
+        let mut patch = TypedModelPatch::new("tensorcv inverted residual");
+        let mut inputs = tvec![patch.tap_model(model, first)?];
+        for &i in &model.node(pw_id).inputs[1..] {
+            inputs.push(patch.tap_model(model, i)?);
+        }
+        let y = patch.wire_node(format!("{}.block", model.node(id).name), op, &inputs)?[0];
+        patch.shunt_outside(model, OutletId::new(pw_id, 0), y)?;
+        patch.obliterate(id)?;
+        patch.obliterate(pw_id)?;
+        if let Some((e, _)) = expand {
+            patch.obliterate(e)?;
+        }
+        patch.apply(model)?;
+        fused += 1;
+    }
+    Ok(fused)
+}
+
+/// Where tract kept a network's first layers channels last (a stem convolution, a depthwise
+/// convolution, then a 1×1 convolution to channels first: MobileNet's stem), and all three are
+/// now tensorcv's, switch the two tensors between them to channels first, where the
+/// depthwise kernel is fastest. Returns the chains switched.
+fn channels_first_chains(model: &mut TypedModel) -> TractResult<usize> {
+    let mut switched = 0;
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some(conv) = node.op_as::<Conv2d>() else {
+            continue;
+        };
+        let Some(dw_id) = only_reader(model, id)? else {
+            continue;
+        };
+        let Some(pw_id) = only_reader(model, dw_id)? else {
+            continue;
+        };
+        let (Some(dw), Some(pw)) = (
+            model.node(dw_id).op_as::<DepthwiseConv>(),
+            model.node(pw_id).op_as::<PointwiseConv>(),
+        ) else {
+            continue;
+        };
+        if !conv.out_last() || conv.has_residual() || !dw.channels_last() || !pw.in_last() {
+            continue;
+        }
+        if model.node(pw_id).inputs[0] != OutletId::new(dw_id, 0) {
+            continue;
+        }
+        let (conv, dw, pw) = (
+            conv.to_channels_first_output()?,
+            dw.to_channels_first()?,
+            pw.to_channels_first_input()?,
+        );
+        let mut patch = TypedModelPatch::new("tensorcv channels first");
+        let inputs = node
+            .inputs
+            .iter()
+            .map(|&i| patch.tap_model(model, i))
+            .collect::<TractResult<TVec<_>>>()?;
+        let x = patch.wire_node(format!("{}.cf", node.name), conv, &inputs)?[0];
+        let y = patch.wire_node(format!("{}.cf", model.node(dw_id).name), dw, &[x])?[0];
+        let mut pw_inputs = tvec![y];
+        for &i in &model.node(pw_id).inputs[1..] {
+            pw_inputs.push(patch.tap_model(model, i)?);
+        }
+        let z = patch.wire_node(format!("{}.cf", model.node(pw_id).name), pw, &pw_inputs)?[0];
+        patch.shunt_outside(model, OutletId::new(pw_id, 0), z)?;
+        for n in [id, dw_id, pw_id] {
+            patch.obliterate(n)?;
+        }
+        patch.apply(model)?;
+        switched += 1;
+    }
+    Ok(switched)
 }
 
 /// Fold a `Max` (lower bound) or `Min` (upper bound) by the scalar `bound` into `clamp`; false

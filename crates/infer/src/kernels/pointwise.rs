@@ -53,15 +53,15 @@ impl Shape {
 /// A 1×1 convolution with its epilogue; inputs: the activation, then the residual if any.
 #[derive(Clone, Debug)]
 pub struct PointwiseConv {
-    shape: Shape,
-    in_shape: TVec<usize>,
-    out_shape: TVec<usize>,
-    weights: Arc<Packed>,
+    pub(super) shape: Shape,
+    pub(super) in_shape: TVec<usize>,
+    pub(super) out_shape: TVec<usize>,
+    pub(super) weights: Arc<Packed>,
     /// clamp before / after the residual, as bits
     pre: Option<(u32, u32)>,
     post: Option<(u32, u32)>,
     /// the residual's channels (fewer than `m` for a channel-padded skip) and shape
-    residual: Option<(usize, TVec<usize>)>,
+    pub(super) residual: Option<(usize, TVec<usize>)>,
     /// unpacked weights `[m][k]` and bias, to repack for another level
     source: (Floats, Floats),
 }
@@ -145,6 +145,42 @@ impl PointwiseConv {
             s.k,
         ));
         self
+    }
+
+    /// The epilogue with the residual at `residual` (`(m, n)` at `m * rs + n * cs`).
+    pub(super) fn epilogue(&self, residual: Option<Mat<*const f32>>) -> Epilogue {
+        Epilogue {
+            pre: floats(self.pre),
+            residual: residual.zip(self.residual.as_ref().map(|r| r.0)),
+            post: floats(self.post),
+        }
+    }
+
+    /// Whether the input is channels last.
+    pub fn in_last(&self) -> bool {
+        self.shape.in_last
+    }
+
+    /// The same convolution reading its input channels first (`[N, C, H, W]` / `[C, H, W]`).
+    pub fn to_channels_first_input(&self) -> TractResult<PointwiseConv> {
+        let mut shape = self.shape.clone();
+        let mut in_shape = self.in_shape.clone();
+        if shape.in_last {
+            let r = in_shape.len();
+            let c = in_shape.remove(r - 1);
+            in_shape.insert(r - 3, c);
+            shape.in_last = false;
+        }
+        PointwiseConv::new(
+            shape,
+            in_shape,
+            self.out_shape.clone(),
+            self.source.0 .0.to_vec(),
+            self.source.1 .0.to_vec(),
+            floats(self.pre),
+            self.residual.clone(),
+            floats(self.post),
+        )
     }
 
     /// The tile kind the op runs.
@@ -236,6 +272,7 @@ impl PointwiseConv {
                             rs: xr,
                             cs: xc,
                         },
+                        &[0],
                         Mat {
                             ptr: out.get().add(b * s.m * s.n),
                             rs: or,
@@ -352,9 +389,8 @@ struct Parsed {
     x: OutletId,
     weights: Vec<f32>,
     shape: Shape,
-    /// the output's channel axis and rank (for per-channel constants)
+    /// the output's channel axis (for per-channel constants)
     c_axis: usize,
-    rank: usize,
 }
 
 /// Read an `EinSum` that is a 1×1 convolution: one activation, one constant matrix contracted
@@ -467,7 +503,6 @@ fn parse(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Parsed>> {
             out_last,
         },
         c_axis,
-        rank: oshape.len(),
     }))
 }
 
@@ -552,15 +587,68 @@ pub(super) fn replace(
         .as_concrete()
         .unwrap()
         .into();
-    let (m, k) = (p.shape.m, p.shape.k);
     let mut weights = p.weights;
-    let mut bias = vec![0f32; m];
+    let mut bias = vec![0f32; p.shape.m];
+    let e = absorb(
+        model,
+        node.id,
+        &out_shape,
+        p.c_axis,
+        &mut weights,
+        &mut bias,
+    )?;
+    let mut inputs = tvec![p.x];
+    if let Some((outlet, _, _)) = &e.residual {
+        inputs.push(*outlet);
+    }
+    let op = PointwiseConv::new(
+        p.shape,
+        in_shape,
+        out_shape,
+        weights,
+        bias,
+        e.pre,
+        e.residual.map(|(_, c, s)| (c, s)),
+        e.post,
+    )?;
+    Ok(Some((op, inputs, e.nodes)))
+}
+
+/// What follows a convolution in the graph and folds into its store.
+pub(super) struct Absorbed {
+    /// the nodes, in order (the last one's output becomes the op's)
+    pub nodes: Vec<usize>,
+    /// clamp before the residual
+    pub pre: Option<(f32, f32)>,
+    /// the residual tensor, its channels and shape
+    pub residual: Option<(OutletId, usize, TVec<usize>)>,
+    /// clamp after it
+    pub post: Option<(f32, f32)>,
+}
+
+/// Walk the single-successor chain after the convolution `node` (output `out_shape`, channels
+/// on `c_axis`): per-channel `Add`/`Sub`/`Mul` by constants fold into `weights` (`[m][k]`) and
+/// `bias` (until a clamp or the residual), `Max`/`Min` by a scalar become a clamp, and one
+/// `Add` of a non-constant tensor (which must not depend on the convolution) the residual.
+pub(super) fn absorb(
+    model: &TypedModel,
+    node: usize,
+    out_shape: &[usize],
+    c_axis: usize,
+    weights: &mut [f32],
+    bias: &mut [f32],
+) -> TractResult<Absorbed> {
+    let m = bias.len();
+    let k = weights.len() / m.max(1);
+    let rank = out_shape.len();
     let outputs = model.output_outlets()?;
-    let mut absorbed = vec![];
-    let mut last = node.id;
-    let mut pre: Option<(f32, f32)> = None;
-    let mut post: Option<(f32, f32)> = None;
-    let mut residual: Option<(OutletId, usize, TVec<usize>)> = None;
+    let mut e = Absorbed {
+        nodes: vec![],
+        pre: None,
+        residual: None,
+        post: None,
+    };
+    let mut last = node;
     loop {
         let outlet = OutletId::new(last, 0);
         let successors = model.outlet_successors(outlet);
@@ -577,7 +665,7 @@ pub(super) fn replace(
                 .outlet_fact(OutletId::new(next.id, 0))?
                 .shape
                 .as_concrete()
-                != Some(&*out_shape)
+                != Some(out_shape)
         {
             break;
         }
@@ -585,11 +673,11 @@ pub(super) fn replace(
         let other_fact = model.outlet_fact(other)?;
         let op = &bin.0;
         if let Some(konst) = other_fact.konst.clone() {
-            let Some(v) = per_channel(&konst, p.rank, p.c_axis, m) else {
+            let Some(v) = per_channel(&konst, rank, c_axis, m) else {
                 break;
             };
             let uniform = v.iter().all(|x| x.to_bits() == v[0].to_bits());
-            let clamped = pre.is_some() || residual.is_some();
+            let clamped = e.pre.is_some() || e.residual.is_some();
             if op.is::<Add>() && !clamped {
                 bias.iter_mut().zip(&v).for_each(|(b, x)| *b += x);
             } else if op.is::<Sub>() && slot == 0 && !clamped {
@@ -601,48 +689,33 @@ pub(super) fn replace(
                         .iter_mut()
                         .for_each(|w| *w *= v[c]);
                 }
-            } else if uniform
+            } else if !(uniform
                 && !v[0].is_nan()
                 && chain_clamp(
                     op.as_ref(),
-                    if residual.is_some() {
-                        &mut post
+                    if e.residual.is_some() {
+                        &mut e.post
                     } else {
-                        &mut pre
+                        &mut e.pre
                     },
                     v[0],
-                )
+                ))
             {
-            } else {
                 break;
             }
-        } else if op.is::<Add>() && residual.is_none() {
-            let Some(source) = residual_source(model, other, &out_shape, p.c_axis)? else {
+        } else if op.is::<Add>() && e.residual.is_none() {
+            let Some(source) = residual_source(model, other, out_shape, c_axis)? else {
                 break;
             };
-            if reaches(model, node.id, source.0.node) {
+            if reaches(model, node, source.0.node) {
                 break;
             }
-            residual = Some(source);
+            e.residual = Some(source);
         } else {
             break;
         }
-        absorbed.push(next.id);
+        e.nodes.push(next.id);
         last = next.id;
     }
-    let mut inputs = tvec![p.x];
-    if let Some((outlet, _, _)) = &residual {
-        inputs.push(*outlet);
-    }
-    let op = PointwiseConv::new(
-        p.shape,
-        in_shape,
-        out_shape,
-        weights,
-        bias,
-        pre,
-        residual.map(|(_, c, s)| (c, s)),
-        post,
-    )?;
-    Ok(Some((op, inputs, absorbed)))
+    Ok(e)
 }

@@ -147,6 +147,9 @@ pub(crate) struct RowsArgs<'a> {
     /// one bias per plane (empty for pooling)
     pub bias: &'a [f32],
     pub clamp: Option<(f32, f32)>,
+    /// floats from one input plane to the next, and output plane (at least the planes' sizes)
+    pub in_stride: usize,
+    pub out_stride: usize,
 }
 
 /// Output rows computed together.
@@ -515,6 +518,7 @@ unsafe fn planes_padded<L: Lanes, const CLAMP: bool, const MAX: bool>(
     let taps = g.kh * g.kw;
     let s = g.stride_w;
     let (in_plane, out_plane) = (g.in_h * g.in_w, g.out_h * g.out_w);
+    let (in_stride, out_stride) = (a.in_stride, a.out_stride);
     // tap (ky, kx) of an output vector reads buffer row ky below its window's first row, phase
     // kx % s, kx / s floats in
     let mut offsets = [0usize; MAX_TAPS];
@@ -539,7 +543,7 @@ unsafe fn planes_padded<L: Lanes, const CLAMP: bool, const MAX: bool>(
     unsafe {
         let mut wv = [L::splat(0.0); MAX_TAPS];
         for p in 0..planes {
-            fill_padded::<L>(&input[p * in_plane..(p + 1) * in_plane], buf, pad);
+            fill_padded::<L>(&input[p * in_stride..p * in_stride + in_plane], buf, pad);
             let bias = if MAX { 0.0 } else { a.bias[p] };
             if !MAX {
                 for (t, w) in wv[..taps].iter_mut().enumerate() {
@@ -547,7 +551,7 @@ unsafe fn planes_padded<L: Lanes, const CLAMP: bool, const MAX: bool>(
                 }
             }
             let wv = &wv[..taps];
-            let out = &mut out[p * out_plane..(p + 1) * out_plane];
+            let out = &mut out[p * out_stride..p * out_stride + out_plane];
             let b = buf.as_ptr();
             match kind {
                 0 => plane_k3::<L, CLAMP, MAX, 1>(b, pad, out, a, wv, bias),
@@ -603,9 +607,11 @@ pub(crate) fn run_rows(
     assert!(
         rows_apply(g)
             && *pad == Padded::new(g, lanes, a.max)
-            && input.len() >= planes * g.in_h * g.in_w
+            && a.in_stride >= g.in_h * g.in_w
+            && a.out_stride >= g.out_h * g.out_w
+            && (planes == 0 || input.len() >= (planes - 1) * a.in_stride + g.in_h * g.in_w)
             && buf.len() >= pad.len()
-            && out.len() >= planes * g.out_h * g.out_w
+            && (planes == 0 || out.len() >= (planes - 1) * a.out_stride + g.out_h * g.out_w)
             && (a.max || (a.weights.len() >= planes * taps && a.bias.len() >= planes)),
         "depthwise planes do not fit"
     );
