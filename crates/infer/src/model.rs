@@ -166,6 +166,9 @@ struct Inner {
     input_dt: DatumType,
     #[cfg(not(target_family = "wasm"))]
     executor: Option<tract_linalg::multithread::Executor>,
+    /// the threads tensorcv's kernels share a run with (spinning between operators)
+    #[cfg(not(target_family = "wasm"))]
+    team: Option<Arc<crate::kernels::team::Team>>,
     info: ModelInfo,
     card: ModelCard,
     spec: TensorSpec,
@@ -375,6 +378,11 @@ impl Model {
                 #[cfg(not(target_family = "wasm"))]
                 executor: (options.threads > 1)
                     .then(|| tract_linalg::multithread::Executor::multithread(options.threads)),
+                #[cfg(not(target_family = "wasm"))]
+                team: (options.threads > 1 && !options.tract_kernels)
+                    .then(|| crate::kernels::team::Team::new(options.threads))
+                    .flatten()
+                    .map(Arc::new),
                 info,
                 card,
                 spec,
@@ -466,7 +474,7 @@ impl Model {
         let err = |e: TractError| Error::Run(one_line(&e));
         let mut state = TypedSimpleState::new(&self.inner.plan).map_err(err)?;
         let mut times: Vec<OpTime> = Vec::new();
-        let mut run_all = || -> Result<()> {
+        let run_all = || -> Result<()> {
             for _ in 0..runs.max(1) {
                 let value = self.input_tensor(input)?.into_tvalue();
                 state
@@ -489,10 +497,7 @@ impl Model {
             }
             Ok(())
         };
-        match &self.inner.executor {
-            Some(pool) => tract_linalg::multithread::multithread_tract_scope(pool.clone(), run_all),
-            None => run_all(),
-        }?;
+        self.threaded(run_all)?;
         let model = self.inner.plan.model();
         for t in &mut times {
             t.nodes = model
@@ -523,15 +528,26 @@ impl Model {
         Ok(())
     }
 
-    fn run_value(&self, input: TValue) -> Result<Outputs> {
-        let run = || self.inner.plan.run(tvec!(input));
+    /// Run `f` with the model's threads: tract's executor for tract's operators, the team for
+    /// tensorcv's.
+    fn threaded<R>(&self, f: impl FnOnce() -> R) -> R {
         #[cfg(not(target_family = "wasm"))]
-        let outs = match &self.inner.executor {
-            Some(pool) => tract_linalg::multithread::multithread_tract_scope(pool.clone(), run),
-            None => run(),
-        };
+        {
+            let f = || match &self.inner.team {
+                Some(team) => team.scope(f),
+                None => f(),
+            };
+            match &self.inner.executor {
+                Some(pool) => tract_linalg::multithread::multithread_tract_scope(pool.clone(), f),
+                None => f(),
+            }
+        }
         #[cfg(target_family = "wasm")]
-        let outs = run();
+        f()
+    }
+
+    fn run_value(&self, input: TValue) -> Result<Outputs> {
+        let outs = self.threaded(|| self.inner.plan.run(tvec!(input)));
         let outs = outs.map_err(|e| Error::Run(one_line(&e)))?;
         let values = outs
             .into_iter()

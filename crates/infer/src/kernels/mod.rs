@@ -20,6 +20,8 @@ pub mod pointwise;
 pub mod pool;
 pub mod resample;
 mod simd;
+#[cfg(not(target_family = "wasm"))]
+pub mod team;
 
 pub use block::Block;
 pub use conv::Conv2d;
@@ -263,10 +265,14 @@ impl SendPtr {
     }
 }
 
-/// Threads of tract's executor for this run (1 without one, and on wasm).
+/// Threads for this run: the current [`team::Team`]'s, else tract's executor's (1 without one,
+/// and on wasm).
 pub(crate) fn threads() -> usize {
     #[cfg(not(target_family = "wasm"))]
     {
+        if let Some(n) = team::team_size() {
+            return n;
+        }
         use tract_onnx::tract_core::tract_linalg::multithread::{current_tract_executor, Executor};
         if let Executor::MultiThread(pool) = current_tract_executor() {
             return pool.current_num_threads();
@@ -275,10 +281,14 @@ pub(crate) fn threads() -> usize {
     1
 }
 
-/// Run `f(part)` for every `part < parts`, on tract's executor's threads when it has some.
+/// Run `f(part)` for every `part < parts`, on the current team's threads, else tract's
+/// executor's when it has some.
 pub(crate) fn for_parts(parts: usize, f: impl Fn(usize) + Sync + Send) {
     #[cfg(not(target_family = "wasm"))]
     if parts > 1 {
+        if team::team_run(parts, &f) {
+            return;
+        }
         use rayon::prelude::*;
         use tract_onnx::tract_core::tract_linalg::multithread::{current_tract_executor, Executor};
         if let Executor::MultiThread(pool) = current_tract_executor() {
