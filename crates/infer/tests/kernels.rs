@@ -27,7 +27,7 @@ fn random(n: usize, seed: u32) -> Vec<f32> {
 /// Run `model` on `input` optimized by tract alone and with tensorcv's kernels; returns both
 /// outputs and what was replaced.
 fn both(model: TypedModel, input: &Tensor) -> (Vec<f32>, Vec<f32>, Replaced) {
-    both_inputs(model, &[input.clone()])
+    both_inputs(model, std::slice::from_ref(input))
 }
 
 /// [`both`] with several inputs.

@@ -431,7 +431,7 @@ fn source(model: &TypedModel, outlet: OutletId, conv: usize) -> TractResult<(Out
 pub(super) fn replace(
     model: &TypedModel,
     node: &TypedNode,
-) -> TractResult<Option<(Conv2d, TVec<OutletId>, Vec<usize>)>> {
+) -> TractResult<Option<super::Replacement<Conv2d>>> {
     let Some(conv) = node.op_as::<Conv>() else {
         return Ok(None);
     };

@@ -181,7 +181,7 @@ pub unsafe fn run(
     cols: std::ops::Range<usize>,
 ) {
     debug_assert!(m_tiles.end <= w.m_tiles());
-    debug_assert!(!segments.is_empty() && w.k % segments.len() == 0);
+    debug_assert!(!segments.is_empty() && w.k.is_multiple_of(segments.len()));
     debug_assert!(w.kind != Kind::Rows || segments == [0]);
     let s = Segments {
         at: segments.as_ptr(),

@@ -57,13 +57,17 @@ pub struct Replaced {
     pub resizes: usize,
 }
 
+/// A replacing op, the inputs it reads and the nodes it absorbs (the last one's output is the
+/// op's).
+pub(super) type Replacement<Op> = (Op, TVec<OutletId>, Vec<usize>);
+
 /// Put tensorcv's ops in place of the tract nodes they run faster. Call on a decluttered model,
 /// before tract's `optimize()` (codegen), which then leaves them alone.
 pub fn accelerate(model: &mut TypedModel) -> TractResult<Replaced> {
     let mut replaced = Replaced::default();
     for id in model.eval_order()? {
         let node = model.node(id);
-        let (op, inputs, absorbed): (Box<dyn TypedOp>, TVec<OutletId>, Vec<usize>) =
+        let (op, inputs, absorbed): Replacement<Box<dyn TypedOp>> =
             if let Some((op, absorbed)) = depthwise::replace(model, node)? {
                 replaced.depthwise += 1;
                 replaced.activations += op.has_clamp() as usize;

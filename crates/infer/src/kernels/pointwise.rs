@@ -574,7 +574,7 @@ fn residual_source(
 pub(super) fn replace(
     model: &TypedModel,
     node: &TypedNode,
-) -> TractResult<Option<(PointwiseConv, TVec<OutletId>, Vec<usize>)>> {
+) -> TractResult<Option<super::Replacement<PointwiseConv>>> {
     let Some(p) = parse(model, node)? else {
         return Ok(None);
     };

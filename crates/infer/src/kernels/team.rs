@@ -175,7 +175,7 @@ fn work(s: &Shared, w: usize) {
             }
             std::hint::spin_loop();
             spins = spins.wrapping_add(1);
-            if spins % 1024 == 0 && start.elapsed() > SPIN {
+            if spins.is_multiple_of(1024) && start.elapsed() > SPIN {
                 // park until a job is published (rechecked under the lock: no missed wake)
                 me.parked.store(true, Ordering::SeqCst);
                 let mut l = me.lock.lock().unwrap_or_else(|e| e.into_inner());
