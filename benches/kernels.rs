@@ -135,6 +135,9 @@ fn pw(c: usize, m: usize, relu6: bool) -> Layer {
     }
 }
 
+/// name, input channels, size, channels-last source, layers, residual
+type Case = (&'static str, usize, usize, bool, Vec<Layer>, bool);
+
 fn kernels(c: &mut Criterion) {
     let stem = Layer {
         c: 3,
@@ -144,8 +147,7 @@ fn kernels(c: &mut Criterion) {
         groups: 1,
         relu6: true,
     };
-    // (name, input channels, size, channels-last source, layers, residual)
-    let cases: Vec<(&str, usize, usize, bool, Vec<Layer>, bool)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "depthwise/3x3_s1_144x56",
             144,
