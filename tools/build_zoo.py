@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from venv_bootstrap import ROOT, ensure_venv, make_venv  # noqa: E402
-from tools_common import export_classifier  # noqa: E402
+from tools_common import export_classifier, shapes_model  # noqa: E402
 
 CACHE = ROOT / "tools" / ".cache"
 MODELS = ROOT / "models"
@@ -486,18 +486,7 @@ def build_shapes(manifest):
     rng = np.random.default_rng(7)
     x_train, y_train = draw_shapes(8000, rng)
     x_test, y_test = draw_shapes(600, rng)
-    L = keras.layers
-    def block(n):
-        return [L.Conv2D(n, 3, padding="same", use_bias=False), L.BatchNormalization(),
-                L.ReLU()]
-    model = keras.Sequential([
-        keras.Input((64, 64, 3)),
-        *block(16), L.MaxPooling2D(), *block(32), L.MaxPooling2D(),
-        *block(32), L.MaxPooling2D(), *block(48),
-        # a 1x1 convolution head before the average, not Dense after it: tract-tflite 0.23.9
-        # builds the nodes after an int8 MEAN for a wrong quantization (see crates/infer)
-        L.Conv2D(3, 1), L.GlobalAveragePooling2D(), L.Softmax(),
-    ])
+    model = shapes_model()
     model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     model.fit(x_train / 255.0, y_train, epochs=12, batch_size=64, verbose=0)

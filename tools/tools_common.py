@@ -17,10 +17,9 @@ def median_ms(fn, min_time=2.0, min_runs=20):
     return statistics.median(times) * 1e3
 
 
-def export_classifier(model, saved, onnx_path, size):
-    """The users' workflow: save a Keras classifier as a SavedModel whose `serving_default`
-    signature maps `image` [N, size, size, 3] float32 to `probabilities`, then convert it with
-    tf2onnx (opset 17). Returns the loaded signature, to run TensorFlow's reference."""
+def save_serving(model, saved, size):
+    """Save a Keras classifier as a SavedModel whose `serving_default` signature maps `image`
+    [N, size, size, 3] float32 to `probabilities`."""
     import tensorflow as tf
 
     class Serving(tf.Module):
@@ -35,8 +34,35 @@ def export_classifier(model, saved, onnx_path, size):
 
     module = Serving(model)
     tf.saved_model.save(module, str(saved), signatures={"serving_default": module.serve})
+
+
+def export_classifier(model, saved, onnx_path, size):
+    """The users' workflow: save a Keras classifier as a SavedModel (`save_serving`), then
+    convert it with tf2onnx (opset 17). Returns the loaded signature, to run TensorFlow's
+    reference."""
+    import tensorflow as tf
+
+    save_serving(model, saved, size)
     subprocess.check_call([sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(saved),
                            "--signature_def", "serving_default", "--opset", "17",
                            "--output", str(onnx_path)],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return tf.saved_model.load(str(saved)).signatures["serving_default"]
+
+
+def shapes_model():
+    """The zoo's `shapes` classifier, untrained: 64x64 RGB -> circle/square/triangle."""
+    import keras
+    L = keras.layers
+
+    def block(n):
+        return [L.Conv2D(n, 3, padding="same", use_bias=False), L.BatchNormalization(),
+                L.ReLU()]
+    return keras.Sequential([
+        keras.Input((64, 64, 3)),
+        *block(16), L.MaxPooling2D(), *block(32), L.MaxPooling2D(),
+        *block(32), L.MaxPooling2D(), *block(48),
+        # a 1x1 convolution head before the average, not Dense after it: tract-tflite 0.23.9
+        # builds the nodes after an int8 MEAN for a wrong quantization (see crates/infer)
+        L.Conv2D(3, 1), L.GlobalAveragePooling2D(), L.Softmax(),
+    ])

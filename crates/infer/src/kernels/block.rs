@@ -256,46 +256,24 @@ impl EvalOp for Block {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        ensure!(inputs.len() == 1 + self.has_residual() as usize);
-        let input = inputs[0].try_as_plain_ram()?;
-        let residual = match inputs.get(1) {
-            Some(r) => Some(r.try_as_plain_ram()?),
-            None => None,
-        };
-        let mut output = unsafe { Tensor::uninitialized::<f32>(&self.project.out_shape)? };
-        {
-            let mut out = output.try_as_plain_ram_mut()?;
-            let residual = match &residual {
-                Some(r) => Some(r.as_slice::<f32>()?),
-                None => None,
-            };
-            self.compute(
-                input.as_slice::<f32>()?,
-                residual,
-                out.as_slice_mut::<f32>()?,
-            )?;
-        }
-        Ok(tvec!(output.into_tvalue()))
+        super::eval_residual_op(
+            inputs,
+            self.has_residual(),
+            &self.project.out_shape,
+            |x, r, y| self.compute(x, r, y),
+        )
     }
 }
 
 impl TypedOp for Block {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        ensure!(inputs.len() == 1 + self.has_residual() as usize);
-        ensure!(inputs.iter().all(|f| f.datum_type == f32::datum_type()));
-        ensure!(
-            inputs[0].shape.as_concrete() == Some(&*self.in_shape),
-            "block input is {:?}, the op was built for {:?}",
-            inputs[0].shape,
-            self.in_shape
-        );
-        if let Some((_, shape)) = &self.project.residual {
-            ensure!(
-                inputs[1].shape.as_concrete() == Some(&**shape),
-                "residual shape"
-            );
-        }
-        Ok(tvec!(f32::fact(&*self.project.out_shape)))
+        super::residual_op_facts(
+            "block",
+            inputs,
+            &self.in_shape,
+            &self.project.residual,
+            &self.project.out_shape,
+        )
     }
 
     fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {

@@ -14,7 +14,7 @@ use super::depthwise::{Floats, Geometry};
 use super::gemm::{self, Epilogue, Kind, Mat, Packed};
 use super::lanes::Level;
 use super::pointwise::absorb;
-use super::{for_parts, threads, SendPtr};
+use super::{clamp_bits, clamp_floats, for_parts, threads, Residual, SendPtr};
 use std::cell::RefCell;
 use std::sync::Arc;
 use tract_onnx::prelude::*;
@@ -69,7 +69,7 @@ pub struct Conv2d {
     weights: Arc<Packed>,
     pre: Option<(u32, u32)>,
     post: Option<(u32, u32)>,
-    residual: Option<(usize, TVec<usize>)>,
+    residual: Residual,
     /// weights `[m][k]` in the patch order of the input layout, and bias
     source: (Floats, Floats),
 }
@@ -88,14 +88,6 @@ impl PartialEq for Conv2d {
 }
 impl Eq for Conv2d {}
 
-fn bits(c: Option<(f32, f32)>) -> Option<(u32, u32)> {
-    c.map(|(lo, hi)| (lo.to_bits(), hi.to_bits()))
-}
-
-fn floats(c: Option<(u32, u32)>) -> Option<(f32, f32)> {
-    c.map(|(lo, hi)| (f32::from_bits(lo), f32::from_bits(hi)))
-}
-
 impl Conv2d {
     /// `weights`: `m × k` with each patch in the input layout's order (`[kh][kw][C]` channels
     /// last, `[C][kh][kw]` first); `bias`: `m`.
@@ -107,7 +99,7 @@ impl Conv2d {
         weights: Vec<f32>,
         bias: Vec<f32>,
         pre: Option<(f32, f32)>,
-        residual: Option<(usize, TVec<usize>)>,
+        residual: Residual,
         post: Option<(f32, f32)>,
     ) -> TractResult<Conv2d> {
         let g = &shape.geo;
@@ -132,8 +124,8 @@ impl Conv2d {
             in_shape,
             out_shape,
             weights: Arc::new(packed),
-            pre: bits(pre),
-            post: bits(post),
+            pre: clamp_bits(pre),
+            post: clamp_bits(post),
             residual,
             source: (Floats(weights.into()), Floats(bias.into())),
         })
@@ -245,7 +237,7 @@ impl Conv2d {
                 let res = residual.map(|r| SendPtr(r.as_ptr() as *mut f32));
                 for_parts(parts, |p| {
                     let ep = Epilogue {
-                        pre: floats(self.pre),
+                        pre: clamp_floats(self.pre),
                         residual: res.map(|r| {
                             let ptr = unsafe { r.get().add(b * res_channels * pixels) };
                             let ptr = ptr as *const f32;
@@ -258,7 +250,7 @@ impl Conv2d {
                                 res_channels,
                             )
                         }),
-                        post: floats(self.post),
+                        post: clamp_floats(self.post),
                     };
                     for oy in (p * rows_per).min(g.out_h)..((p + 1) * rows_per).min(g.out_h) {
                         let cols = oy * g.out_w..(oy + 1) * g.out_w;
@@ -333,15 +325,7 @@ impl Op for Conv2d {
             side(s.in_last),
             side(s.out_last)
         );
-        if let Some((lo, hi)) = floats(self.pre) {
-            info += &format!(", clamp [{lo}, {hi}]");
-        }
-        if let Some((c, _)) = &self.residual {
-            info += &format!(", + residual ({c} channels)");
-        }
-        if let Some((lo, hi)) = floats(self.post) {
-            info += &format!(", clamp [{lo}, {hi}]");
-        }
+        info += &super::epilogue_info(self.pre, &self.residual, self.post);
         Ok(vec![info])
     }
 
@@ -356,46 +340,24 @@ impl EvalOp for Conv2d {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        ensure!(inputs.len() == 1 + self.residual.is_some() as usize);
-        let input = inputs[0].try_as_plain_ram()?;
-        let residual = match inputs.get(1) {
-            Some(r) => Some(r.try_as_plain_ram()?),
-            None => None,
-        };
-        let mut output = unsafe { Tensor::uninitialized::<f32>(&self.out_shape)? };
-        {
-            let mut out = output.try_as_plain_ram_mut()?;
-            let residual = match &residual {
-                Some(r) => Some(r.as_slice::<f32>()?),
-                None => None,
-            };
-            self.compute(
-                input.as_slice::<f32>()?,
-                residual,
-                out.as_slice_mut::<f32>()?,
-            )?;
-        }
-        Ok(tvec!(output.into_tvalue()))
+        super::eval_residual_op(
+            inputs,
+            self.residual.is_some(),
+            &self.out_shape,
+            |x, r, y| self.compute(x, r, y),
+        )
     }
 }
 
 impl TypedOp for Conv2d {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        ensure!(inputs.len() == 1 + self.residual.is_some() as usize);
-        ensure!(inputs.iter().all(|f| f.datum_type == f32::datum_type()));
-        ensure!(
-            inputs[0].shape.as_concrete() == Some(&*self.in_shape),
-            "convolution input is {:?}, the op was built for {:?}",
-            inputs[0].shape,
-            self.in_shape
-        );
-        if let Some((_, shape)) = &self.residual {
-            ensure!(
-                inputs[1].shape.as_concrete() == Some(&**shape),
-                "residual shape"
-            );
-        }
-        Ok(tvec!(f32::fact(&*self.out_shape)))
+        super::residual_op_facts(
+            "convolution",
+            inputs,
+            &self.in_shape,
+            &self.residual,
+            &self.out_shape,
+        )
     }
 
     fn cost(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {

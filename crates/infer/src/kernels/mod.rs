@@ -32,6 +32,7 @@ pub use pool::MaxPool2d;
 pub use resample::Resize2d;
 
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::ensure;
 use tract_onnx::tract_core::tract_linalg::multithread::par_chunks_mut;
 
 /// What [`accelerate`] replaced.
@@ -55,6 +56,93 @@ pub struct Replaced {
     pub blocks: usize,
     /// resizes
     pub resizes: usize,
+}
+
+/// A clamp as bit patterns (the ops are `Hash` and `Eq`), and back.
+pub(super) fn clamp_bits(c: Option<(f32, f32)>) -> Option<(u32, u32)> {
+    c.map(|(lo, hi)| (lo.to_bits(), hi.to_bits()))
+}
+
+/// See [`clamp_bits`].
+pub(super) fn clamp_floats(c: Option<(u32, u32)>) -> Option<(f32, f32)> {
+    c.map(|(lo, hi)| (f32::from_bits(lo), f32::from_bits(hi)))
+}
+
+/// A residual input: its channel count and shape.
+pub(super) type Residual = Option<(usize, TVec<usize>)>;
+
+/// The `info` line of the GEMM ops' epilogue: clamp, residual add, clamp.
+pub(super) fn epilogue_info(
+    pre: Option<(u32, u32)>,
+    residual: &Residual,
+    post: Option<(u32, u32)>,
+) -> String {
+    let mut info = String::new();
+    if let Some((lo, hi)) = clamp_floats(pre) {
+        info += &format!(", clamp [{lo}, {hi}]");
+    }
+    if let Some((c, _)) = residual {
+        info += &format!(", + residual ({c} channels)");
+    }
+    if let Some((lo, hi)) = clamp_floats(post) {
+        info += &format!(", clamp [{lo}, {hi}]");
+    }
+    info
+}
+
+/// `output_facts` of an op reading one `f32` tensor of `in_shape` (and the `residual`) and
+/// writing one of `out_shape`.
+pub(super) fn residual_op_facts(
+    what: &str,
+    inputs: &[&TypedFact],
+    in_shape: &[usize],
+    residual: &Residual,
+    out_shape: &[usize],
+) -> TractResult<TVec<TypedFact>> {
+    ensure!(inputs.len() == 1 + residual.is_some() as usize);
+    ensure!(inputs.iter().all(|f| f.datum_type == f32::datum_type()));
+    ensure!(
+        inputs[0].shape.as_concrete() == Some(in_shape),
+        "{what} input is {:?}, the op was built for {:?}",
+        inputs[0].shape,
+        in_shape
+    );
+    if let Some((_, shape)) = residual {
+        ensure!(
+            inputs[1].shape.as_concrete() == Some(&**shape),
+            "residual shape"
+        );
+    }
+    Ok(tvec!(f32::fact(out_shape)))
+}
+
+/// `eval` of such an op: `compute(input, residual, output)` into a new `out_shape` tensor.
+pub(super) fn eval_residual_op(
+    inputs: TVec<TValue>,
+    residual: bool,
+    out_shape: &[usize],
+    compute: impl FnOnce(&[f32], Option<&[f32]>, &mut [f32]) -> TractResult<()>,
+) -> TractResult<TVec<TValue>> {
+    ensure!(inputs.len() == 1 + residual as usize);
+    let input = inputs[0].try_as_plain_ram()?;
+    let residual = match inputs.get(1) {
+        Some(r) => Some(r.try_as_plain_ram()?),
+        None => None,
+    };
+    let mut output = unsafe { Tensor::uninitialized::<f32>(out_shape)? };
+    {
+        let mut out = output.try_as_plain_ram_mut()?;
+        let residual = match &residual {
+            Some(r) => Some(r.as_slice::<f32>()?),
+            None => None,
+        };
+        compute(
+            input.as_slice::<f32>()?,
+            residual,
+            out.as_slice_mut::<f32>()?,
+        )?;
+    }
+    Ok(tvec!(output.into_tvalue()))
 }
 
 /// A replacing op, the inputs it reads and the nodes it absorbs (the last one's output is the

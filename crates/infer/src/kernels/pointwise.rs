@@ -8,7 +8,7 @@
 use super::depthwise::{per_channel, Floats};
 use super::gemm::{self, Epilogue, Kind, Mat, Packed};
 use super::lanes::Level;
-use super::{chain_clamp, for_parts, threads, SendPtr};
+use super::{chain_clamp, clamp_bits, clamp_floats, for_parts, threads, Residual, SendPtr};
 use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
@@ -61,7 +61,7 @@ pub struct PointwiseConv {
     pre: Option<(u32, u32)>,
     post: Option<(u32, u32)>,
     /// the residual's channels (fewer than `m` for a channel-padded skip) and shape
-    pub(super) residual: Option<(usize, TVec<usize>)>,
+    pub(super) residual: Residual,
     /// unpacked weights `[m][k]` and bias, to repack for another level
     source: (Floats, Floats),
 }
@@ -81,14 +81,6 @@ impl PartialEq for PointwiseConv {
 }
 impl Eq for PointwiseConv {}
 
-fn bits(c: Option<(f32, f32)>) -> Option<(u32, u32)> {
-    c.map(|(lo, hi)| (lo.to_bits(), hi.to_bits()))
-}
-
-fn floats(c: Option<(u32, u32)>) -> Option<(f32, f32)> {
-    c.map(|(lo, hi)| (f32::from_bits(lo), f32::from_bits(hi)))
-}
-
 impl PointwiseConv {
     /// `weights`: `m × k` row-major; `bias`: `m`. The shapes are the tensors' own (with their
     /// size-1 axes); `residual`: its channel count and shape.
@@ -100,7 +92,7 @@ impl PointwiseConv {
         weights: Vec<f32>,
         bias: Vec<f32>,
         pre: Option<(f32, f32)>,
-        residual: Option<(usize, TVec<usize>)>,
+        residual: Residual,
         post: Option<(f32, f32)>,
     ) -> TractResult<PointwiseConv> {
         ensure!(weights.len() == shape.m * shape.k && bias.len() == shape.m);
@@ -120,8 +112,8 @@ impl PointwiseConv {
             in_shape,
             out_shape,
             weights: Arc::new(packed),
-            pre: bits(pre),
-            post: bits(post),
+            pre: clamp_bits(pre),
+            post: clamp_bits(post),
             residual,
             source: (Floats(weights.into()), Floats(bias.into())),
         })
@@ -150,9 +142,9 @@ impl PointwiseConv {
     /// The epilogue with the residual at `residual` (`(m, n)` at `m * rs + n * cs`).
     pub(super) fn epilogue(&self, residual: Option<Mat<*const f32>>) -> Epilogue {
         Epilogue {
-            pre: floats(self.pre),
+            pre: clamp_floats(self.pre),
             residual: residual.zip(self.residual.as_ref().map(|r| r.0)),
-            post: floats(self.post),
+            post: clamp_floats(self.post),
         }
     }
 
@@ -177,9 +169,9 @@ impl PointwiseConv {
             self.out_shape.clone(),
             self.source.0 .0.to_vec(),
             self.source.1 .0.to_vec(),
-            floats(self.pre),
+            clamp_floats(self.pre),
             self.residual.clone(),
-            floats(self.post),
+            clamp_floats(self.post),
         )
     }
 
@@ -248,7 +240,7 @@ impl PointwiseConv {
                     return;
                 }
                 let ep = Epilogue {
-                    pre: floats(self.pre),
+                    pre: clamp_floats(self.pre),
                     residual: res.map(|r| {
                         let ptr = unsafe { r.get().add(b * res_channels * s.n) } as *const f32;
                         (
@@ -260,7 +252,7 @@ impl PointwiseConv {
                             res_channels,
                         )
                     }),
-                    post: floats(self.post),
+                    post: clamp_floats(self.post),
                 };
                 // SAFETY: the lengths checked above cover every (row, column) the strides
                 // address; threads write disjoint pixel ranges or channel tiles.
@@ -307,15 +299,7 @@ impl Op for PointwiseConv {
             side(s.out_last),
             self.weights.kind()
         );
-        if let Some((lo, hi)) = floats(self.pre) {
-            info += &format!(", clamp [{lo}, {hi}]");
-        }
-        if let Some((c, _)) = &self.residual {
-            info += &format!(", + residual ({c} channels)");
-        }
-        if let Some((lo, hi)) = floats(self.post) {
-            info += &format!(", clamp [{lo}, {hi}]");
-        }
+        info += &super::epilogue_info(self.pre, &self.residual, self.post);
         Ok(vec![info])
     }
 
@@ -330,46 +314,24 @@ impl EvalOp for PointwiseConv {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        ensure!(inputs.len() == 1 + self.residual.is_some() as usize);
-        let input = inputs[0].try_as_plain_ram()?;
-        let residual = match inputs.get(1) {
-            Some(r) => Some(r.try_as_plain_ram()?),
-            None => None,
-        };
-        let mut output = unsafe { Tensor::uninitialized::<f32>(&self.out_shape)? };
-        {
-            let mut out = output.try_as_plain_ram_mut()?;
-            let residual = match &residual {
-                Some(r) => Some(r.as_slice::<f32>()?),
-                None => None,
-            };
-            self.compute(
-                input.as_slice::<f32>()?,
-                residual,
-                out.as_slice_mut::<f32>()?,
-            )?;
-        }
-        Ok(tvec!(output.into_tvalue()))
+        super::eval_residual_op(
+            inputs,
+            self.residual.is_some(),
+            &self.out_shape,
+            |x, r, y| self.compute(x, r, y),
+        )
     }
 }
 
 impl TypedOp for PointwiseConv {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        ensure!(inputs.len() == 1 + self.residual.is_some() as usize);
-        ensure!(inputs.iter().all(|f| f.datum_type == f32::datum_type()));
-        ensure!(
-            inputs[0].shape.as_concrete() == Some(&*self.in_shape),
-            "pointwise input is {:?}, the op was built for {:?}",
-            inputs[0].shape,
-            self.in_shape
-        );
-        if let Some((_, shape)) = &self.residual {
-            ensure!(
-                inputs[1].shape.as_concrete() == Some(&**shape),
-                "residual shape"
-            );
-        }
-        Ok(tvec!(f32::fact(&*self.out_shape)))
+        super::residual_op_facts(
+            "pointwise",
+            inputs,
+            &self.in_shape,
+            &self.residual,
+            &self.out_shape,
+        )
     }
 
     fn cost(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
