@@ -199,12 +199,12 @@ pub struct TaskArgs {
     /// (for comparisons; the default overlaps them)
     #[arg(long)]
     pub sequential: bool,
-    /// image files decoded at once (default: one fewer than the cores, 1 to 4); results stay
+    /// image files decoded at once (default: the cores, 1 to 4); results stay
     /// in order
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
     pub decoders: Option<u64>,
-    /// run tract's own operators only, without tensorcv's depthwise convolution, pooling and
-    /// resize kernels (to compare, or to rule them out)
+    /// run tract's own operators only, without tensorcv's kernels (convolutions, fused blocks,
+    /// pooling, resize, its thread team), to compare or to rule them out
     #[arg(long)]
     pub tract_kernels: bool,
     /// decode JPEG files with a 1/2, 1/4 or 1/8 scaled inverse DCT, as small as the model input

@@ -328,6 +328,15 @@ fn from_dynamic(img: DynamicImage, mode: ImreadMode) -> Result<Image> {
     if want == format {
         return Ok(native);
     }
+    // the decoder's RGB(A) frame becomes BGR(A) where it is: no second frame-sized buffer
+    if matches!(
+        (format, want),
+        (PixelFormat::Rgb8, PixelFormat::Bgr8) | (PixelFormat::Rgba8, PixelFormat::Bgra8)
+    ) {
+        let mut data = native.into_vec();
+        color::swap_red_blue_in_place(&mut data, format);
+        return Image::from_vec(data, w, h, want);
+    }
     color::convert_to(&native.view(), want)
 }
 
