@@ -14,7 +14,7 @@ use super::depthwise::{Floats, Geometry};
 use super::gemm::{self, Epilogue, Kind, Mat, Packed};
 use super::lanes::Level;
 use super::pointwise::absorb;
-use super::{clamp_bits, clamp_floats, for_parts, threads, Residual, SendPtr};
+use super::{clamp_bits, clamp_floats, for_parts, parts_for, Residual, SendPtr};
 use std::cell::RefCell;
 use std::sync::Arc;
 use tract_onnx::prelude::*;
@@ -218,11 +218,7 @@ impl Conv2d {
         };
         let ((or, oc), (rr, rc)) = (strides(m), strides(res_channels));
         let w = &*self.weights;
-        let parts = if m * s.k() * pixels >= 1 << 18 {
-            threads().min(g.out_h)
-        } else {
-            1
-        };
+        let parts = parts_for(m * s.k() * pixels, g.out_h);
         let rows_per = g.out_h.div_ceil(parts);
         PADDED.with_borrow_mut(|(buf, last)| {
             if last.as_ref() != Some(s) {

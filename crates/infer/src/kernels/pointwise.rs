@@ -8,7 +8,7 @@
 use super::depthwise::{per_channel, Floats};
 use super::gemm::{self, Epilogue, Kind, Mat, Packed};
 use super::lanes::Level;
-use super::{chain_clamp, clamp_bits, clamp_floats, for_parts, threads, Residual, SendPtr};
+use super::{chain_clamp, clamp_bits, clamp_floats, for_parts, parts_for, Residual, SendPtr};
 use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
@@ -211,11 +211,7 @@ impl PointwiseConv {
         );
         let res = residual.map(|r| SendPtr(r.as_ptr() as *mut f32));
         // split the pixels between threads (rows; columns on large planes) or the channel tiles
-        let parts = if s.m * s.k * s.n >= 1 << 18 {
-            threads()
-        } else {
-            1
-        };
+        let parts = parts_for(s.m * s.k * s.n, usize::MAX);
         let by_channels = w.kind() == Kind::Cols && w.m_tiles() >= 2 * parts;
         let step = w.n_step();
         let chunk = if by_channels {
