@@ -125,14 +125,16 @@ fn describe(model: &TypedModel, outlets: &[OutletId]) -> Result<Vec<TensorInfo>>
         .collect()
 }
 
-/// tract's declutter pass, tensorcv's kernels (unless `tract_kernels`), then tract's codegen.
-fn optimize(mut model: TypedModel, ours: bool) -> TractResult<TypedModel> {
+/// Declutter, put tensorcv's kernels in (when `ours`), codegen; and how many ops are tensorcv's.
+fn optimize(mut model: TypedModel, ours: bool) -> TractResult<(TypedModel, usize)> {
     model.declutter()?;
-    if ours {
-        crate::kernels::accelerate(&mut model)?;
-    }
+    let kernels = if ours {
+        crate::kernels::accelerate(&mut model)?.ops()
+    } else {
+        0
+    };
     model.optimize()?;
-    Ok(model)
+    Ok((model, kernels))
 }
 
 /// Options for loading.
@@ -353,7 +355,7 @@ impl Model {
                 ),
             });
         }
-        let optimized = match inference {
+        let (optimized, kernels) = match inference {
             Some(mut inference) => {
                 inference
                     .set_input_fact(0, InferenceFact::dt_shape(input_dt, shape))
@@ -372,11 +374,14 @@ impl Model {
         let output_names = info.outputs.iter().map(|o| o.name.clone()).collect();
         let plan = optimized.into_runnable().map_err(|e| load_err(&e))?;
         // tensorcv's kernels get a team of threads; tract's executor only runs a model without
-        // them: both at once put three busy threads on two cores (measured on selfie
-        // segmentation: 3.7 ms with both, 2.9 ms with the team alone; what tract still runs
-        // beside the kernels is mostly element-wise, which its executor does not split)
+        // them (kernels off, or nothing they replace, as in int8 models): both at once put three
+        // busy threads on two cores (measured on selfie segmentation: 3.7 ms with both, 2.9 ms
+        // with the team alone; what tract still runs beside the kernels is mostly element-wise,
+        // which its executor does not split)
+        #[cfg(target_family = "wasm")]
+        let _ = kernels; // no threads there
         #[cfg(not(target_family = "wasm"))]
-        let team = (options.threads > 1 && !options.tract_kernels)
+        let team = (options.threads > 1 && kernels > 0)
             .then(|| crate::kernels::team::Team::new(options.threads))
             .flatten()
             .map(Arc::new);
@@ -537,7 +542,7 @@ impl Model {
     }
 
     /// Run `f` with the model's threads: the team for tensorcv's operators, or tract's executor
-    /// for tract's when the kernels are off.
+    /// for tract's when no kernel of tensorcv's is in the graph.
     fn threaded<R>(&self, f: impl FnOnce() -> R) -> R {
         #[cfg(not(target_family = "wasm"))]
         {

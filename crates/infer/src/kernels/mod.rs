@@ -58,6 +58,13 @@ pub struct Replaced {
     pub resizes: usize,
 }
 
+impl Replaced {
+    /// Operators of tensorcv's in the graph (the sub-counts aside).
+    pub fn ops(&self) -> usize {
+        self.depthwise + self.pointwise + self.convs + self.pools + self.blocks + self.resizes
+    }
+}
+
 /// A clamp as bit patterns (the ops are `Hash` and `Eq`), and back.
 pub(super) fn clamp_bits(c: Option<(f32, f32)>) -> Option<(u32, u32)> {
     c.map(|(lo, hi)| (lo.to_bits(), hi.to_bits()))
