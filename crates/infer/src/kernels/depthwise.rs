@@ -16,7 +16,7 @@ use super::simd::{
     rows_apply, run_channels_last, run_plane, run_rows, ChannelsLast, Padded, PlaneArgs, RowsArgs,
     MAX_TAPS,
 };
-use super::{chunks, eval_f32, planes};
+use super::{chunks, clamp_bits, clamp_floats, eval_f32, planes};
 use std::cell::RefCell;
 use std::sync::Arc;
 use tract_onnx::prelude::*;
@@ -447,7 +447,7 @@ impl DepthwiseConv {
             channels_last,
             weights: Floats(weights.into()),
             bias: Floats(bias.into()),
-            clamp: clamp.map(|(lo, hi)| (lo.to_bits(), hi.to_bits())),
+            clamp: clamp_bits(clamp),
         })
     }
 
@@ -462,9 +462,7 @@ impl DepthwiseConv {
         } else {
             self.weights.0.to_vec()
         };
-        let clamp = self
-            .clamp
-            .map(|(lo, hi)| (f32::from_bits(lo), f32::from_bits(hi)));
+        let clamp = self.clamp();
         DepthwiseConv::new(
             self.geo.clone(),
             self.has_batch,
@@ -477,8 +475,7 @@ impl DepthwiseConv {
 
     /// The clamp folded in.
     pub(super) fn clamp(&self) -> Option<(f32, f32)> {
-        self.clamp
-            .map(|(lo, hi)| (f32::from_bits(lo), f32::from_bits(hi)))
+        clamp_floats(self.clamp)
     }
 
     /// Whether the tensors are channels last.
@@ -528,9 +525,7 @@ impl DepthwiseConv {
     pub fn compute(&self, input: &[f32], output: &mut [f32]) -> TractResult<()> {
         let g = &self.geo;
         let taps = g.kh * g.kw;
-        let clamp = self
-            .clamp
-            .map(|(lo, hi)| (f32::from_bits(lo), f32::from_bits(hi)));
+        let clamp = self.clamp();
         if self.channels_last {
             let level = self.setup.level;
             let args = ChannelsLast {
@@ -570,10 +565,7 @@ impl Op for DepthwiseConv {
     }
 
     fn info(&self) -> TractResult<Vec<String>> {
-        let clamp = match self.clamp {
-            Some((lo, hi)) => format!(", clamp [{}, {}]", f32::from_bits(lo), f32::from_bits(hi)),
-            None => String::new(),
-        };
+        let clamp = super::epilogue_info(self.clamp, &None, None);
         Ok(vec![format!("{}{clamp}", self.geo)])
     }
 

@@ -33,7 +33,6 @@ pub use resample::Resize2d;
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::ensure;
-use tract_onnx::tract_core::tract_linalg::multithread::par_chunks_mut;
 
 /// What [`accelerate`] replaced.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -431,8 +430,8 @@ pub(crate) fn eval_f32(
 }
 
 /// Run `f(first, input_planes, output_planes)` over runs of consecutive planes of a `[.., H, W]`
-/// tensor (`first` the index of the run's first plane), one run per thread of tract's executor
-/// when it has threads and the work (`work` per output value) is large, else one run.
+/// tensor (`first` the index of the run's first plane), one run per thread of the run (the team,
+/// else tract's executor) when the work (`work` per output value) is large, else one run.
 pub(crate) fn chunks(
     input: &[f32],
     in_plane: usize,
@@ -468,8 +467,8 @@ pub(crate) fn chunks(
     Ok(())
 }
 
-/// Run `f(plane, input_plane, output_plane)` over the planes of a `[.., H, W]` tensor, spread
-/// over tract's executor when it has threads and the work (`work` per output value) is large.
+/// Run `f(plane, input_plane, output_plane)` over the planes of a `[.., H, W]` tensor, the
+/// runs of [`chunks`] split between the run's threads.
 pub(crate) fn planes(
     input: &[f32],
     in_plane: usize,
@@ -478,20 +477,16 @@ pub(crate) fn planes(
     work: usize,
     f: impl Fn(usize, &[f32], &mut [f32]) + Sync + Send,
 ) -> TractResult<()> {
-    if out_plane == 0 || output.is_empty() {
-        return Ok(());
-    }
-    let count = output.len() / out_plane;
-    tract_onnx::tract_core::internal::ensure!(
-        output.len() == count * out_plane && input.len() == count * in_plane,
-        "plane sizes do not divide the tensors"
-    );
-    let total = output.len() * work.max(1);
-    par_chunks_mut(output, out_plane, total, |first, chunk| {
-        for (i, out) in chunk.chunks_exact_mut(out_plane).enumerate() {
-            let p = first + i;
-            f(p, &input[p * in_plane..(p + 1) * in_plane], out);
-        }
-        Ok(())
-    })
+    chunks(
+        input,
+        in_plane,
+        output,
+        out_plane,
+        work,
+        |first, input, out| {
+            for (i, out) in out.chunks_exact_mut(out_plane).enumerate() {
+                f(first + i, &input[i * in_plane..(i + 1) * in_plane], out);
+            }
+        },
+    )
 }
