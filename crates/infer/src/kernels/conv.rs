@@ -44,6 +44,20 @@ impl ConvShape {
         )
     }
 
+    /// Where run `j` of a patch starts in the padded copy relative to its window's corner, and
+    /// the stride from one output pixel to the next.
+    fn segments(&self) -> (Vec<usize>, usize) {
+        let g = &self.geo;
+        let (hp, wp) = self.padded();
+        let c = g.channels;
+        if self.in_last {
+            ((0..g.kh).map(|ky| ky * wp * c).collect(), g.stride_w * c)
+        } else {
+            let runs = (0..c).flat_map(|ch| (0..g.kh).map(move |ky| ch * hp * wp + ky * wp));
+            (runs.collect(), g.stride_w)
+        }
+    }
+
     /// Floats per patch.
     fn k(&self) -> usize {
         self.geo.channels * self.geo.kh * self.geo.kw
@@ -72,6 +86,8 @@ pub struct Conv2d {
     residual: Residual,
     /// weights `[m][k]` in the patch order of the input layout, and bias
     source: (Floats, Floats),
+    /// [`ConvShape::segments`], computed once
+    segments: (Vec<usize>, usize),
 }
 
 impl PartialEq for Conv2d {
@@ -120,6 +136,7 @@ impl Conv2d {
             shape.k(),
         );
         Ok(Conv2d {
+            segments: shape.segments(),
             shape,
             in_shape,
             out_shape,
@@ -192,14 +209,7 @@ impl Conv2d {
         thread_local! {
             static PADDED: RefCell<(Vec<f32>, Option<ConvShape>)> = const { RefCell::new((Vec::new(), None)) };
         }
-        // where run `j` of a patch starts relative to its window's corner, and the stride from
-        // one output pixel to the next
-        let (segments, step): (Vec<usize>, usize) = if s.in_last {
-            ((0..g.kh).map(|ky| ky * wp * c).collect(), g.stride_w * c)
-        } else {
-            let runs = (0..c).flat_map(|ch| (0..g.kh).map(move |ky| ch * hp * wp + ky * wp));
-            (runs.collect(), g.stride_w)
-        };
+        let (segments, step) = (&self.segments.0, self.segments.1);
         // the window corner of output row oy, column 0
         let corner = |oy: usize| {
             if s.in_last {
@@ -266,7 +276,7 @@ impl Conv2d {
                                     rs: 1,
                                     cs: step,
                                 },
-                                &segments,
+                                segments,
                                 Mat {
                                     ptr: out.get().add(b * m * pixels),
                                     rs: or,
