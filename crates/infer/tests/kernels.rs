@@ -222,6 +222,13 @@ fn depthwise_matches_tracts_op() {
         (24, 5, 2, same(5), Act::ScaleShiftRelu),
         (7, 3, 1, PaddingSpec::Valid, Act::Relu),
         (40, 3, 2, PaddingSpec::SameUpper, Act::None),
+        // the register-blocked rows: two-vector blocks, a leftover vector, a scalar tail,
+        // 5×5, padding on one side only
+        (64, 3, 1, same(3), Act::Relu6),
+        (53, 3, 2, tf_s2.clone(), Act::None),
+        (48, 5, 1, same(5), Act::Relu),
+        (80, 3, 1, PaddingSpec::Valid, Act::None),
+        (37, 5, 2, PaddingSpec::SameLower, Act::ScaleShiftRelu),
     ]
     .into_iter()
     .enumerate()
@@ -269,7 +276,11 @@ fn depthwise_matches_tracts_op() {
 #[test]
 fn every_instruction_set_gives_the_same_depthwise_result() {
     // channels first, and channels last with a vector and a remainder of channels
-    for (nhwc, channels) in [(None, 5), (Some(KernelFormat::HWIO), 21)] {
+    for (nhwc, channels) in [
+        (None, 5),
+        (Some(KernelFormat::HWIO), 21),
+        (Some(KernelFormat::HWIO), 53),
+    ] {
         let c = Case {
             nhwc,
             batch: 1,

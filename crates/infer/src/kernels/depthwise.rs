@@ -16,7 +16,7 @@ use super::simd::{
     rows_apply, run_channels_last, run_plane, run_rows, ChannelsLast, Padded, PlaneArgs, RowsArgs,
     MAX_TAPS,
 };
-use super::{chunks, clamp_bits, clamp_floats, eval_f32, planes};
+use super::{chunks, clamp_bits, clamp_floats, eval_f32, for_parts, parts_for, planes, SendPtr};
 use std::cell::RefCell;
 use std::sync::Arc;
 use tract_onnx::prelude::*;
@@ -407,6 +407,8 @@ pub struct DepthwiseConv {
     pub(super) bias: Floats,
     /// lower and upper bounds as bits (`None`: no activation)
     clamp: Option<(u32, u32)>,
+    /// channels last: a row of zeros (`in_w * C`), what the taps above and below the image read
+    zeros: Floats,
     /// instruction set and tap offsets, from the geometry (and a level forced in tests)
     pub(super) setup: Setup,
 }
@@ -440,11 +442,17 @@ impl DepthwiseConv {
         } else {
             weights
         };
+        let zeros = if channels_last {
+            geo.in_w * geo.channels
+        } else {
+            0
+        };
         Ok(DepthwiseConv {
             setup: geo.setup(None, channels_last),
             geo,
             has_batch,
             channels_last,
+            zeros: Floats(vec![0.0; zeros].into()),
             weights: Floats(weights.into()),
             bias: Floats(bias.into()),
             clamp: clamp_bits(clamp),
@@ -533,20 +541,29 @@ impl DepthwiseConv {
                 weights: &self.weights.0,
                 bias: &self.bias.0,
                 clamp,
+                zeros: &self.zeros.0,
             };
-            let image = |h: usize, w: usize| h * w * g.channels;
-            ensure!(
-                input.len() == g.batch * image(g.in_h, g.in_w)
-                    && output.len() == g.batch * image(g.out_h, g.out_w)
-            );
-            return planes(
-                input,
-                image(g.in_h, g.in_w),
-                output,
-                image(g.out_h, g.out_w),
-                taps,
-                |_, input, out| run_channels_last(level, input, out, &args),
-            );
+            let (in_image, row) = (g.in_h * g.in_w * g.channels, g.out_w * g.channels);
+            ensure!(input.len() == g.batch * in_image && output.len() == g.batch * g.out_h * row);
+            // each image's output rows split between the run's threads
+            let parts = parts_for(g.out_h * row * taps, g.out_h);
+            let per = g.out_h.div_ceil(parts.max(1));
+            for b in 0..g.batch {
+                let input = &input[b * in_image..(b + 1) * in_image];
+                let out = SendPtr(output[b * g.out_h * row..].as_mut_ptr());
+                for_parts(parts, |part| {
+                    let rows = (part * per).min(g.out_h)..((part + 1) * per).min(g.out_h);
+                    // SAFETY: parts write disjoint runs of rows of this image's output
+                    let out = unsafe {
+                        std::slice::from_raw_parts_mut(
+                            out.get().add(rows.start * row),
+                            rows.len() * row,
+                        )
+                    };
+                    run_channels_last(level, input, out, &args, rows);
+                });
+            }
+            return Ok(());
         }
         self.geo.run(
             &self.setup,

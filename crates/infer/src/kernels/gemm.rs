@@ -316,6 +316,7 @@ unsafe fn run_any<L: Lanes>(
                         let px = L::N.min(cols.end - n0);
                         let t = ColsTile {
                             segs,
+                            fetch: (std::ptr::null(), 0),
                             a: w.data.as_ptr().add(m0 * k),
                             lda: L::N,
                             x: x.ptr.wrapping_add(n0 * x.cs),
@@ -342,15 +343,28 @@ unsafe fn run_any<L: Lanes>(
             }
             Kind::Cols => {
                 let tile = mv * L::N;
-                for t in m_tiles {
+                // the next tile's weights, a share per group of pixels, fetched while this
+                // tile computes: weights come from memory (a model's are larger than the
+                // caches), and read when needed the first group would wait on them
+                let lines = (tile * k).div_ceil(LINE);
+                let groups = cols.len().div_ceil(nr);
+                let share = lines.div_ceil(groups.max(1));
+                for t in m_tiles.clone() {
                     let m0 = t * tile;
                     let valid = tile.min(w.m - m0);
                     let vecs = valid.div_ceil(L::N);
+                    let next = (t + 1 < m_tiles.end).then(|| w.data.as_ptr().add((m0 + tile) * k));
                     let mut n0 = cols.start;
+                    let mut group = 0;
                     while n0 < cols.end {
                         let px = nr.min(cols.end - n0);
+                        let first = (group * share).min(lines);
                         let t = ColsTile {
                             segs,
+                            fetch: match next {
+                                Some(p) => (p.add(first * LINE), share.min(lines - first)),
+                                None => (std::ptr::null(), 0),
+                            },
                             a: w.data.as_ptr().add(m0 * k),
                             lda: tile,
                             x: x.ptr.wrapping_add(n0 * x.cs),
@@ -372,11 +386,27 @@ unsafe fn run_any<L: Lanes>(
                         };
                         cols_dispatch::<L>(vecs, px, &t, &e);
                         n0 += px;
+                        group += 1;
                     }
                 }
             }
         }
     }
+}
+
+/// Floats in a cache line.
+const LINE: usize = 16;
+
+/// Ask for the cache line at `p` in the second-level cache (no-op where there is no hint).
+#[inline(always)]
+unsafe fn prefetch(p: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+        _mm_prefetch::<_MM_HINT_T1>(p as *const i8)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// The epilogue's clamps as vectors.
@@ -493,6 +523,8 @@ unsafe fn rows_tile<L: Lanes, const MR: usize, const NV: usize>(t: &RowsTile, e:
 /// `m * ms + n * cns`).
 struct ColsTile<'s> {
     segs: &'s Segments,
+    /// cache lines to prefetch, one per step over `K`: from where, how many
+    fetch: (*const f32, usize),
     a: *const f32,
     lda: usize,
     x: *const f32,
@@ -529,9 +561,15 @@ unsafe fn cols_tile<L: Lanes, const MV: usize, const NR: usize>(t: &ColsTile<'_>
     unsafe {
         let mut acc = [[L::splat(0.0); MV]; NR];
         let mut a = t.a;
+        let (mut fetch, mut left) = t.fetch;
         for s in 0..t.segs.count {
             let mut x = t.x.wrapping_add(*t.segs.at.add(s));
             for _ in 0..t.segs.len {
+                if left > 0 {
+                    prefetch(fetch);
+                    fetch = fetch.add(LINE);
+                    left -= 1;
+                }
                 let av: [L; MV] = std::array::from_fn(|j| L::load(a.add(j * L::N)));
                 for (i, px) in acc.iter_mut().enumerate() {
                     let xb = L::splat(*x.add(i * t.ns));

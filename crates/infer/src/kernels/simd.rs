@@ -631,8 +631,12 @@ pub(crate) fn run_rows(
 }
 
 /// One channels-last (`[H, W, C]`) image of a depthwise convolution: every output pixel is
-/// `C` consecutive floats, computed a vector of channels at a time over the taps that fall
-/// inside the image (no padding copy: borders just have fewer taps).
+/// `C` consecutive floats. For 3×3 and 5×5 kernels, each output row runs as blocks of channels
+/// (two vectors with 32 registers, else one) whose taps' weights stay in registers while
+/// four pixels at a time take them, input rows above or below the image read from a zero row;
+/// the pixels whose window crosses the left or right border, the channels after the last
+/// whole vector and other kernel sizes take the taps that fall inside the image, a vector of
+/// channels at a time.
 pub(crate) struct ChannelsLast<'a> {
     pub geo: &'a Geometry,
     /// `[kh * kw][C]`
@@ -640,6 +644,8 @@ pub(crate) struct ChannelsLast<'a> {
     /// `[C]`
     pub bias: &'a [f32],
     pub clamp: Option<(f32, f32)>,
+    /// at least `in_w * C` zeros: the rows above and below the image
+    pub zeros: &'a [f32],
 }
 
 impl ChannelsLast<'_> {
@@ -650,59 +656,204 @@ impl ChannelsLast<'_> {
         let last = (len as isize - start).clamp(0, k as isize) as usize;
         (first.min(last), last)
     }
+
+    /// Output columns whose window lies inside the image's columns.
+    fn inner_columns(&self, kw: usize) -> std::ops::Range<usize> {
+        let g = self.geo;
+        let lo = g.pad_left.div_ceil(g.stride_w).min(g.out_w);
+        let hi = if g.in_w + g.pad_left >= kw {
+            ((g.in_w + g.pad_left - kw) / g.stride_w + 1).min(g.out_w)
+        } else {
+            0
+        };
+        lo..hi.max(lo)
+    }
+}
+
+/// Output pixel `(oy, ox)` from channel `from` on, over the taps inside the image.
+#[inline(always)]
+unsafe fn pixel<L: Lanes, const CLAMP: bool>(
+    src: *const f32,
+    out: *mut f32,
+    a: &ChannelsLast,
+    (oy, ox): (usize, usize),
+    from: usize,
+) {
+    let g = a.geo;
+    let c = g.channels;
+    let (lo, hi) = a.clamp.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+    let (w, b) = (a.weights.as_ptr(), a.bias.as_ptr());
+    let full = c / L::N * L::N;
+    let (ky0, ky1) = ChannelsLast::taps(oy, g.stride_h, g.pad_top, g.kh, g.in_h);
+    let iy0 = oy * g.stride_h + ky0 - g.pad_top;
+    let (kx0, kx1) = ChannelsLast::taps(ox, g.stride_w, g.pad_left, g.kw, g.in_w);
+    let ix0 = ox * g.stride_w + kx0 - g.pad_left;
+    unsafe {
+        let dst = out.add((oy * g.out_w + ox) * c);
+        let mut ch = from;
+        while ch < full {
+            let mut acc = L::load(b.add(ch));
+            for ky in ky0..ky1 {
+                let row = src.add(((iy0 + ky - ky0) * g.in_w + ix0) * c + ch);
+                let wrow = w.add((ky * g.kw + kx0) * c + ch);
+                for k in 0..kx1 - kx0 {
+                    acc = L::load(row.add(k * c)).mul_add(L::load(wrow.add(k * c)), acc);
+                }
+            }
+            if CLAMP {
+                acc = acc.clamp(L::splat(lo), L::splat(hi));
+            }
+            acc.store(dst.add(ch));
+            ch += L::N;
+        }
+        // the channels after the last whole vector
+        for ch in ch..c {
+            let mut acc = *b.add(ch);
+            for ky in ky0..ky1 {
+                for kx in kx0..kx1 {
+                    let x = *src.add(((iy0 + ky - ky0) * g.in_w + ix0 + kx - kx0) * c + ch);
+                    acc += x * *w.add((ky * g.kw + kx) * c + ch);
+                }
+            }
+            if CLAMP {
+                acc = acc.max(lo).min(hi);
+            }
+            *dst.add(ch) = acc;
+        }
+    }
+}
+
+/// One output row, channels `ch..ch + V * N`, `P` pixels at a time with the weights in
+/// registers: each input column the tile reads is loaded once and taken by every tap that
+/// covers it (stride `S`); in the tiles that reach past the inner columns, the columns outside
+/// the image are skipped.
+#[inline(always)]
+unsafe fn row_block<
+    L: Lanes,
+    const CLAMP: bool,
+    const KH: usize,
+    const KW: usize,
+    const S: usize,
+    const V: usize,
+>(
+    rows: &[*const f32; KH],
+    out: *mut f32,
+    a: &ChannelsLast,
+    oy: usize,
+    inner: &std::ops::Range<usize>,
+    ch: usize,
+) {
+    const P: usize = 4;
+    let g = a.geo;
+    let c = g.channels;
+    let (lo, hi) = a.clamp.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+    unsafe {
+        let (lo, hi) = (L::splat(lo), L::splat(hi));
+        let w = a.weights.as_ptr().add(ch);
+        let wv: [[[L; V]; KW]; KH] = std::array::from_fn(|ky| {
+            std::array::from_fn(|kx| {
+                std::array::from_fn(|v| L::load(w.add((ky * KW + kx) * c + v * L::N)))
+            })
+        });
+        let bias: [L; V] = std::array::from_fn(|v| L::load(a.bias.as_ptr().add(ch + v * L::N)));
+        let dst = out.add(oy * g.out_w * c + ch);
+        let mut ox = 0;
+        macro_rules! tile {
+            ($p:expr, $edge:expr) => {{
+                let mut acc = [bias; $p];
+                // the tile's first input column (left of the image at the left edge)
+                let first = (ox * S) as isize - g.pad_left as isize;
+                for ky in 0..KH {
+                    let row = rows[ky].wrapping_offset(first * c as isize + ch as isize);
+                    for j in 0..($p - 1) * S + KW {
+                        let ix = first + j as isize;
+                        if $edge && (ix < 0 || ix as usize >= g.in_w) {
+                            continue;
+                        }
+                        let col = row.wrapping_add(j * c);
+                        let xv: [L; V] = std::array::from_fn(|v| L::load(col.add(v * L::N)));
+                        for kx in 0..KW {
+                            if j >= kx && (j - kx) % S == 0 && (j - kx) / S < $p {
+                                let p = (j - kx) / S;
+                                for v in 0..V {
+                                    acc[p][v] = xv[v].mul_add(wv[ky][kx][v], acc[p][v]);
+                                }
+                            }
+                        }
+                    }
+                }
+                for p in 0..$p {
+                    for v in 0..V {
+                        let mut y = acc[p][v];
+                        if CLAMP {
+                            y = y.clamp(lo, hi);
+                        }
+                        y.store(dst.add((ox + p) * c + v * L::N));
+                    }
+                }
+                ox += $p;
+            }};
+        }
+        while ox < g.out_w {
+            let p = (g.out_w - ox).min(P);
+            let edge = ox < inner.start || ox + p > inner.end;
+            match (p, edge) {
+                (4, false) => tile!(4, false),
+                (4, true) => tile!(4, true),
+                (3, _) => tile!(3, true),
+                (2, _) => tile!(2, true),
+                _ => tile!(1, true),
+            }
+        }
+    }
 }
 
 #[inline(always)]
-unsafe fn channels_last<L: Lanes, const CLAMP: bool>(
-    input: &[f32],
-    out: &mut [f32],
+unsafe fn rows_fixed<
+    L: Lanes,
+    const CLAMP: bool,
+    const KH: usize,
+    const KW: usize,
+    const S: usize,
+>(
+    src: *const f32,
+    out: *mut f32,
     a: &ChannelsLast,
+    rows: std::ops::Range<usize>,
 ) {
-    let c = a.geo.channels;
-    let (lo, hi) = a.clamp.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+    let g = a.geo;
+    let c = g.channels;
+    let inner = a.inner_columns(KW);
+    // two vectors per block where 32 registers hold 2 × KH × KW weights and 8 accumulators
+    let wide = L::N == 16 && KH * KW <= 9;
+    let block = if wide { 2 * L::N } else { L::N };
+    let blocks = c / block * block;
+    let full = c / L::N * L::N;
     unsafe {
-        let (lo_v, hi_v) = (L::splat(lo), L::splat(hi));
-        let (src, w, b) = (input.as_ptr(), a.weights.as_ptr(), a.bias.as_ptr());
-        let full = c / L::N * L::N;
-        for oy in 0..a.geo.out_h {
-            let (ky0, ky1) =
-                ChannelsLast::taps(oy, a.geo.stride_h, a.geo.pad_top, a.geo.kh, a.geo.in_h);
-            let iy0 = oy * a.geo.stride_h + ky0 - a.geo.pad_top;
-            for ox in 0..a.geo.out_w {
-                let (kx0, kx1) =
-                    ChannelsLast::taps(ox, a.geo.stride_w, a.geo.pad_left, a.geo.kw, a.geo.in_w);
-                let ix0 = ox * a.geo.stride_w + kx0 - a.geo.pad_left;
-                let dst = out.as_mut_ptr().add((oy * a.geo.out_w + ox) * c);
-                let mut ch = 0;
-                while ch < full {
-                    let mut acc = L::load(b.add(ch));
-                    for ky in ky0..ky1 {
-                        let row = src.add(((iy0 + ky - ky0) * a.geo.in_w + ix0) * c + ch);
-                        let wrow = w.add((ky * a.geo.kw + kx0) * c + ch);
-                        for k in 0..kx1 - kx0 {
-                            acc = L::load(row.add(k * c)).mul_add(L::load(wrow.add(k * c)), acc);
-                        }
-                    }
-                    if CLAMP {
-                        acc = acc.clamp(lo_v, hi_v);
-                    }
-                    acc.store(dst.add(ch));
-                    ch += L::N;
+        for oy in rows {
+            let rows: [*const f32; KH] = std::array::from_fn(|ky| {
+                let iy = (oy * g.stride_h + ky) as isize - g.pad_top as isize;
+                if iy >= 0 && (iy as usize) < g.in_h {
+                    src.add(iy as usize * g.in_w * c)
+                } else {
+                    a.zeros.as_ptr()
                 }
-                // the channels after the last whole vector
-                for ch in full..c {
-                    let mut acc = *b.add(ch);
-                    for ky in ky0..ky1 {
-                        for kx in kx0..kx1 {
-                            let x =
-                                *src.add(((iy0 + ky - ky0) * a.geo.in_w + ix0 + kx - kx0) * c + ch);
-                            acc += x * *w.add((ky * a.geo.kw + kx) * c + ch);
-                        }
-                    }
-                    if CLAMP {
-                        acc = acc.max(lo).min(hi);
-                    }
-                    *dst.add(ch) = acc;
+            });
+            let mut ch = 0;
+            while ch < blocks {
+                if wide {
+                    row_block::<L, CLAMP, KH, KW, S, 2>(&rows, out, a, oy, &inner, ch);
+                } else {
+                    row_block::<L, CLAMP, KH, KW, S, 1>(&rows, out, a, oy, &inner, ch);
+                }
+                ch += block;
+            }
+            if ch < full {
+                row_block::<L, CLAMP, KH, KW, S, 1>(&rows, out, a, oy, &inner, ch);
+            }
+            if full < c {
+                for ox in 0..g.out_w {
+                    pixel::<L, CLAMP>(src, out, a, (oy, ox), full);
                 }
             }
         }
@@ -710,44 +861,91 @@ unsafe fn channels_last<L: Lanes, const CLAMP: bool>(
 }
 
 #[inline(always)]
-unsafe fn channels_last_any<L: Lanes>(input: &[f32], out: &mut [f32], a: &ChannelsLast) {
+unsafe fn channels_last<L: Lanes, const CLAMP: bool>(
+    src: *const f32,
+    out: *mut f32,
+    a: &ChannelsLast,
+    rows: std::ops::Range<usize>,
+) {
     unsafe {
-        if a.clamp.is_some() {
-            channels_last::<L, true>(input, out, a)
-        } else {
-            channels_last::<L, false>(input, out, a)
+        match (a.geo.kh, a.geo.kw, a.geo.stride_w) {
+            (3, 3, 1) => rows_fixed::<L, CLAMP, 3, 3, 1>(src, out, a, rows),
+            (3, 3, 2) => rows_fixed::<L, CLAMP, 3, 3, 2>(src, out, a, rows),
+            (5, 5, 1) => rows_fixed::<L, CLAMP, 5, 5, 1>(src, out, a, rows),
+            (5, 5, 2) => rows_fixed::<L, CLAMP, 5, 5, 2>(src, out, a, rows),
+            _ => {
+                for oy in rows {
+                    for ox in 0..a.geo.out_w {
+                        pixel::<L, CLAMP>(src, out, a, (oy, ox), 0);
+                    }
+                }
+            }
         }
     }
 }
 
-/// Compute one channels-last image at `level` (an unavailable level runs the portable code).
-pub(crate) fn run_channels_last(level: Level, input: &[f32], out: &mut [f32], a: &ChannelsLast) {
-    let taps = a.geo.kh * a.geo.kw;
+#[inline(always)]
+unsafe fn channels_last_any<L: Lanes>(
+    src: *const f32,
+    out: *mut f32,
+    a: &ChannelsLast,
+    rows: std::ops::Range<usize>,
+) {
+    unsafe {
+        if a.clamp.is_some() {
+            channels_last::<L, true>(src, out, a, rows)
+        } else {
+            channels_last::<L, false>(src, out, a, rows)
+        }
+    }
+}
+
+/// Compute output rows `rows` of one channels-last image at `level` (an unavailable level runs
+/// the portable code) into `out`, which holds those rows.
+pub(crate) fn run_channels_last(
+    level: Level,
+    input: &[f32],
+    out: &mut [f32],
+    a: &ChannelsLast,
+    rows: std::ops::Range<usize>,
+) {
+    let g = a.geo;
+    let taps = g.kh * g.kw;
+    let row = g.out_w * g.channels;
     assert!(
-        input.len() >= a.geo.in_h * a.geo.in_w * a.geo.channels
-            && out.len() >= a.geo.out_h * a.geo.out_w * a.geo.channels
-            && a.weights.len() == taps * a.geo.channels
-            && a.bias.len() == a.geo.channels
-            && a.geo.stride_h >= 1
-            && a.geo.stride_w >= 1
+        input.len() >= g.in_h * g.in_w * g.channels
+            && rows.start <= rows.end
+            && rows.end <= g.out_h
+            && out.len() >= rows.len() * row
+            && a.weights.len() == taps * g.channels
+            && a.bias.len() == g.channels
+            && a.zeros.len() >= g.in_w * g.channels
+            && g.stride_h >= 1
+            && g.stride_w >= 1
             // every output pixel sees at least one input pixel
-            && (a.geo.out_h == 0 || (a.geo.out_h - 1) * a.geo.stride_h < a.geo.in_h + a.geo.pad_top)
-            && (a.geo.out_w == 0 || (a.geo.out_w - 1) * a.geo.stride_w < a.geo.in_w + a.geo.pad_left)
-            && a.geo.pad_top < a.geo.kh
-            && a.geo.pad_left < a.geo.kw,
+            && (g.out_h == 0 || (g.out_h - 1) * g.stride_h < g.in_h + g.pad_top)
+            && (g.out_w == 0 || (g.out_w - 1) * g.stride_w < g.in_w + g.pad_left)
+            && g.pad_top < g.kh
+            && g.pad_left < g.kw,
         "channels-last depthwise buffers do not fit"
     );
-    // SAFETY: sizes checked above (each tap read is inside the image by `taps`); each arm
-    // runs only where its instructions exist.
+    // the kernels address output row `oy` at `oy * row` from the image's start
+    let (src, out) = (
+        input.as_ptr(),
+        out.as_mut_ptr().wrapping_sub(rows.start * row),
+    );
+    // SAFETY: sizes checked above (each tap read is inside the image by `taps`, or in the
+    // zero row; only rows `rows` are written); each arm runs only where its instructions
+    // exist.
     unsafe {
         match level {
             #[cfg(target_arch = "x86_64")]
-            Level::Avx512 if level.available() => x86::channels_last_avx512(input, out, a),
+            Level::Avx512 if level.available() => x86::channels_last_avx512(src, out, a, rows),
             #[cfg(target_arch = "x86_64")]
-            Level::Avx2 if level.available() => x86::channels_last_avx2(input, out, a),
+            Level::Avx2 if level.available() => x86::channels_last_avx2(src, out, a, rows),
             #[cfg(all(target_family = "wasm", target_feature = "simd128"))]
-            Level::Simd128 => channels_last_any::<super::lanes::V128>(input, out, a),
-            _ => channels_last_any::<Portable>(input, out, a),
+            Level::Simd128 => channels_last_any::<super::lanes::V128>(src, out, a, rows),
+            _ => channels_last_any::<Portable>(src, out, a, rows),
         }
     }
 }
@@ -829,15 +1027,25 @@ mod x86 {
     /// # Safety
     /// AVX-512F present; buffers as [`super::run_channels_last`] checks.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn channels_last_avx512(input: &[f32], out: &mut [f32], a: &ChannelsLast) {
-        unsafe { channels_last_any::<Avx512>(input, out, a) }
+    pub(super) unsafe fn channels_last_avx512(
+        src: *const f32,
+        out: *mut f32,
+        a: &ChannelsLast,
+        rows: std::ops::Range<usize>,
+    ) {
+        unsafe { channels_last_any::<Avx512>(src, out, a, rows) }
     }
 
     /// # Safety
     /// AVX2 and FMA present; buffers as [`super::run_channels_last`] checks.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn channels_last_avx2(input: &[f32], out: &mut [f32], a: &ChannelsLast) {
-        unsafe { channels_last_any::<Avx2>(input, out, a) }
+    pub(super) unsafe fn channels_last_avx2(
+        src: *const f32,
+        out: *mut f32,
+        a: &ChannelsLast,
+        rows: std::ops::Range<usize>,
+    ) {
+        unsafe { channels_last_any::<Avx2>(src, out, a, rows) }
     }
 
     /// # Safety
