@@ -937,3 +937,166 @@ fn fused_blocks_match_tracts_ops() {
         assert_within(&ours, &theirs, 1e-5, &what);
     }
 }
+
+/// Small-plane tails switched to channels last (MobileNet's 14×14 and 7×7 stages): an inverted
+/// residual block, a strided depthwise convolution, a 1×1 convolution and a global sum, with a
+/// tensor also read outside the switched ops (a second output) and one 1×1 convolution whose
+/// residual comes from inside.
+#[test]
+fn channels_last_tails_match_tracts_ops() {
+    for (i, &(c, e, h, o)) in [(16usize, 64usize, 14usize, 40usize), (24, 48, 7, 33)]
+        .iter()
+        .enumerate()
+    {
+        let mut m = TypedModel::default();
+        let x = m.add_source("x", f32::fact([c, h, h])).unwrap();
+        let relu6 = |m: &mut TypedModel, y: OutletId, name: &str| -> OutletId {
+            let zero = m
+                .add_const(format!("{name}.zero"), tensor3(&[[[0f32]]]))
+                .unwrap();
+            let y = m
+                .wire_node(format!("{name}.max"), math::max(), &[y, zero])
+                .unwrap()[0];
+            let six = m
+                .add_const(format!("{name}.six"), tensor3(&[[[6f32]]]))
+                .unwrap();
+            m.wire_node(format!("{name}.min"), math::min(), &[y, six])
+                .unwrap()[0]
+        };
+        let einsum = |m: &mut TypedModel, y: OutletId, k: usize, o: usize, name: &str| {
+            let w = tract_ndarray::Array2::from_shape_vec((o, k), random(o * k, 9)).unwrap();
+            let w = m.add_const(format!("{name}.w"), w.into_tensor()).unwrap();
+            let axes = AxesMapping::from_strs(&["IHW", "OI"], &["OHW"]).unwrap();
+            m.wire_node(name, EinSum::new(axes, f32::datum_type()), &[y, w])
+                .unwrap()[0]
+        };
+        let depthwise = |m: &mut TypedModel, y: OutletId, ch: usize, stride: usize, name: &str| {
+            let kernel =
+                tract_ndarray::Array4::from_shape_vec((ch, 1, 3, 3), random(ch * 9, 10)).unwrap();
+            let k = m
+                .add_const(format!("{name}.k"), kernel.into_tensor())
+                .unwrap();
+            let b = m
+                .add_const(format!("{name}.b"), tensor1(&random(ch, 11)))
+                .unwrap();
+            let padding = if stride == 1 {
+                PaddingSpec::Explicit(tvec![1, 1], tvec![1, 1])
+            } else {
+                PaddingSpec::Explicit(tvec![0, 0], tvec![1, 1])
+            };
+            let spec = PoolSpec::new(
+                DataFormat::CHW,
+                tvec![3, 3],
+                padding,
+                Some(tvec![1, 1]),
+                Some(tvec![stride, stride]),
+                ch,
+                ch,
+            );
+            m.wire_node(
+                name,
+                Conv::new(spec, KernelFormat::OIHW, ch, None),
+                &[y, k, b],
+            )
+            .unwrap()[0]
+        };
+        let mut y = einsum(&mut m, x, c, e, "expand");
+        y = relu6(&mut m, y, "expand");
+        y = depthwise(&mut m, y, e, 1, "dw1");
+        y = relu6(&mut m, y, "dw1");
+        y = einsum(&mut m, y, e, c, "project");
+        let block = m.wire_node("add", math::add(), &[x, y]).unwrap()[0];
+        y = depthwise(&mut m, block, c, 2, "dw2");
+        y = relu6(&mut m, y, "dw2");
+        y = einsum(&mut m, y, c, o, "head");
+        y = relu6(&mut m, y, "head");
+        let pooled = m
+            .wire_node(
+                "pool",
+                tract_onnx::tract_core::ops::nn::Reduce::new(
+                    tvec![1, 2],
+                    tract_onnx::tract_core::ops::nn::Reducer::Sum,
+                ),
+                &[y],
+            )
+            .unwrap()[0];
+        m.select_output_outlets(&[pooled, block]).unwrap();
+        let input =
+            tract_ndarray::Array3::from_shape_vec((c, h, h), random(c * h * h, 90 + i as u32))
+                .unwrap()
+                .into_tensor();
+        let what = format!("channels-last tail {i}: {c} -> {e} at {h}x{h}, head {o}");
+        let run = |m: TypedModel| -> Vec<Vec<f32>> {
+            m.into_runnable()
+                .unwrap()
+                .run(tvec![input.clone().into_tvalue()])
+                .unwrap()
+                .iter()
+                .map(|t| {
+                    t.to_plain_array_view::<f32>()
+                        .unwrap()
+                        .iter()
+                        .copied()
+                        .collect()
+                })
+                .collect()
+        };
+        let mut theirs = m.clone();
+        theirs.declutter().unwrap();
+        theirs.optimize().unwrap();
+        let mut ours = m;
+        ours.declutter().unwrap();
+        let replaced = accelerate(&mut ours).unwrap();
+        ours.optimize().unwrap();
+        // expand, both depthwise convolutions, project, head and the sum
+        assert_eq!(replaced.channels_last, 6, "{what}: {replaced:?}");
+        let (ours, theirs) = (run(ours), run(theirs));
+        for (j, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+            assert_eq!(a.len(), b.len(), "{what}: output {j}");
+            // the pooled sum adds up h² rounding differences
+            assert_within(
+                a,
+                b,
+                1e-5 * (1 + j * h * h) as f32,
+                &format!("{what}: output {j}"),
+            );
+        }
+    }
+}
+
+/// A channels-last depthwise convolution large enough to split its rows between two threads
+/// gives the numbers it gives on one.
+#[test]
+fn channels_last_depthwise_splits_rows_between_threads() {
+    use std::sync::Arc;
+    use tensorcv_infer::kernels::team::Team;
+    let c = Case {
+        nhwc: Some(KernelFormat::HWIO),
+        batch: 2,
+        channels: 72,
+        h: 33,
+        w: 30,
+        k: (3, 3),
+        stride: 1,
+        padding: PaddingSpec::Explicit(tvec![1, 1], tvec![1, 1]),
+        act: Act::Relu6,
+    };
+    let mut model = depthwise_model(&c).unwrap();
+    model.declutter().unwrap();
+    accelerate(&mut model).unwrap();
+    let op = model
+        .nodes()
+        .iter()
+        .find_map(|n| n.op_as::<DepthwiseConv>())
+        .expect("a tensorcv depthwise op")
+        .clone();
+    let data = random(c.batch * c.channels * c.h * c.w, 5);
+    let mut one = vec![0f32; data.len()];
+    op.compute(&data, &mut one).unwrap();
+    let Some(team) = Team::new(2) else {
+        return;
+    };
+    let mut two = vec![f32::NAN; data.len()];
+    Arc::new(team).scope(|| op.compute(&data, &mut two).unwrap());
+    assert_eq!(one, two);
+}

@@ -459,8 +459,9 @@ impl DepthwiseConv {
         })
     }
 
-    /// The same convolution on channels-first tensors (`[N, C, H, W]` / `[C, H, W]`).
-    pub fn to_channels_first(&self) -> TractResult<DepthwiseConv> {
+    /// The same convolution on channels-first (`[N, C, H, W]` / `[C, H, W]`) or channels-last
+    /// (`[N, H, W, C]` / `[H, W, C]`) tensors.
+    pub fn with_channels_last(&self, last: bool) -> TractResult<DepthwiseConv> {
         let (c, taps) = (self.geo.channels, self.geo.kh * self.geo.kw);
         // back to channel-major weights
         let weights = if self.channels_last {
@@ -474,7 +475,7 @@ impl DepthwiseConv {
         DepthwiseConv::new(
             self.geo.clone(),
             self.has_batch,
-            false,
+            last,
             weights,
             self.bias.0.to_vec(),
             clamp,

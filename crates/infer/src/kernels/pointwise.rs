@@ -153,26 +153,37 @@ impl PointwiseConv {
         self.shape.in_last
     }
 
-    /// The same convolution reading its input channels first (`[N, C, H, W]` / `[C, H, W]`).
-    pub fn to_channels_first_input(&self) -> TractResult<PointwiseConv> {
+    /// The same convolution with its input and its output (and residual) channels first or
+    /// last as asked: `[N, C, H, W]` / `[C, H, W]` or `[N, H, W, C]` / `[H, W, C]`.
+    pub fn with_layouts(&self, in_last: bool, out_last: bool) -> TractResult<PointwiseConv> {
         let mut shape = self.shape.clone();
-        let mut in_shape = self.in_shape.clone();
-        if shape.in_last {
-            let r = in_shape.len();
-            let c = in_shape.remove(r - 1);
-            in_shape.insert(r - 3, c);
-            shape.in_last = false;
-        }
+        let in_shape = relayout(&self.in_shape, shape.in_last, in_last)?;
+        let out_shape = relayout(&self.out_shape, shape.out_last, out_last)?;
+        let residual = match &self.residual {
+            Some((c, r)) => Some((*c, relayout(r, shape.out_last, out_last)?)),
+            None => None,
+        };
+        (shape.in_last, shape.out_last) = (in_last, out_last);
         PointwiseConv::new(
             shape,
             in_shape,
-            self.out_shape.clone(),
+            out_shape,
             self.source.0 .0.to_vec(),
             self.source.1 .0.to_vec(),
             clamp_floats(self.pre),
-            self.residual.clone(),
+            residual,
             clamp_floats(self.post),
         )
+    }
+
+    /// Whether the output is channels last.
+    pub fn out_last(&self) -> bool {
+        self.shape.out_last
+    }
+
+    /// Pixels per image.
+    pub fn pixels(&self) -> usize {
+        self.shape.n
     }
 
     /// The tile kind the op runs.
@@ -339,6 +350,33 @@ impl TypedOp for PointwiseConv {
     }
 
     as_op!();
+}
+
+/// `shape` (`[.., C, H, W]` when `!from_last`, `[.., H, W, C]` when `from_last`) in the other
+/// layout when `to_last` differs.
+pub(super) fn relayout(
+    shape: &[usize],
+    from_last: bool,
+    to_last: bool,
+) -> TractResult<TVec<usize>> {
+    let r = shape.len();
+    ensure!(
+        r >= 3,
+        "a {r}-d tensor has no channels and planes to reorder"
+    );
+    let mut s: TVec<usize> = shape.into();
+    match (from_last, to_last) {
+        (false, true) => {
+            let c = s.remove(r - 3);
+            s.push(c);
+        }
+        (true, false) => {
+            let c = s.remove(r - 1);
+            s.insert(r - 3, c);
+        }
+        _ => {}
+    }
+    Ok(s)
 }
 
 /// What a pointwise convolution is made of in the graph: the activation, the weights (`m × k`),
