@@ -1100,3 +1100,34 @@ fn channels_last_depthwise_splits_rows_between_threads() {
     Arc::new(team).scope(|| op.compute(&data, &mut two).unwrap());
     assert_eq!(one, two);
 }
+
+/// A channels-last tensor times per-channel factors computed in the graph (squeeze-and-excite
+/// attention), either operand first, against tract's broadcasting `Mul`.
+#[test]
+fn channel_scales_match_tracts_mul() {
+    for (i, &(h, c, swapped)) in [(8usize, 24usize, false), (5, 19, true), (33, 16, false)]
+        .iter()
+        .enumerate()
+    {
+        let mut m = TypedModel::default();
+        let x = m.add_source("x", f32::fact([1, h, h, c])).unwrap();
+        let s = m.add_source("s", f32::fact([1, 1, 1, c])).unwrap();
+        let s = m
+            .wire_node("sigmoid", tract_onnx::tract_core::ops::nn::sigmoid(), &[s])
+            .unwrap()[0];
+        let inputs = if swapped { [s, x] } else { [x, s] };
+        let y = m.wire_node("mul", math::mul(), &inputs).unwrap()[0];
+        m.select_output_outlets(&[y]).unwrap();
+        let x =
+            tract_ndarray::Array4::from_shape_vec((1, h, h, c), random(h * h * c, 40 + i as u32))
+                .unwrap()
+                .into_tensor();
+        let s = tract_ndarray::Array4::from_shape_vec((1, 1, 1, c), random(c, 50 + i as u32))
+            .unwrap()
+            .into_tensor();
+        let (ours, theirs, replaced) = both_inputs(m, &[x, s]);
+        let what = format!("scale case {i}: {h}x{h}x{c} swapped {swapped}");
+        assert_eq!(replaced.scales, 1, "{what}: not replaced");
+        assert_eq!(ours, theirs, "{what}");
+    }
+}

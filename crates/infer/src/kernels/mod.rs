@@ -16,6 +16,7 @@ pub mod conv;
 pub mod depthwise;
 pub mod gemm;
 mod lanes;
+pub mod layout;
 pub mod pointwise;
 pub mod pool;
 pub mod resample;
@@ -27,6 +28,7 @@ pub use block::Block;
 pub use conv::Conv2d;
 pub use depthwise::{DepthwiseConv, Geometry};
 pub use lanes::Level;
+pub use layout::{MoveChannels, ScaleChannels};
 pub use pointwise::PointwiseConv;
 pub use pool::MaxPool2d;
 pub use resample::Resize2d;
@@ -55,6 +57,10 @@ pub struct Replaced {
     pub blocks: usize,
     /// ops on small planes switched to channels last
     pub channels_last: usize,
+    /// moves of the channel axis (tract's, and those the channels-last switch adds)
+    pub moves: usize,
+    /// products of channels-last tensors by computed per-channel factors
+    pub scales: usize,
     /// resizes
     pub resizes: usize,
 }
@@ -62,7 +68,14 @@ pub struct Replaced {
 impl Replaced {
     /// Operators of tensorcv's in the graph (the sub-counts aside).
     pub fn ops(&self) -> usize {
-        self.depthwise + self.pointwise + self.convs + self.pools + self.blocks + self.resizes
+        self.depthwise
+            + self.pointwise
+            + self.convs
+            + self.pools
+            + self.blocks
+            + self.resizes
+            + self.moves
+            + self.scales
     }
 }
 
@@ -184,6 +197,9 @@ pub fn accelerate(model: &mut TypedModel) -> TractResult<Replaced> {
             } else if let Some(op) = resample::replace(model, node)? {
                 replaced.resizes += 1;
                 (Box::new(op), tvec![node.inputs[0]], vec![])
+            } else if let Some((op, inputs)) = layout::replace_scale(model, node)? {
+                replaced.scales += 1;
+                (Box::new(op), inputs, vec![])
             } else {
                 continue;
             };
@@ -214,7 +230,28 @@ pub fn accelerate(model: &mut TypedModel) -> TractResult<Replaced> {
     replaced.channels_first = channels_first_chains(model)?;
     replaced.blocks = fuse_blocks(model)?;
     replaced.channels_last = channels_last_tails(model)?;
+    replaced.moves = move_channels(model)?;
     Ok(replaced)
+}
+
+/// Put [`MoveChannels`] in place of tract's moves of a channel axis. Returns the moves
+/// replaced.
+fn move_channels(model: &mut TypedModel) -> TractResult<usize> {
+    let mut moved = 0;
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some(op) = layout::replace(model, node)? else {
+            continue;
+        };
+        let mut patch = TypedModelPatch::new("tensorcv channel move");
+        let tap = patch.tap_model(model, node.inputs[0])?;
+        let y = patch.wire_node(format!("{}.tensorcv", node.name), op, &[tap])?[0];
+        patch.shunt_outside(model, OutletId::new(id, 0), y)?;
+        patch.obliterate(id)?;
+        patch.apply(model)?;
+        moved += 1;
+    }
+    Ok(moved)
 }
 
 /// The single reader of `n`'s output, unless that output leaves the model.
@@ -339,7 +376,7 @@ const LAST_MAX_PLANE: usize = 14 * 14;
 
 /// Switch tensorcv's channels-first 1×1 and depthwise convolutions on small planes (see
 /// [`LAST_MAX_PLANE`]) to channels last, with one transpose per tensor entering such a run of
-/// ops (tract's `AxisOp::Move`) and, per tensor leaving it, a convolution writing channels first
+/// ops (an `AxisOp::Move`, then a [`MoveChannels`]) and, per tensor leaving it, a convolution writing channels first
 /// or a transpose back. Returns the ops switched.
 fn channels_last_tails(model: &mut TypedModel) -> TractResult<usize> {
     use std::collections::{HashMap, HashSet};
