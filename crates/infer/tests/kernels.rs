@@ -585,6 +585,21 @@ fn dense_convolution_matches_tracts_op() {
             padding: PaddingSpec::Explicit(tvec![1, 1], tvec![2, 2]),
             tail: Tail::ScaleRelu6,
         },
+        // MobileNet's stem as the channels-first chain runs it (rows of output pixels from
+        // phase planes), rows of 20 pixels (a vector and a tail), batch 2
+        DenseCase {
+            nhwc: false,
+            moved: true,
+            batch: 2,
+            c: 3,
+            h: 41,
+            w: 40,
+            m: 32,
+            k: (3, 3),
+            stride: 2,
+            padding: tf_s2.clone(),
+            tail: Tail::ScaleRelu6,
+        },
         // channels first, odd sizes, vector tails of channels and pixels, batch 2
         DenseCase {
             nhwc: false,

@@ -44,12 +44,60 @@ impl ConvShape {
         )
     }
 
+    /// Columns of a phase plane's row ([`Kind::Rows`]): every `stride_w`-th padded column.
+    fn phase_width(&self) -> usize {
+        self.padded().1.div_ceil(self.geo.stride_w)
+    }
+
+    /// Floats in the padded copy.
+    fn buffer_len(&self) -> usize {
+        let (hp, wp) = self.padded();
+        if self.kind() == Kind::Rows {
+            self.geo.channels * self.geo.stride_w * hp * self.phase_width()
+        } else {
+            self.geo.channels * hp * wp
+        }
+    }
+
+    /// Where output row `oy`'s windows start in the padded copy (its pixel 0's corner).
+    fn corner(&self, oy: usize) -> usize {
+        let g = &self.geo;
+        let (_, wp) = self.padded();
+        match (self.kind(), self.in_last) {
+            (Kind::Rows, _) => oy * g.stride_h * self.phase_width(),
+            (_, true) => oy * g.stride_h * wp * g.channels,
+            (_, false) => oy * g.stride_h * wp,
+        }
+    }
+
     /// Where run `j` of a patch starts in the padded copy relative to its window's corner, and
-    /// the stride from one output pixel to the next.
+    /// the stride from one output pixel to the next. [`Kind::Rows`]: the copy is split into
+    /// planes per channel and column phase (phase `p` holds padded columns `p, p + s, ..`), so
+    /// every tap `(ky, kx, ch)` of a row of outputs is a run of consecutive floats; one run per
+    /// tap, in the weights' patch order.
     fn segments(&self) -> (Vec<usize>, usize) {
         let g = &self.geo;
         let (hp, wp) = self.padded();
         let c = g.channels;
+        if self.kind() == Kind::Rows {
+            let (s, wq) = (g.stride_w, self.phase_width());
+            let at =
+                move |ch: usize, ky: usize, kx: usize| ((ch * s + kx % s) * hp + ky) * wq + kx / s;
+            let taps: Vec<usize> = if self.in_last {
+                (0..g.kh)
+                    .flat_map(|ky| {
+                        (0..g.kw).flat_map(move |kx| (0..c).map(move |ch| at(ch, ky, kx)))
+                    })
+                    .collect()
+            } else {
+                (0..c)
+                    .flat_map(|ch| {
+                        (0..g.kh).flat_map(move |ky| (0..g.kw).map(move |kx| at(ch, ky, kx)))
+                    })
+                    .collect()
+            };
+            return (taps, 1);
+        }
         if self.in_last {
             ((0..g.kh).map(|ky| ky * wp * c).collect(), g.stride_w * c)
         } else {
@@ -63,10 +111,14 @@ impl ConvShape {
         self.geo.channels * self.geo.kh * self.geo.kw
     }
 
-    /// Channel vectors, transposed in registers for a channels-first output of short patches
-    /// (a transpose through memory would cost as much as the products).
+    /// Channels-first outputs: rows of pixels in vectors where output rows are 16 pixels or
+    /// more (from a copy of the input split into phase planes, see [`ConvShape::segments`]),
+    /// else channel vectors transposed in registers for short patches (a transpose through
+    /// memory would cost as much as the products). Channels last: channel vectors.
     fn kind(&self) -> Kind {
-        if !self.out_last && self.k() <= 512 {
+        if !self.out_last && self.geo.out_w >= 16 {
+            Kind::Rows
+        } else if !self.out_last && self.k() <= 512 {
             Kind::ColsT
         } else {
             Kind::Cols
@@ -174,6 +226,7 @@ impl Conv2d {
             let (s, (w, b)) = (&op.shape, &op.source);
             let level = op.weights.level();
             op.weights = Arc::new(Packed::new(level, s.kind(), &w.0, &b.0, s.m, s.k()));
+            op.segments = op.shape.segments();
         }
         Ok(op)
     }
@@ -205,19 +258,10 @@ impl Conv2d {
                     .as_ref()
                     .map(|_| g.batch * res_channels * pixels)
         );
-        let (hp, wp) = s.padded();
         thread_local! {
             static PADDED: RefCell<(Vec<f32>, Option<ConvShape>)> = const { RefCell::new((Vec::new(), None)) };
         }
         let (segments, step) = (&self.segments.0, self.segments.1);
-        // the window corner of output row oy, column 0
-        let corner = |oy: usize| {
-            if s.in_last {
-                oy * g.stride_h * wp * c
-            } else {
-                oy * g.stride_h * wp
-            }
-        };
         // (rows, columns) strides of the output (and residual) with `ch` channels
         let strides = |ch: usize| {
             if s.out_last {
@@ -234,11 +278,11 @@ impl Conv2d {
             if last.as_ref() != Some(s) {
                 // a new geometry: zero borders once
                 buf.clear();
-                buf.resize(c * hp * wp, 0.0);
+                buf.resize(s.buffer_len(), 0.0);
                 *last = Some(s.clone());
             }
             for b in 0..g.batch {
-                fill(s, &input[b * image..(b + 1) * image], buf, (hp, wp));
+                fill(s, &input[b * image..(b + 1) * image], buf);
                 let (src, out) = (SendPtr(buf.as_mut_ptr()), SendPtr(output.as_mut_ptr()));
                 let res = residual.map(|r| SendPtr(r.as_ptr() as *mut f32));
                 for_parts(parts, |p| {
@@ -263,7 +307,7 @@ impl Conv2d {
                         // pixel n of this row reads from corner(oy) + (n - oy * out_w) * step
                         let ptr = src
                             .get()
-                            .wrapping_add(corner(oy))
+                            .wrapping_add(s.corner(oy))
                             .wrapping_sub(cols.start * step)
                             as *const f32;
                         // SAFETY: the padded buffer holds every window of every output pixel;
@@ -295,11 +339,85 @@ impl Conv2d {
     }
 }
 
+/// `buf[at[q] + i] = src[i * F + q]` for `i < groups`, `F = at.len()`: a run of groups of `F`
+/// floats dealt out to `F` rows, with the group size a constant for the common ones (RGB at
+/// stride 1 and 2, planes at stride 2) so the compiler turns the loads into shuffles.
+fn deal(src: &[f32], buf: &mut [f32], at: &[usize], groups: usize) {
+    fn fixed<const F: usize>(src: &[f32], buf: &mut [f32], at: &[usize], groups: usize) {
+        let rows: [usize; F] = std::array::from_fn(|q| at[q]);
+        assert!(src.len() >= groups * F && rows.iter().all(|&r| r + groups <= buf.len()));
+        let (src, dst) = (src.as_ptr(), buf.as_mut_ptr());
+        for i in 0..groups {
+            for (q, &r) in rows.iter().enumerate() {
+                // SAFETY: bounds asserted above
+                unsafe { *dst.add(r + i) = *src.add(i * F + q) };
+            }
+        }
+    }
+    match at.len() {
+        2 => fixed::<2>(src, buf, at, groups),
+        3 => fixed::<3>(src, buf, at, groups),
+        6 => fixed::<6>(src, buf, at, groups),
+        f => {
+            for (i, group) in src.chunks_exact(f).take(groups).enumerate() {
+                for (&r, &v) in at.iter().zip(group) {
+                    buf[r + i] = v;
+                }
+            }
+        }
+    }
+}
+
 /// Copy one image into the padded buffer (zero borders already there).
-fn fill(s: &ConvShape, image: &[f32], buf: &mut [f32], (hp, wp): (usize, usize)) {
+fn fill(s: &ConvShape, image: &[f32], buf: &mut [f32]) {
     let g = &s.geo;
     let c = g.channels;
-    if s.in_last {
+    let (hp, wp) = s.padded();
+    if s.kind() == Kind::Rows {
+        // phase planes: padded column `col` of channel `ch` at plane `ch * s + col % s`,
+        // column `col / s`. Per input row, from the first pixel of a phase-0 column on,
+        // groups of `s` pixels (`s * C` floats channels last) deal out one float per plane.
+        let (st, wq) = (g.stride_w, s.phase_width());
+        let line = if s.in_last { g.in_w * c } else { g.in_w };
+        let x_start = ((st - g.pad_left % st) % st).min(g.in_w);
+        let j_start = (g.pad_left + x_start) / st;
+        let groups = (g.in_w - x_start) / st;
+        let plane = |ch: usize, p: usize, row: usize| ((ch * st + p) * hp + row) * wq;
+        for y in 0..g.in_h {
+            let row = g.pad_top + y;
+            // the pixels before the first group and after the last
+            let lone = (0..x_start).chain(x_start + groups * st..g.in_w);
+            for x in lone {
+                let col = g.pad_left + x;
+                for ch in 0..c {
+                    let v = if s.in_last {
+                        image[y * line + x * c + ch]
+                    } else {
+                        image[(ch * g.in_h + y) * line + x]
+                    };
+                    buf[plane(ch, col % st, row) + col / st] = v;
+                }
+            }
+            if groups == 0 {
+                continue;
+            }
+            if s.in_last {
+                let src = &image[y * line + x_start * c..y * line + (x_start + groups * st) * c];
+                // float q of a group: phase q / C, channel q % C
+                let at: TVec<usize> = (0..st * c)
+                    .map(|q| plane(q % c, q / c, row) + j_start)
+                    .collect();
+                deal(src, buf, &at, groups);
+            } else {
+                for ch in 0..c {
+                    let from = (ch * g.in_h + y) * line + x_start;
+                    let src = &image[from..from + groups * st];
+                    let at: TVec<usize> = (0..st).map(|p| plane(ch, p, row) + j_start).collect();
+                    deal(src, buf, &at, groups);
+                }
+            }
+        }
+    } else if s.in_last {
         let row = g.in_w * c;
         for y in 0..g.in_h {
             let at = ((g.pad_top + y) * wp + g.pad_left) * c;

@@ -168,9 +168,8 @@ pub struct Epilogue {
 ///
 /// # Safety
 /// `x`, `out` and the residual must address `K × N`, `M × N` and `channels × N` valid floats
-/// through their strides and segments; for [`Kind::Rows`] their column strides must be 1 and
-/// `segments` `&[0]`, for [`Kind::ColsT`] the output's and residual's column strides 1;
-/// `cols.end <= N`.
+/// through their strides and segments; for [`Kind::Rows`] their column strides must be 1, for
+/// [`Kind::ColsT`] the output's and residual's column strides 1; `cols.end <= N`.
 pub unsafe fn run(
     w: &Packed,
     x: Mat<*const f32>,
@@ -182,7 +181,6 @@ pub unsafe fn run(
 ) {
     debug_assert!(m_tiles.end <= w.m_tiles());
     debug_assert!(!segments.is_empty() && w.k.is_multiple_of(segments.len()));
-    debug_assert!(w.kind != Kind::Rows || segments == [0]);
     let s = Segments {
         at: segments.as_ptr(),
         count: segments.len(),
@@ -286,9 +284,9 @@ unsafe fn run_any<L: Lanes>(
                         let m0 = t * mr;
                         let rows = mr.min(w.m - m0);
                         let t = RowsTile {
-                            k,
+                            segs,
                             a: w.data.as_ptr().add(m0 * k),
-                            x: x.ptr.add(n0),
+                            x: x.ptr.wrapping_add(n0),
                             ldx: x.rs,
                             last,
                             c: out.ptr.add(m0 * out.rs + n0),
@@ -419,10 +417,10 @@ struct Ep<L> {
     hi1: L,
 }
 
-/// One rows tile: `rows` output channels from `a` (`[k][rows]`), pixels from `x` (`k` rows
-/// `ldx` apart), the last vector holding `last` pixels.
-struct RowsTile {
-    k: usize,
+/// One rows tile: `rows` output channels from `a` (`[k][rows]`), pixels from `x` (row `k` as
+/// [`run`]'s segments say, rows of a run `ldx` apart), the last vector holding `last` pixels.
+struct RowsTile<'s> {
+    segs: &'s Segments,
     a: *const f32,
     x: *const f32,
     ldx: usize,
@@ -436,7 +434,7 @@ struct RowsTile {
 }
 
 #[inline(always)]
-unsafe fn rows_dispatch<L: Lanes>(rows: usize, vecs: usize, t: &RowsTile, e: &Ep<L>) {
+unsafe fn rows_dispatch<L: Lanes>(rows: usize, vecs: usize, t: &RowsTile<'_>, e: &Ep<L>) {
     macro_rules! go {
         ($($mr:literal),*) => {
             match (rows, vecs) {
@@ -451,28 +449,32 @@ unsafe fn rows_dispatch<L: Lanes>(rows: usize, vecs: usize, t: &RowsTile, e: &Ep
 }
 
 #[inline(always)]
-unsafe fn rows_tile<L: Lanes, const MR: usize, const NV: usize>(t: &RowsTile, e: &Ep<L>) {
+unsafe fn rows_tile<L: Lanes, const MR: usize, const NV: usize>(t: &RowsTile<'_>, e: &Ep<L>) {
     unsafe {
-        let full = t.last == L::N;
-        // the bias is added after the products, as TensorFlow and onnxruntime do
-        let mut acc = [[L::splat(0.0); NV]; MR];
-        let (mut a, mut x) = (t.a, t.x);
-        if full {
-            for _ in 0..t.k {
-                let xv: [L; NV] = std::array::from_fn(|j| L::load(x.add(j * L::N)));
-                for (i, row) in acc.iter_mut().enumerate() {
-                    let w = L::splat(*a.add(i));
-                    for j in 0..NV {
-                        row[j] = xv[j].mul_add(w, row[j]);
-                    }
-                }
-                a = a.add(MR);
-                x = x.add(t.ldx);
-            }
+        if t.last == L::N {
+            rows_tile_as::<L, MR, NV, true>(t, e)
         } else {
-            for _ in 0..t.k {
+            rows_tile_as::<L, MR, NV, false>(t, e)
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn rows_tile_as<L: Lanes, const MR: usize, const NV: usize, const FULL: bool>(
+    t: &RowsTile<'_>,
+    e: &Ep<L>,
+) {
+    unsafe {
+        let full = FULL;
+        // the bias is added after the products, as TensorFlow and onnxruntime add it
+        let mut acc = [[L::splat(0.0); NV]; MR];
+        let mut a = t.a;
+        // one step over K: a row of pixels at `x` times MR weights
+        macro_rules! step {
+            ($x:expr) => {{
+                let x = $x;
                 let xv: [L; NV] = std::array::from_fn(|j| {
-                    if j + 1 == NV {
+                    if !FULL && j + 1 == NV {
                         L::load_first(x.add(j * L::N), t.last)
                     } else {
                         L::load(x.add(j * L::N))
@@ -485,7 +487,27 @@ unsafe fn rows_tile<L: Lanes, const MR: usize, const NV: usize>(t: &RowsTile, e:
                     }
                 }
                 a = a.add(MR);
+            }};
+        }
+        if t.segs.count == 1 {
+            // a plain product: rows `ldx` apart
+            let mut x = t.x.wrapping_add(*t.segs.at);
+            for _ in 0..t.segs.len {
+                step!(x);
                 x = x.add(t.ldx);
+            }
+        } else if t.segs.len == 1 {
+            // a convolution's taps: one row each, anywhere
+            for s in 0..t.segs.count {
+                step!(t.x.wrapping_add(*t.segs.at.add(s)));
+            }
+        } else {
+            for s in 0..t.segs.count {
+                let mut x = t.x.wrapping_add(*t.segs.at.add(s));
+                for _ in 0..t.segs.len {
+                    step!(x);
+                    x = x.add(t.ldx);
+                }
             }
         }
         for (i, row) in acc.iter().enumerate() {
@@ -859,7 +881,7 @@ mod tests {
                             };
                             // columns tiles, channels first, even K: the input in two runs
                             // of K with a gap of 3 rows between them (a convolution's patch)
-                            let split = kind != Kind::Rows && !x_last && k % 2 == 0;
+                            let split = !x_last && k % 2 == 0;
                             let (xs, segments) = if split {
                                 let mut xs = vec![f32::NAN; (k + 3) * n];
                                 xs[..k / 2 * n].copy_from_slice(&x[..k / 2 * n]);
