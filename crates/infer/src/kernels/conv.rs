@@ -13,6 +13,7 @@
 use super::depthwise::{Floats, Geometry};
 use super::gemm::{self, Epilogue, Kind, Mat, Packed};
 use super::lanes::Level;
+use super::layout::channels_moved;
 use super::pointwise::absorb;
 use super::{clamp_bits, clamp_floats, for_parts, parts_for, Residual, SendPtr};
 use std::cell::RefCell;
@@ -219,9 +220,7 @@ impl Conv2d {
         );
         let mut op = self.clone();
         if self.shape.out_last {
-            let r = op.out_shape.len();
-            let c = op.out_shape.remove(r - 1);
-            op.out_shape.insert(r - 3, c);
+            op.out_shape = channels_moved(&op.out_shape, true, false)?;
             op.shape.out_last = false;
             let (s, (w, b)) = (&op.shape, &op.source);
             let level = op.weights.level();
@@ -339,12 +338,17 @@ impl Conv2d {
     }
 }
 
-/// `buf[at[q] + i] = src[i * F + q]` for `i < groups`, `F = at.len()`: a run of groups of `F`
-/// floats dealt out to `F` rows, with the group size a constant for the common ones (RGB at
-/// stride 1 and 2, planes at stride 2) so the compiler turns the loads into shuffles.
-fn deal(src: &[f32], buf: &mut [f32], at: &[usize], groups: usize) {
-    fn fixed<const F: usize>(src: &[f32], buf: &mut [f32], at: &[usize], groups: usize) {
-        let rows: [usize; F] = std::array::from_fn(|q| at[q]);
+/// `buf[at(q) + i] = src[i * f + q]` for `q < f`, `i < groups`: a run of groups of `f` floats
+/// dealt out to `f` rows, with the group size a constant for the common ones (RGB at stride 1
+/// and 2, planes at stride 2) so the compiler turns the loads into shuffles.
+fn deal(src: &[f32], buf: &mut [f32], f: usize, at: impl Fn(usize) -> usize, groups: usize) {
+    fn fixed<const F: usize>(
+        src: &[f32],
+        buf: &mut [f32],
+        at: impl Fn(usize) -> usize,
+        groups: usize,
+    ) {
+        let rows: [usize; F] = std::array::from_fn(at);
         assert!(src.len() >= groups * F && rows.iter().all(|&r| r + groups <= buf.len()));
         let (src, dst) = (src.as_ptr(), buf.as_mut_ptr());
         for i in 0..groups {
@@ -354,14 +358,14 @@ fn deal(src: &[f32], buf: &mut [f32], at: &[usize], groups: usize) {
             }
         }
     }
-    match at.len() {
+    match f {
         2 => fixed::<2>(src, buf, at, groups),
         3 => fixed::<3>(src, buf, at, groups),
         6 => fixed::<6>(src, buf, at, groups),
         f => {
             for (i, group) in src.chunks_exact(f).take(groups).enumerate() {
-                for (&r, &v) in at.iter().zip(group) {
-                    buf[r + i] = v;
+                for (q, &v) in group.iter().enumerate() {
+                    buf[at(q) + i] = v;
                 }
             }
         }
@@ -404,16 +408,13 @@ fn fill(s: &ConvShape, image: &[f32], buf: &mut [f32]) {
             if s.in_last {
                 let src = &image[y * line + x_start * c..y * line + (x_start + groups * st) * c];
                 // float q of a group: phase q / C, channel q % C
-                let at: TVec<usize> = (0..st * c)
-                    .map(|q| plane(q % c, q / c, row) + j_start)
-                    .collect();
-                deal(src, buf, &at, groups);
+                let at = |q: usize| plane(q % c, q / c, row) + j_start;
+                deal(src, buf, st * c, at, groups);
             } else {
                 for ch in 0..c {
                     let from = (ch * g.in_h + y) * line + x_start;
                     let src = &image[from..from + groups * st];
-                    let at: TVec<usize> = (0..st).map(|p| plane(ch, p, row) + j_start).collect();
-                    deal(src, buf, &at, groups);
+                    deal(src, buf, st, |p| plane(ch, p, row) + j_start, groups);
                 }
             }
         }

@@ -548,7 +548,7 @@ impl DepthwiseConv {
             ensure!(input.len() == g.batch * in_image && output.len() == g.batch * g.out_h * row);
             // each image's output rows split between the run's threads
             let parts = parts_for(g.out_h * row * taps, g.out_h);
-            let per = g.out_h.div_ceil(parts.max(1));
+            let per = g.out_h.div_ceil(parts);
             for b in 0..g.batch {
                 let input = &input[b * in_image..(b + 1) * in_image];
                 let out = SendPtr(output[b * g.out_h * row..].as_mut_ptr());

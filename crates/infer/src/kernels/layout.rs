@@ -42,11 +42,15 @@ impl MoveChannels {
     pub fn output_shape(&self) -> TVec<usize> {
         let r = self.shape.len();
         let mut s = self.shape.clone();
+        // rank checked when built
+        let c = if self.to_last {
+            s.remove(r - 3)
+        } else {
+            s.remove(r - 1)
+        };
         if self.to_last {
-            let c = s.remove(r - 3);
             s.push(c);
         } else {
-            let c = s.remove(r - 1);
             s.insert(r - 3, c);
         }
         s
@@ -93,6 +97,19 @@ impl MoveChannels {
         }
         Ok(())
     }
+}
+
+/// `shape` (`[.., C, H, W]` when `!from_last`, `[.., H, W, C]` when `from_last`) with its
+/// channel axis moved when `to_last` differs: what [`MoveChannels`] makes of it.
+pub(super) fn channels_moved(
+    shape: &[usize],
+    from_last: bool,
+    to_last: bool,
+) -> TractResult<TVec<usize>> {
+    if from_last == to_last {
+        return Ok(shape.into());
+    }
+    Ok(MoveChannels::new(shape, to_last)?.output_shape())
 }
 
 /// `dst[c * rows + r] = src[r * cols + c]` for rows `band`.

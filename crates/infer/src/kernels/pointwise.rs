@@ -8,6 +8,7 @@
 use super::depthwise::{per_channel, Floats};
 use super::gemm::{self, Epilogue, Kind, Mat, Packed};
 use super::lanes::Level;
+use super::layout::channels_moved;
 use super::{chain_clamp, clamp_bits, clamp_floats, for_parts, parts_for, Residual, SendPtr};
 use std::sync::Arc;
 use tract_onnx::prelude::*;
@@ -157,10 +158,10 @@ impl PointwiseConv {
     /// last as asked: `[N, C, H, W]` / `[C, H, W]` or `[N, H, W, C]` / `[H, W, C]`.
     pub fn with_layouts(&self, in_last: bool, out_last: bool) -> TractResult<PointwiseConv> {
         let mut shape = self.shape.clone();
-        let in_shape = relayout(&self.in_shape, shape.in_last, in_last)?;
-        let out_shape = relayout(&self.out_shape, shape.out_last, out_last)?;
+        let in_shape = channels_moved(&self.in_shape, shape.in_last, in_last)?;
+        let out_shape = channels_moved(&self.out_shape, shape.out_last, out_last)?;
         let residual = match &self.residual {
-            Some((c, r)) => Some((*c, relayout(r, shape.out_last, out_last)?)),
+            Some((c, r)) => Some((*c, channels_moved(r, shape.out_last, out_last)?)),
             None => None,
         };
         (shape.in_last, shape.out_last) = (in_last, out_last);
@@ -350,33 +351,6 @@ impl TypedOp for PointwiseConv {
     }
 
     as_op!();
-}
-
-/// `shape` (`[.., C, H, W]` when `!from_last`, `[.., H, W, C]` when `from_last`) in the other
-/// layout when `to_last` differs.
-pub(super) fn relayout(
-    shape: &[usize],
-    from_last: bool,
-    to_last: bool,
-) -> TractResult<TVec<usize>> {
-    let r = shape.len();
-    ensure!(
-        r >= 3,
-        "a {r}-d tensor has no channels and planes to reorder"
-    );
-    let mut s: TVec<usize> = shape.into();
-    match (from_last, to_last) {
-        (false, true) => {
-            let c = s.remove(r - 3);
-            s.push(c);
-        }
-        (true, false) => {
-            let c = s.remove(r - 1);
-            s.insert(r - 3, c);
-        }
-        _ => {}
-    }
-    Ok(s)
 }
 
 /// What a pointwise convolution is made of in the graph: the activation, the weights (`m × k`),

@@ -631,12 +631,12 @@ pub(crate) fn run_rows(
 }
 
 /// One channels-last (`[H, W, C]`) image of a depthwise convolution: every output pixel is
-/// `C` consecutive floats. For 3×3 and 5×5 kernels, each output row runs as blocks of channels
-/// (two vectors with 32 registers, else one) whose taps' weights stay in registers while
-/// four pixels at a time take them, input rows above or below the image read from a zero row;
-/// the pixels whose window crosses the left or right border, the channels after the last
-/// whole vector and other kernel sizes take the taps that fall inside the image, a vector of
-/// channels at a time.
+/// `C` consecutive floats. For 3×3 and 5×5 kernels at stride 1 and 2, each output row runs as
+/// blocks of channels (two vectors with 32 registers, else one) whose taps' weights stay in
+/// registers while four pixels at a time take them: input rows above or below the image are
+/// read from a zero row, and the tiles at the left and right borders skip the columns outside
+/// it. The channels after the last whole vector and other kernels take, per pixel, the taps
+/// that fall inside the image.
 pub(crate) struct ChannelsLast<'a> {
     pub geo: &'a Geometry,
     /// `[kh * kw][C]`
@@ -658,11 +658,11 @@ impl ChannelsLast<'_> {
     }
 
     /// Output columns whose window lies inside the image's columns.
-    fn inner_columns(&self, kw: usize) -> std::ops::Range<usize> {
+    fn inner_columns(&self) -> std::ops::Range<usize> {
         let g = self.geo;
         let lo = g.pad_left.div_ceil(g.stride_w).min(g.out_w);
-        let hi = if g.in_w + g.pad_left >= kw {
-            ((g.in_w + g.pad_left - kw) / g.stride_w + 1).min(g.out_w)
+        let hi = if g.in_w + g.pad_left >= g.kw {
+            ((g.in_w + g.pad_left - g.kw) / g.stride_w + 1).min(g.out_w)
         } else {
             0
         };
@@ -823,7 +823,7 @@ unsafe fn rows_fixed<
 ) {
     let g = a.geo;
     let c = g.channels;
-    let inner = a.inner_columns(KW);
+    let inner = a.inner_columns();
     // two vectors per block where 32 registers hold 2 × KH × KW weights and 8 accumulators
     let wide = L::N == 16 && KH * KW <= 9;
     let block = if wide { 2 * L::N } else { L::N };
