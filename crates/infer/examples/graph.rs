@@ -1,7 +1,7 @@
 //! The graph tensorcv runs, and where its time goes node by node: `cargo run --release -p
 //! tensorcv-infer --example graph -- MODEL.onnx [tract]`. Prints every node of the optimized
 //! model (op, details, output shape, mean time over 50 runs on a random input), with tensorcv's
-//! kernels unless `tract` is given.
+//! kernels unless `tract` is given. `THREADS=2` runs tensorcv's kernels on a team of two.
 
 use std::time::{Duration, Instant};
 use tract_onnx::prelude::*;
@@ -54,18 +54,29 @@ fn main() -> TractResult<()> {
     )?;
     let mut times = vec![Duration::ZERO; typed.nodes().len()];
     let runs = 50;
+    let threads: usize = std::env::var("THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(1);
+    let team = tensorcv_infer::kernels::team::Team::new(threads).map(std::sync::Arc::new);
     for run in 0..runs + 5 {
-        state.run_plan_with_eval(
-            tvec!(input.clone().into_tvalue()),
-            |ctx, op_state, node, inputs| {
-                let start = Instant::now();
-                let r = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
-                if run >= 5 {
-                    times[node.id] += start.elapsed();
-                }
-                r
-            },
-        )?;
+        let mut go = |state: &mut TypedSimpleState| {
+            state.run_plan_with_eval(
+                tvec!(input.clone().into_tvalue()),
+                |ctx, op_state, node, inputs| {
+                    let start = Instant::now();
+                    let r = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+                    if run >= 5 {
+                        times[node.id] += start.elapsed();
+                    }
+                    r
+                },
+            )
+        };
+        match &team {
+            Some(t) if threads > 1 => t.scope(|| go(&mut state))?,
+            _ => go(&mut state)?,
+        };
     }
     let total: Duration = times.iter().sum();
     for id in typed.eval_order()? {

@@ -931,45 +931,79 @@ fn depthwise(m: &mut TypedModel, y: OutletId, ch: usize, stride: usize, name: &s
     .unwrap()[0]
 }
 
-/// Inverted residual blocks (expand, ReLU6, depthwise, ReLU6, project, + input) large enough
-/// to be fused, at strides 1 and 2, with and without the expansion and the residual.
+/// Inverted residual block cases: input channels, expansion, size, stride, residual. The
+/// last runs in 5 bands on one thread, 6 on two.
+const BLOCKS: [(usize, Option<usize>, usize, usize, bool); 5] = [
+    (16, Some(96), 40, 1, true),
+    (16, Some(96), 41, 2, false),
+    (24, Some(144), 32, 1, false),
+    (96, None, 40, 1, false),
+    (8, Some(48), 90, 1, true),
+];
+
+/// An inverted residual block (expand, ReLU6, depthwise, ReLU6, project, + input) in tract's
+/// ops, and a random input for it.
+fn block_model(
+    (c, expand, h, stride, residual): (usize, Option<usize>, usize, usize, bool),
+    seed: u32,
+) -> (TypedModel, Tensor) {
+    let mut m = TypedModel::default();
+    let x = m.add_source("x", f32::fact([c, h, h])).unwrap();
+    let mut y = x;
+    let m1 = expand.unwrap_or(c);
+    if let Some(e) = expand {
+        y = einsum(&mut m, y, c, e, "expand");
+        y = relu6(&mut m, y, "expand");
+    }
+    y = depthwise(&mut m, y, m1, stride, "dw");
+    y = relu6(&mut m, y, "dw");
+    y = einsum(&mut m, y, m1, c, "project");
+    if residual {
+        y = m.wire_node("add", math::add(), &[x, y]).unwrap()[0];
+    }
+    m.select_output_outlets(&[y]).unwrap();
+    let input = tract_ndarray::Array3::from_shape_vec((c, h, h), random(c * h * h, seed))
+        .unwrap()
+        .into_tensor();
+    (m, input)
+}
+
+/// Inverted residual blocks large enough to be fused, at strides 1 and 2, with and without the
+/// expansion and the residual.
 #[test]
 fn fused_blocks_match_tracts_ops() {
-    for (i, &(c, expand, h, stride, residual)) in [
-        (16usize, Some(96usize), 40usize, 1usize, true),
-        (16, Some(96), 41, 2, false),
-        (24, Some(144), 32, 1, false),
-        (96, None, 40, 1, false),
-    ]
-    .iter()
-    .enumerate()
-    {
-        let mut m = TypedModel::default();
-        let x = m.add_source("x", f32::fact([c, h, h])).unwrap();
-        let mut y = x;
-        let m1 = expand.unwrap_or(c);
-        if let Some(e) = expand {
-            y = einsum(&mut m, y, c, e, "expand");
-            y = relu6(&mut m, y, "expand");
-        }
-        y = depthwise(&mut m, y, m1, stride, "dw");
-        y = relu6(&mut m, y, "dw");
-        y = einsum(&mut m, y, m1, c, "project");
-        if residual {
-            y = m.wire_node("add", math::add(), &[x, y]).unwrap()[0];
-        }
-        m.select_output_outlets(&[y]).unwrap();
-        let input =
-            tract_ndarray::Array3::from_shape_vec((c, h, h), random(c * h * h, 70 + i as u32))
-                .unwrap()
-                .into_tensor();
-        let what = format!(
-            "block case {i}: {c} -> {expand:?} at {h}x{h} stride {stride} residual {residual}"
-        );
+    for (i, &case) in BLOCKS.iter().enumerate() {
+        let (m, input) = block_model(case, 70 + i as u32);
+        let what = format!("block case {i}: {case:?}");
         let (ours, theirs, replaced) = both(m, &input);
         assert_eq!(replaced.blocks, 1, "{what}: not fused");
         // three products in a row, each rounding in its own order
         assert_within(&ours, &theirs, 1e-5, &what);
+    }
+}
+
+/// A fused block gives the same numbers on two threads (its output rows in bands shared
+/// evenly, so other bands than on one) as on one.
+#[test]
+fn fused_blocks_split_bands_between_threads() {
+    use std::sync::Arc;
+    use tensorcv_infer::kernels::team::Team;
+    let Some(team) = Team::new(2) else {
+        return;
+    };
+    let team = Arc::new(team);
+    for (i, &case) in BLOCKS.iter().enumerate() {
+        let (mut m, input) = block_model(case, 80 + i as u32);
+        m.declutter().unwrap();
+        assert_eq!(accelerate(&mut m).unwrap().blocks, 1);
+        let plan = m.into_runnable().unwrap();
+        let run = || {
+            let out = plan.run(tvec!(input.clone().into_tvalue())).unwrap();
+            out[0].to_plain_array_view::<f32>().unwrap().to_owned()
+        };
+        let one = run();
+        let two = team.scope(run);
+        assert_eq!(one, two, "block case {i}: {case:?}");
     }
 }
 

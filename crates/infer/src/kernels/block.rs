@@ -30,7 +30,7 @@ pub struct Block {
     dw: DepthwiseConv,
     project: PointwiseConv,
     in_shape: TVec<usize>,
-    /// output rows of the depthwise convolution per band
+    /// most output rows of the depthwise convolution per band
     band: usize,
 }
 
@@ -72,6 +72,16 @@ impl Block {
         })
     }
 
+    /// Output rows per band and parts for `threads`: at most [`Block::band`] rows, in a number
+    /// of bands that the parts share evenly (5 bands on 2 threads would leave one thread 3 of
+    /// them; 6 smaller ones split 3 and 3).
+    fn bands(&self, threads: usize) -> (usize, usize) {
+        let oh = self.dw.geo.out_h;
+        let parts = threads.clamp(1, oh.div_ceil(self.band));
+        let bands = oh.div_ceil(self.band).div_ceil(parts) * parts;
+        (oh.div_ceil(bands), parts)
+    }
+
     /// Whether the projection adds a residual.
     pub fn has_residual(&self) -> bool {
         self.project.residual.is_some()
@@ -102,8 +112,8 @@ impl Block {
                     .as_ref()
                     .map(|_| g.batch * res_channels * oh * ow)
         );
-        let bands = oh.div_ceil(self.band);
-        let parts = threads().min(bands);
+        let (band, parts) = self.bands(threads());
+        let bands = oh.div_ceil(band);
         let per = bands.div_ceil(parts);
         thread_local! {
             static BUFFERS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
@@ -115,15 +125,15 @@ impl Block {
         let res = residual.map(|r| SendPtr(r.as_ptr() as *mut f32));
         let level = self.dw.setup.level;
         let taps = g.kh * g.kw;
-        let max_rows = (self.band - 1) * g.stride_h + g.kh;
+        let max_rows = (band - 1) * g.stride_h + g.kh;
         for b in 0..g.batch {
             for_parts(parts, |part| {
                 BUFFERS.with_borrow_mut(|(expanded, depthwise)| {
                     expanded.resize(m1 * max_rows * w, 0.0);
-                    depthwise.resize(m1 * self.band * ow, 0.0);
-                    for band in (part * per).min(bands)..((part + 1) * per).min(bands) {
-                        let oy0 = band * self.band;
-                        let oy1 = (oy0 + self.band).min(oh);
+                    depthwise.resize(m1 * band * ow, 0.0);
+                    for band_index in (part * per).min(bands)..((part + 1) * per).min(bands) {
+                        let oy0 = band_index * band;
+                        let oy1 = (oy0 + band).min(oh);
                         // the input rows the band's windows read
                         let lo = (oy0 * g.stride_h) as isize - g.pad_top as isize;
                         let hi = ((oy1 - 1) * g.stride_h + g.kh) as isize - g.pad_top as isize;
@@ -241,7 +251,7 @@ impl Op for Block {
                 .into_iter()
                 .map(|i| format!("project {i}")),
         );
-        info.push(format!("bands of {} rows", self.band));
+        info.push(format!("bands of at most {} rows", self.band));
         Ok(vec![info.join("; ")])
     }
 

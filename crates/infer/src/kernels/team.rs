@@ -2,9 +2,12 @@
 //!
 //! A model's operators are tens of microseconds each (BlazeFace: 60 of them in 0.4 ms), so
 //! handing a part of one to a thread that has gone to sleep costs more than it saves. While a
-//! model runs, the workers spin waiting for the next part (as onnxruntime's pool does); a worker
-//! that has seen no work for a while parks until the next run. Parts are assigned statically
-//! (part `i` to member `i % n`), which the kernels' even splits make balanced.
+//! model runs (inside [`Team::scope`]), the workers spin waiting for the next part, through
+//! tract's own operators between tensorcv's (as onnxruntime's pool spins through a run). Between
+//! runs, a worker that has seen no work for a while parks; the next run wakes it as it starts,
+//! so the wake-up overlaps the run's first serial work (converting the input, copying it into
+//! a padded buffer) instead of delaying its first parallel operator. Parts are assigned
+//! statically (part `i` to member `i % n`), which the kernels' even splits make balanced.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,7 +15,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How long a worker spins without work before it parks.
+/// How long a worker spins without work, outside a run, before it parks.
 const SPIN: Duration = Duration::from_micros(200);
 
 /// The job being run: `parts` calls of `f`, as a raw pointer to the caller's closure (alive
@@ -41,6 +44,8 @@ struct Shared {
     job: Mutex<Option<Job>>,
     workers: Vec<Worker>,
     stop: AtomicBool,
+    /// a run is in [`Team::scope`]: workers do not park
+    running: AtomicBool,
     /// a part panicked on a worker (reported by the caller once the job is done)
     panicked: AtomicBool,
 }
@@ -78,6 +83,7 @@ impl Team {
                 })
                 .collect(),
             stop: AtomicBool::new(false),
+            running: AtomicBool::new(false),
             panicked: AtomicBool::new(false),
         });
         let mut handles = vec![];
@@ -103,15 +109,34 @@ impl Team {
     }
 
     /// Run `f` with this team as the current thread's (what [`threads`] and [`for_parts`] use),
-    /// or without it if another thread is running on it.
+    /// or without it if another thread is running on it. Parked workers are woken as `f`
+    /// starts, and spin until it returns.
     pub fn scope<R>(self: &Arc<Team>, f: impl FnOnce() -> R) -> R {
         let Ok(_guard) = self.busy.try_lock() else {
             return f();
         };
-        let previous = CURRENT.with_borrow_mut(|c| c.replace(self.clone()));
-        let r = f();
-        CURRENT.with_borrow_mut(|c| *c = previous);
-        r
+        /// Ends the run (also on a panic): workers may park again, the thread's previous team
+        /// is back.
+        struct Run<'a>(&'a Shared, Option<Arc<Team>>);
+        impl Drop for Run<'_> {
+            fn drop(&mut self) {
+                self.0.running.store(false, Ordering::SeqCst);
+                let previous = self.1.take();
+                CURRENT.with_borrow_mut(|c| *c = previous);
+            }
+        }
+        let _run = Run(
+            &self.shared,
+            CURRENT.with_borrow_mut(|c| c.replace(self.clone())),
+        );
+        self.shared.running.store(true, Ordering::SeqCst);
+        for w in &self.shared.workers {
+            if w.parked.load(Ordering::SeqCst) {
+                let _l = w.lock.lock().unwrap_or_else(|e| e.into_inner());
+                w.wake.notify_one();
+            }
+        }
+        f()
     }
 
     /// Call `f(i)` for every `i < parts`, spread over the team; returns when all are done.
@@ -175,11 +200,18 @@ fn work(s: &Shared, w: usize) {
             }
             std::hint::spin_loop();
             spins = spins.wrapping_add(1);
-            if spins.is_multiple_of(1024) && start.elapsed() > SPIN {
-                // park until a job is published (rechecked under the lock: no missed wake)
+            if spins.is_multiple_of(1024)
+                && start.elapsed() > SPIN
+                && !s.running.load(Ordering::Relaxed)
+            {
+                // park until a job is published or a run starts (rechecked under the lock:
+                // no missed wake)
                 me.parked.store(true, Ordering::SeqCst);
                 let mut l = me.lock.lock().unwrap_or_else(|e| e.into_inner());
-                while me.ready.load(Ordering::SeqCst) == seen && !s.stop.load(Ordering::SeqCst) {
+                while me.ready.load(Ordering::SeqCst) == seen
+                    && !s.stop.load(Ordering::SeqCst)
+                    && !s.running.load(Ordering::SeqCst)
+                {
                     l = me
                         .wake
                         .wait_timeout(l, Duration::from_millis(50))
@@ -232,5 +264,55 @@ pub(crate) fn team_run(parts: usize, f: &(dyn Fn(usize) + Sync)) -> bool {
             true
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Wait up to a second for `cond`.
+    fn eventually(cond: impl Fn() -> bool) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(1) {
+            if cond() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        cond()
+    }
+
+    #[test]
+    fn runs_wake_parked_workers_and_keep_them_spinning() {
+        let Some(team) = Team::new(2) else {
+            return; // no threads here
+        };
+        let team = Arc::new(team);
+        let parked = || team.shared.workers[0].parked.load(Ordering::SeqCst);
+        let count = AtomicUsize::new(0);
+        let add = |_: usize| {
+            count.fetch_add(1, Ordering::SeqCst);
+        };
+        // outside a run the worker parks once it has been idle for a while
+        assert!(eventually(parked), "an idle worker parks");
+        team.scope(|| {
+            // the run wakes it before any part is published, and it stays awake through gaps
+            // longer than its spin between runs
+            assert!(eventually(|| !parked()), "a run wakes the worker");
+            std::thread::sleep(SPIN * 5);
+            assert!(!parked(), "the worker spins for the whole run");
+            assert!(team_run(4, &add));
+        });
+        assert_eq!(count.load(Ordering::SeqCst), 4);
+        assert!(eventually(parked), "after the run the worker parks again");
+        // a part that panics on the caller ends the run all the same
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            team.scope(|| panic!("a kernel failed"))
+        }));
+        assert!(caught.is_err());
+        assert!(!team.shared.running.load(Ordering::SeqCst));
+        assert_eq!(team_size(), None, "the thread's team is restored");
     }
 }
