@@ -584,23 +584,48 @@ unsafe fn cols_tile<L: Lanes, const MV: usize, const NR: usize>(t: &ColsTile<'_>
         let mut acc = [[L::splat(0.0); MV]; NR];
         let mut a = t.a;
         let (mut fetch, mut left) = t.fetch;
-        for s in 0..t.segs.count {
-            let mut x = t.x.wrapping_add(*t.segs.at.add(s));
-            for _ in 0..t.segs.len {
-                if left > 0 {
-                    prefetch(fetch);
-                    fetch = fetch.add(LINE);
-                    left -= 1;
-                }
+        let (ns, ks, lda) = (t.ns, t.ks, t.lda);
+        // one step over K
+        macro_rules! step {
+            ($x:ident) => {{
                 let av: [L; MV] = std::array::from_fn(|j| L::load(a.add(j * L::N)));
                 for (i, px) in acc.iter_mut().enumerate() {
-                    let xb = L::splat(*x.add(i * t.ns));
+                    let xb = L::splat(*$x.add(i * ns));
                     for j in 0..MV {
                         px[j] = av[j].mul_add(xb, px[j]);
                     }
                 }
-                a = a.add(t.lda);
-                x = x.add(t.ks);
+                a = a.add(lda);
+                $x = $x.add(ks);
+            }};
+        }
+        // the steps that also prefetch a line, then the others: plain loops, and a single
+        // run of K (a 1×1 convolution) apart from several (a test inside the loop, or a loop
+        // around it, made the compiler copy every accumulator on each step)
+        if t.segs.count == 1 {
+            let mut x = t.x.wrapping_add(*t.segs.at);
+            let fetching = left.min(t.segs.len);
+            for _ in 0..fetching {
+                prefetch(fetch);
+                fetch = fetch.add(LINE);
+                step!(x);
+            }
+            for _ in fetching..t.segs.len {
+                step!(x);
+            }
+        } else {
+            for s in 0..t.segs.count {
+                let mut x = t.x.wrapping_add(*t.segs.at.add(s));
+                let fetching = left.min(t.segs.len);
+                for _ in 0..fetching {
+                    prefetch(fetch);
+                    fetch = fetch.add(LINE);
+                    step!(x);
+                }
+                left -= fetching;
+                for _ in fetching..t.segs.len {
+                    step!(x);
+                }
             }
         }
         // the bias after the products, as TensorFlow and onnxruntime add it

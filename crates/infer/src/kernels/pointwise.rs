@@ -211,11 +211,6 @@ impl PointwiseConv {
             residual.map(|r| r.len())
                 == self.residual.as_ref().map(|_| s.batch * res_channels * s.n)
         );
-        // (rows, columns) strides of a `[C][pixels]` or `[pixels][C]` image
-        let strides = |last: bool, c: usize| if last { (1, c) } else { (s.n, 1) };
-        let (xr, xc) = strides(s.in_last, s.k);
-        let (or, oc) = strides(s.out_last, s.m);
-        let (rr, rc) = strides(s.out_last, res_channels);
         let w = &*self.weights;
         let (x, out) = (
             SendPtr(input.as_ptr() as *mut f32),
@@ -226,67 +221,123 @@ impl PointwiseConv {
         let parts = parts_for(s.m * s.k * s.n, usize::MAX);
         let by_channels = w.kind() == Kind::Cols && w.m_tiles() >= 2 * parts;
         let step = w.n_step();
-        let chunk = if by_channels {
-            w.m_tiles().div_ceil(parts)
-        } else {
-            s.n.div_ceil(parts).div_ceil(step) * step
-        };
+        let chunk = s.n.div_ceil(parts).div_ceil(step) * step;
         for b in 0..s.batch {
             for_parts(parts, |p| {
-                let (m_tiles, cols) = if by_channels {
-                    (
-                        (p * chunk).min(w.m_tiles())..((p + 1) * chunk).min(w.m_tiles()),
-                        0..s.n,
-                    )
+                let shares = if by_channels {
+                    tile_shares(w.m_tiles(), s.n, step, parts, p)
                 } else {
-                    (
-                        0..w.m_tiles(),
-                        (p * chunk).min(s.n)..((p + 1) * chunk).min(s.n),
-                    )
+                    let cols = (p * chunk).min(s.n)..((p + 1) * chunk).min(s.n);
+                    [(0..w.m_tiles(), cols), (0..0, 0..0), (0..0, 0..0)]
                 };
-                if m_tiles.is_empty() || cols.is_empty() {
-                    return;
-                }
-                let ep = Epilogue {
-                    pre: clamp_floats(self.pre),
-                    residual: res.map(|r| {
-                        let ptr = unsafe { r.get().add(b * res_channels * s.n) } as *const f32;
-                        (
-                            Mat {
-                                ptr,
-                                rs: rr,
-                                cs: rc,
-                            },
-                            res_channels,
+                for (m_tiles, cols) in shares {
+                    if m_tiles.is_empty() || cols.is_empty() {
+                        continue;
+                    }
+                    // SAFETY: the lengths checked above hold image `b` of each tensor; parts
+                    // write disjoint (tiles, pixels) pieces
+                    unsafe {
+                        self.run_tiles(
+                            x.get().add(b * s.k * s.n),
+                            out.get().add(b * s.m * s.n),
+                            res.map(|r| r.get().add(b * res_channels * s.n) as *const f32),
+                            m_tiles,
+                            cols,
                         )
-                    }),
-                    post: clamp_floats(self.post),
-                };
-                // SAFETY: the lengths checked above cover every (row, column) the strides
-                // address; threads write disjoint pixel ranges or channel tiles.
-                unsafe {
-                    gemm::run(
-                        w,
-                        Mat {
-                            ptr: x.get().add(b * s.k * s.n) as *const f32,
-                            rs: xr,
-                            cs: xc,
-                        },
-                        &[0],
-                        Mat {
-                            ptr: out.get().add(b * s.m * s.n),
-                            rs: or,
-                            cs: oc,
-                        },
-                        &ep,
-                        m_tiles,
-                        cols,
-                    )
+                    }
                 }
             });
         }
         Ok(())
     }
+
+    /// Channel tiles `m_tiles` × pixels `cols` of one image, from its input, output and
+    /// residual.
+    ///
+    /// # Safety
+    /// The pointers address a whole image of each, in the op's layouts.
+    unsafe fn run_tiles(
+        &self,
+        input: *const f32,
+        output: *mut f32,
+        residual: Option<*const f32>,
+        m_tiles: std::ops::Range<usize>,
+        cols: std::ops::Range<usize>,
+    ) {
+        let s = &self.shape;
+        // (rows, columns) strides of a `[C][pixels]` or `[pixels][C]` image
+        let strides = |last: bool, c: usize| if last { (1, c) } else { (s.n, 1) };
+        let (xr, xc) = strides(s.in_last, s.k);
+        let (or, oc) = strides(s.out_last, s.m);
+        let res_channels = self.residual.as_ref().map(|r| r.0).unwrap_or(0);
+        let (rr, rc) = strides(s.out_last, res_channels);
+        let ep = Epilogue {
+            pre: clamp_floats(self.pre),
+            residual: residual.map(|ptr| {
+                (
+                    Mat {
+                        ptr,
+                        rs: rr,
+                        cs: rc,
+                    },
+                    res_channels,
+                )
+            }),
+            post: clamp_floats(self.post),
+        };
+        // SAFETY: the caller's pointers cover every (row, column) the strides address
+        unsafe {
+            gemm::run(
+                &self.weights,
+                Mat {
+                    ptr: input,
+                    rs: xr,
+                    cs: xc,
+                },
+                &[0],
+                Mat {
+                    ptr: output,
+                    rs: or,
+                    cs: oc,
+                },
+                &ep,
+                m_tiles,
+                cols,
+            )
+        }
+    }
+}
+
+/// Part `p` of `parts` of the channel tiles × pixels of a product, in tile-major order cut into
+/// equal runs of `step` pixels: whole tiles, and parts of the tiles at either end, so that 5
+/// tiles of 7×7 pixels split 17½ / 17½ instead of 3 / 2. At most three (tiles, pixels) pieces,
+/// empty ones as `0..0`.
+fn tile_shares(
+    m_tiles: usize,
+    n: usize,
+    step: usize,
+    parts: usize,
+    p: usize,
+) -> [(std::ops::Range<usize>, std::ops::Range<usize>); 3] {
+    let per = n.div_ceil(step);
+    let units = m_tiles * per;
+    let (a, z) = (p * units / parts, (p + 1) * units / parts);
+    let cols = |u0: usize, u1: usize| (u0 * step).min(n)..(u1 * step).min(n);
+    let none = (0..0, 0..0);
+    if a >= z {
+        return [none.clone(), none.clone(), none];
+    }
+    let (ta, tz) = (a / per, z / per);
+    if ta == tz {
+        return [(ta..ta + 1, cols(a % per, z % per)), none.clone(), none];
+    }
+    let head = if a % per == 0 {
+        (ta..ta, 0..0)
+    } else {
+        (ta..ta + 1, cols(a % per, per))
+    };
+    let full = a.div_ceil(per)..tz;
+    [head, (full, 0..n), (tz..tz + 1, cols(0, z % per))]
 }
 
 impl Op for PointwiseConv {
@@ -688,4 +739,44 @@ pub(super) fn absorb(
         last = next.id;
     }
     Ok(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tile_shares;
+
+    /// Every (tile, pixel) in exactly one part's pieces, and no part more than one run of
+    /// pixels heavier than another.
+    #[test]
+    fn tile_shares_cover_the_product_evenly() {
+        for (m_tiles, n, step, parts) in [
+            (5, 49, 7, 2),
+            (5, 49, 7, 3),
+            (4, 49, 7, 2),
+            (3, 196, 7, 2),
+            (7, 10, 7, 2),
+            (1, 5, 7, 2),
+            (2, 1, 7, 3),
+            (32, 1, 7, 2),
+        ] {
+            let mut seen = vec![0u8; m_tiles * n];
+            let mut loads = vec![];
+            for p in 0..parts {
+                let mut load = 0;
+                for (tiles, cols) in tile_shares(m_tiles, n, step, parts, p) {
+                    for t in tiles {
+                        for c in cols.clone() {
+                            seen[t * n + c] += 1;
+                            load += 1;
+                        }
+                    }
+                }
+                loads.push(load);
+            }
+            let case = (m_tiles, n, step, parts);
+            assert!(seen.iter().all(|&s| s == 1), "{case:?}: {seen:?}");
+            let (lo, hi) = (loads.iter().min().unwrap(), loads.iter().max().unwrap());
+            assert!(hi - lo <= step, "{case:?}: {loads:?}");
+        }
+    }
 }
