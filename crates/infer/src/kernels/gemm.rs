@@ -510,6 +510,29 @@ unsafe fn rows_tile_as<L: Lanes, const MR: usize, const NV: usize, const FULL: b
                 }
             }
         }
+        if t.res_rows == 0 && !e.post {
+            // the common store, without a residual: a body small enough to unroll, so the
+            // accumulators stay in registers
+            for (i, row) in acc.iter().enumerate() {
+                let bias = L::splat(*t.bias.add(i));
+                for (j, &v) in row.iter().enumerate() {
+                    let mut v = v.add(bias);
+                    if e.pre {
+                        v = v.clamp(e.lo0, e.hi0);
+                    }
+                    let c = t.c.add(i * t.ldc + j * L::N);
+                    if j + 1 == NV && !full {
+                        v.store_first(c, t.last);
+                    } else {
+                        v.store(c);
+                    }
+                }
+            }
+            return;
+        }
+        // with a residual, a loop over the accumulators in memory (its body is too large to
+        // unroll; indexing the registers' array would keep it in memory through the products)
+        let acc = std::hint::black_box(acc);
         for (i, row) in acc.iter().enumerate() {
             let bias = L::splat(*t.bias.add(i));
             for (j, &v) in row.iter().enumerate() {
