@@ -3,7 +3,7 @@
 //! kernel size, stride, padding, width (vector tails), batch and activation; and each
 //! instruction set this machine has against the same reference.
 
-use tensorcv_infer::kernels::{accelerate, DepthwiseConv, Level, Replaced};
+use tensorcv_infer::kernels::{accelerate, DepthwiseConv, Level, PointwiseConv, Replaced};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::axes::AxesMapping;
 use tract_onnx::tract_core::ops::array::{Pad, PadMode};
@@ -1093,6 +1093,53 @@ fn channels_last_depthwise_splits_rows_between_threads() {
     let mut two = vec![f32::NAN; data.len()];
     Arc::new(team).scope(|| op.compute(&data, &mut two).unwrap());
     assert_eq!(one, two);
+}
+
+/// 1×1 convolutions whose channel tiles do not split evenly between two threads (160 and 96
+/// output channels: 5 and 3 tiles of 32), so the middle tile is shared by pixels, give the
+/// numbers they give on one thread, and tract's.
+#[test]
+fn pointwise_shares_uneven_channel_tiles_between_threads() {
+    use std::sync::Arc;
+    use tensorcv_infer::kernels::gemm::Kind;
+    use tensorcv_infer::kernels::team::Team;
+    let Some(team) = Team::new(2) else {
+        return;
+    };
+    let team = Arc::new(team);
+    for (i, &(k, o, h)) in [(96usize, 160usize, 7usize), (576, 96, 7), (320, 160, 5)]
+        .iter()
+        .enumerate()
+    {
+        let mut m = TypedModel::default();
+        let x = m.add_source("x", f32::fact([k, h, h])).unwrap();
+        let y = einsum(&mut m, x, k, o, "pw");
+        let y = relu6(&mut m, y, "pw");
+        m.select_output_outlets(&[y]).unwrap();
+        let input =
+            tract_ndarray::Array3::from_shape_vec((k, h, h), random(k * h * h, 90 + i as u32))
+                .unwrap()
+                .into_tensor();
+        let what = format!("pointwise case {i}: {k} -> {o} at {h}x{h}");
+        let (ours, theirs, _) = both(m.clone(), &input);
+        assert_within(&ours, &theirs, 1e-5, &what);
+        m.declutter().unwrap();
+        accelerate(&mut m).unwrap();
+        let op = m
+            .nodes()
+            .iter()
+            .find_map(|n| n.op_as::<PointwiseConv>())
+            .expect("a tensorcv 1x1 op");
+        assert_eq!(op.kind(), Kind::Cols, "{what}: channel tiles");
+        let plan = m.into_runnable().unwrap();
+        let run = || {
+            let out = plan.run(tvec!(input.clone().into_tvalue())).unwrap();
+            out[0].to_plain_array_view::<f32>().unwrap().to_owned()
+        };
+        let one = run();
+        let two = team.scope(run);
+        assert_eq!(one, two, "{what}");
+    }
 }
 
 /// A channels-last tensor times per-channel factors computed in the graph (squeeze-and-excite
