@@ -982,6 +982,26 @@ fn fused_blocks_match_tracts_ops() {
     }
 }
 
+/// The first output of an (accelerated) model run on one thread, then on `team`.
+fn one_and_two_threads(
+    model: TypedModel,
+    input: &Tensor,
+    team: &std::sync::Arc<tensorcv_infer::kernels::team::Team>,
+) -> (Vec<f32>, Vec<f32>) {
+    let plan = model.into_runnable().unwrap();
+    let run = || -> Vec<f32> {
+        let out = plan.run(tvec!(input.clone().into_tvalue())).unwrap();
+        out[0]
+            .to_plain_array_view::<f32>()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect()
+    };
+    let one = run();
+    (one, team.scope(run))
+}
+
 /// A fused block gives the same numbers on two threads (its output rows in bands shared
 /// evenly, so other bands than on one) as on one.
 #[test]
@@ -996,13 +1016,7 @@ fn fused_blocks_split_bands_between_threads() {
         let (mut m, input) = block_model(case, 80 + i as u32);
         m.declutter().unwrap();
         assert_eq!(accelerate(&mut m).unwrap().blocks, 1);
-        let plan = m.into_runnable().unwrap();
-        let run = || {
-            let out = plan.run(tvec!(input.clone().into_tvalue())).unwrap();
-            out[0].to_plain_array_view::<f32>().unwrap().to_owned()
-        };
-        let one = run();
-        let two = team.scope(run);
+        let (one, two) = one_and_two_threads(m, &input, &team);
         assert_eq!(one, two, "block case {i}: {case:?}");
     }
 }
@@ -1095,9 +1109,10 @@ fn channels_last_depthwise_splits_rows_between_threads() {
     assert_eq!(one, two);
 }
 
-/// 1×1 convolutions whose channel tiles do not split evenly between two threads (160 and 96
-/// output channels: 5 and 3 tiles of 32), so the middle tile is shared by pixels, give the
-/// numbers they give on one thread, and tract's.
+/// 1×1 convolutions on small planes split between two threads give the numbers they give on
+/// one, and tract's: 160 output channels (5 tiles of 32, which do not split evenly, so the
+/// middle tile is shared by pixels; on 7×7 and on 5×5 pixels) and 96 (3 tiles, too few to
+/// split: the pixels are).
 #[test]
 fn pointwise_shares_uneven_channel_tiles_between_threads() {
     use std::sync::Arc;
@@ -1131,13 +1146,7 @@ fn pointwise_shares_uneven_channel_tiles_between_threads() {
             .find_map(|n| n.op_as::<PointwiseConv>())
             .expect("a tensorcv 1x1 op");
         assert_eq!(op.kind(), Kind::Cols, "{what}: channel tiles");
-        let plan = m.into_runnable().unwrap();
-        let run = || {
-            let out = plan.run(tvec!(input.clone().into_tvalue())).unwrap();
-            out[0].to_plain_array_view::<f32>().unwrap().to_owned()
-        };
-        let one = run();
-        let two = team.scope(run);
+        let (one, two) = one_and_two_threads(m, &input, &team);
         assert_eq!(one, two, "{what}");
     }
 }

@@ -622,33 +622,31 @@ unsafe fn cols_tile<L: Lanes, const MV: usize, const NR: usize>(t: &ColsTile<'_>
                 $x = $x.add(ks);
             }};
         }
-        // the steps that also prefetch a line, then the others: plain loops, and a single
-        // run of K (a 1×1 convolution) apart from several (a test inside the loop, or a loop
-        // around it, made the compiler copy every accumulator on each step)
-        if t.segs.count == 1 {
-            let mut x = t.x.wrapping_add(*t.segs.at);
-            let fetching = left.min(t.segs.len);
-            for _ in 0..fetching {
-                prefetch(fetch);
-                fetch = fetch.add(LINE);
-                step!(x);
-            }
-            for _ in fetching..t.segs.len {
-                step!(x);
-            }
-        } else {
-            for s in 0..t.segs.count {
-                let mut x = t.x.wrapping_add(*t.segs.at.add(s));
+        // one run of K from `x`: the steps that also prefetch a line, then the others, as two
+        // plain loops (a test for the prefetch inside one loop made the compiler copy every
+        // accumulator on each step)
+        macro_rules! run_of_k {
+            ($x:expr) => {{
+                let mut x = $x;
                 let fetching = left.min(t.segs.len);
                 for _ in 0..fetching {
                     prefetch(fetch);
                     fetch = fetch.add(LINE);
                     step!(x);
                 }
-                left -= fetching;
                 for _ in fetching..t.segs.len {
                     step!(x);
                 }
+            }};
+        }
+        // a single run (a 1×1 convolution) apart from several: inside a loop over the runs the
+        // compiler copies the accumulators between the two loops
+        if t.segs.count == 1 {
+            run_of_k!(t.x.wrapping_add(*t.segs.at));
+        } else {
+            for s in 0..t.segs.count {
+                run_of_k!(t.x.wrapping_add(*t.segs.at.add(s)));
+                left = left.saturating_sub(t.segs.len);
             }
         }
         // the bias after the products, as TensorFlow and onnxruntime add it

@@ -271,20 +271,11 @@ impl PointwiseConv {
         let (or, oc) = strides(s.out_last, s.m);
         let res_channels = self.residual.as_ref().map(|r| r.0).unwrap_or(0);
         let (rr, rc) = strides(s.out_last, res_channels);
-        let ep = Epilogue {
-            pre: clamp_floats(self.pre),
-            residual: residual.map(|ptr| {
-                (
-                    Mat {
-                        ptr,
-                        rs: rr,
-                        cs: rc,
-                    },
-                    res_channels,
-                )
-            }),
-            post: clamp_floats(self.post),
-        };
+        let ep = self.epilogue(residual.map(|ptr| Mat {
+            ptr,
+            rs: rr,
+            cs: rc,
+        }));
         // SAFETY: the caller's pointers cover every (row, column) the strides address
         unsafe {
             gemm::run(
