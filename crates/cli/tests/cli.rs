@@ -618,7 +618,9 @@ fn bench_reports_load_inference_and_the_slowest_operators() {
     assert!(names.contains(&"DepthwiseConv(tensorcv)"), "{names:?}");
     assert!(names.contains(&"PointwiseConv(tensorcv)"), "{names:?}");
     let shares: f64 = ops.iter().map(|o| o["share"].as_f64().unwrap()).sum();
-    assert!(shares > 0.5 && shares <= 1.0001, "{shares}");
+    // each share is rounded to 4 places: the sum may pass 1 by half a unit per operator
+    let rounding = 0.00005 * ops.len() as f64;
+    assert!(shares > 0.5 && shares <= 1.0 + rounding, "{shares}");
     assert!(v["peak_rss_kb"].as_u64().unwrap() > 1000);
 }
 
