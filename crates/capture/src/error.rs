@@ -41,6 +41,33 @@ pub enum Error {
         /// what is wrong
         message: String,
     },
+    /// Writing to a file or a stream failed at the system level (a closed pipe, a full disk);
+    /// the kind is kept so a caller can end quietly on [`std::io::ErrorKind::BrokenPipe`].
+    #[error("cannot write '{path}': {source}")]
+    Write {
+        /// the output (`standard output` for `-`)
+        path: String,
+        /// the cause
+        #[source]
+        source: std::io::Error,
+    },
+    /// A setting out of its range ([`crate::runner::RunOptions`], [`crate::OpenOptions`]).
+    #[error("{setting}: {message}")]
+    Invalid {
+        /// the setting, as the library names it (`fps`, `every`, ...)
+        setting: &'static str,
+        /// what is wrong and the range accepted
+        message: String,
+    },
+    /// A stage of the runner panicked or its thread could not start: the run was stopped.
+    /// A panic is a bug (in tensorcv or a dependency such as tract); the message says where.
+    #[error("internal error in the {stage} stage: {message}")]
+    Internal {
+        /// `reader`, `decoder`, `preprocess`, `inference`, `postprocess`
+        stage: &'static str,
+        /// the panic's message, or why the thread did not start
+        message: String,
+    },
     /// Pixels: conversion or decoding.
     #[error(transparent)]
     Image(#[from] tensorcv_imgproc::Error),
@@ -53,6 +80,12 @@ impl Error {
     /// Whether the source can go on after this error (one bad frame or file).
     pub fn is_frame_error(&self) -> bool {
         matches!(self, Error::Frame { .. } | Error::Input(_))
+    }
+
+    /// Whether this is a write to a pipe whose reader has gone (`| head -1`): a command line
+    /// tool ends quietly then, as coreutils and ripgrep do.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Write { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
     }
 }
 

@@ -13,13 +13,25 @@
 //!
 //! A one-model task runs as four threads. A two-stage run (a detector, then a model on each
 //! region: [`Pipeline::with_regions_from`]) runs both models on the inference thread.
+//!
+//! **Shutdown always completes.** Any stage failing ends the whole run: an error or a panic in
+//! the reader, a decoder, preprocessing, inference or post-processing stops every thread and
+//! `run` returns [`Error::Internal`] (panics) or the stage's error; an error of the sink (a
+//! closed pipe, a full disk) is returned as it is, and a panic of the sink is resumed on the
+//! caller's thread once the other threads have stopped. Stages wait on their queues in short
+//! steps and look at the run's state between them, so they notice within a few tens of
+//! milliseconds. A reader blocked inside a read that does not return (a silent pipe, a camera
+//! that hangs) is left behind after half a second: it holds only its source and ends when the
+//! read returns; `run` does not wait for it.
 
 use crate::error::{Error, Result};
 use crate::{Frame, Source, SourceInfo};
 use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::sync_channel;
-use std::sync::{Condvar, Mutex};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tensorcv_imgproc::geometry::Transform;
 use tensorcv_imgproc::tensor::{Preprocessor, Tensor};
@@ -31,13 +43,15 @@ use tensorcv_tasks::pipeline::{Analysis, Pipeline, Postprocess, Timings};
 pub struct RunOptions {
     /// stop after this many processed frames
     pub max_frames: Option<u64>,
-    /// process one frame in `every` (1: all); the others are skipped unread by the model
+    /// process one frame in `every` (1: all, at most [`RunOptions::MAX_EVERY`]); the others are
+    /// skipped unread by the model
     pub every: u64,
-    /// read at most this many frames per second
+    /// read at most this many frames per second ([`RunOptions::MIN_FPS`] to
+    /// [`RunOptions::MAX_FPS`])
     pub fps: Option<f64>,
     /// treat the source as live (drop stale frames) or not; `None`: as the source says
     pub live: Option<bool>,
-    /// frames waiting between two stages (at least 1)
+    /// frames waiting between two stages (1 to [`RunOptions::MAX_QUEUE`])
     pub queue: usize,
     /// run every stage on the calling thread, one frame at a time (for comparisons)
     pub sequential: bool,
@@ -45,8 +59,60 @@ pub struct RunOptions {
     pub keep_inputs: bool,
     /// threads decoding frames at once, for sources that decode in jobs (image files; see
     /// [`Source::next_job`](crate::Source::next_job)); results keep their order. Default: the
-    /// cores (at least 1, at most 4)
+    /// cores (at least 1, at most 4); at most [`RunOptions::MAX_DECODERS`]
     pub decoders: usize,
+}
+
+impl RunOptions {
+    /// The most frames a second [`RunOptions::fps`] accepts.
+    pub const MAX_FPS: f64 = 10_000.0;
+    /// The fewest frames a second [`RunOptions::fps`] accepts (one every 1000 s).
+    pub const MIN_FPS: f64 = 0.001;
+    /// The largest [`RunOptions::every`].
+    pub const MAX_EVERY: u64 = 1_000_000;
+    /// The deepest [`RunOptions::queue`].
+    pub const MAX_QUEUE: usize = 64;
+    /// The most [`RunOptions::decoders`].
+    pub const MAX_DECODERS: usize = 64;
+
+    /// Check every setting against its range; the error names the setting.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |setting: &'static str, message: String| Err(Error::Invalid { setting, message });
+        if self.max_frames == Some(0) {
+            return bad("max_frames", "must be at least 1 (None: no limit)".into());
+        }
+        if !(1..=Self::MAX_EVERY).contains(&self.every) {
+            return bad(
+                "every",
+                format!("{} is not in 1..={}", self.every, Self::MAX_EVERY),
+            );
+        }
+        if let Some(fps) = self.fps {
+            if !(Self::MIN_FPS..=Self::MAX_FPS).contains(&fps) {
+                return bad(
+                    "fps",
+                    format!(
+                        "{fps} is not a rate in {}..={} frames a second",
+                        Self::MIN_FPS,
+                        Self::MAX_FPS
+                    ),
+                );
+            }
+        }
+        if !(1..=Self::MAX_QUEUE).contains(&self.queue) {
+            return bad(
+                "queue",
+                format!("{} is not in 1..={}", self.queue, Self::MAX_QUEUE),
+            );
+        }
+        if !(1..=Self::MAX_DECODERS).contains(&self.decoders) {
+            return bad(
+                "decoders",
+                format!("{} is not in 1..={}", self.decoders, Self::MAX_DECODERS),
+            );
+        }
+        Ok(())
+    }
 }
 
 impl Default for RunOptions {
@@ -254,6 +320,13 @@ impl Histogram {
     }
 }
 
+/// How often a waiting stage looks at the run's state.
+const POLL: Duration = Duration::from_millis(20);
+/// How long a halted run waits for a reader blocked in a read before leaving it behind.
+const READER_GRACE: Duration = Duration::from_millis(500);
+/// How long a finished or aborted run waits for its threads before leaving them behind.
+const JOIN_GRACE: Duration = Duration::from_millis(750);
+
 /// The newest item, for live sources: `put` replaces what nobody took yet.
 struct Latest<T> {
     slot: Mutex<(Option<T>, bool)>,
@@ -282,17 +355,22 @@ impl<T> Latest<T> {
         self.ready.notify_all();
     }
 
-    /// The newest item; `None` once closed and empty.
-    fn take(&self) -> Option<T> {
+    /// The newest item; `None` once closed and empty, or when `give_up` says so while it is
+    /// empty (checked every [`POLL`]).
+    fn take(&self, give_up: impl Fn() -> bool) -> Option<T> {
         let mut s = self.slot.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             if let Some(item) = s.0.take() {
                 return Some(item);
             }
-            if s.1 {
+            if s.1 || give_up() {
                 return None;
             }
-            s = self.ready.wait(s).unwrap_or_else(|p| p.into_inner());
+            s = self
+                .ready
+                .wait_timeout(s, POLL)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 }
@@ -324,13 +402,6 @@ fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
 }
 
-fn post_of(work: &Work) -> Option<&Postprocess> {
-    match &work.kind {
-        WorkKind::Single { post, .. } => Some(post),
-        WorkKind::Pipeline(_) => None,
-    }
-}
-
 /// Counters shared by the threads.
 #[derive(Default)]
 struct Counters {
@@ -341,42 +412,335 @@ struct Counters {
     skipped: AtomicU64,
 }
 
-/// Run `work` on every frame of `source`, handing results to `sink` in order. Returns when the
-/// source ends, `max_frames` are done, `stop` is set, or the sink fails (its error is
-/// returned; a fatal source error too, after the frames before it were processed).
-pub fn run(
-    mut source: Box<dyn Source>,
-    work: Work,
-    options: &RunOptions,
-    stop: &AtomicBool,
-    sink: &mut dyn FnMut(Event) -> Result<()>,
-) -> Result<Summary> {
-    let info: SourceInfo = source.info().clone();
-    let live = options.live.unwrap_or(info.live);
-    let every = options.every.max(1);
-    let counters = Counters::default();
-    let start = Instant::now();
-    let mut hist: [Histogram; 5] = std::array::from_fn(|_| Histogram::new());
-    let mut latency = Histogram::new();
-    let (mut processed, mut failed) = (0u64, 0u64);
-    let mut fatal: Option<Error> = None;
-    let finished = AtomicBool::new(false);
-    let halt = || stop.load(Ordering::Relaxed) || finished.load(Ordering::Relaxed);
+/// The state every thread of a run shares.
+#[derive(Default)]
+struct Control {
+    /// stop reading; what was read is finished (the stop flag, `max_frames`, a fatal source
+    /// error)
+    halt: AtomicBool,
+    /// stop everything now (a stage failed)
+    abort: AtomicBool,
+    /// the reader is left behind, blocked in a read: the stages after it stop waiting for it
+    reader_gone: AtomicBool,
+    /// the first failure of a stage thread
+    failure: Mutex<Option<Error>>,
+    /// a fatal error of the source, returned after the frames before it
+    source_error: Mutex<Option<Error>>,
+    counters: Counters,
+}
 
-    // the sink side: post-process, hand over, count
-    let mut deliver = |item: Item,
-                       post: Option<&Postprocess>,
-                       hist: &mut [Histogram; 5],
-                       latency: &mut Histogram|
-     -> Result<()> {
-        if options.max_frames.is_some_and(|m| processed >= m) {
-            return Ok(()); // frames read before the reader saw the limit
+impl Control {
+    fn halted(&self) -> bool {
+        self.halt.load(Ordering::Relaxed) || self.aborted()
+    }
+
+    fn aborted(&self) -> bool {
+        self.abort.load(Ordering::Relaxed)
+    }
+
+    /// A stage failed: keep the first failure, stop everything.
+    fn fail(&self, e: Error) {
+        let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        if f.is_none() {
+            *f = Some(e);
+        }
+        self.abort.store(true, Ordering::Relaxed);
+    }
+
+    fn take_failure(&self) -> Option<Error> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+}
+
+/// What the reader needs of the options.
+#[derive(Clone)]
+struct ReadPlan {
+    live: bool,
+    every: u64,
+    max_frames: Option<u64>,
+    fps: Option<f64>,
+}
+
+/// Receive from a queue, looking at the run's state every [`POLL`]: `None` when the queue is
+/// closed, the run is aborted, or (`after_reader`: a stage fed by the reader) the reader has
+/// been left behind and nothing is waiting.
+fn recv<T>(rx: &Receiver<T>, ctl: &Control, after_reader: bool) -> Option<T> {
+    loop {
+        if ctl.aborted() {
+            return None;
+        }
+        match rx.recv_timeout(POLL) {
+            Ok(v) => return Some(v),
+            Err(RecvTimeoutError::Disconnected) => return None,
+            Err(RecvTimeoutError::Timeout) => {
+                if after_reader && ctl.reader_gone.load(Ordering::Relaxed) {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Sleep `d`, waking early when the run halts.
+fn sleep_unless_halted(d: Duration, ctl: &Control) {
+    let until = Instant::now() + d;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || ctl.halted() {
+            return;
+        }
+        std::thread::sleep(left.min(POLL));
+    }
+}
+
+/// Run `f`, turning a panic into [`Error::Internal`] naming `stage`.
+fn contained<R>(stage: &'static str, f: impl FnOnce() -> Result<R>) -> Result<R> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        Err(Error::Internal {
+            stage,
+            message: tensorcv_infer::panic_message(&*payload),
+        })
+    })
+}
+
+/// Start a stage's thread; a panic in it fails the run.
+fn spawn(
+    stage: &'static str,
+    ctl: &Arc<Control>,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>> {
+    let ctl = ctl.clone();
+    std::thread::Builder::new()
+        .name(format!("tensorcv-{stage}"))
+        .spawn(move || {
+            if let Err(e) = contained(stage, || {
+                f();
+                Ok(())
+            }) {
+                ctl.fail(e);
+            }
+        })
+        .map_err(|e| Error::Internal {
+            stage,
+            message: format!("cannot start a thread: {e}"),
+        })
+}
+
+/// Wait for `threads` to end, at most `grace` in all; those still running are left behind
+/// (they notice the run's state at their next step, or end with their blocked read).
+fn join_within(threads: Vec<JoinHandle<()>>, grace: Duration) {
+    let deadline = Instant::now() + grace;
+    for t in threads {
+        while !t.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if t.is_finished() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Read the next frame (for image files only which file: the job decodes it); `None` at the
+/// end of the source, when the run halts or when `max_frames` were handed on.
+fn read_one(
+    source: &mut dyn Source,
+    ctl: &Control,
+    plan: &ReadPlan,
+    last_read: &mut Option<Instant>,
+) -> Option<Read> {
+    let counters = &ctl.counters;
+    loop {
+        if ctl.halted() {
+            return None;
+        }
+        let sent = counters.sent.load(Ordering::Relaxed);
+        if !plan.live && plan.max_frames.is_some_and(|m| sent >= m) {
+            return None;
+        }
+        if let (Some(fps), Some(last)) = (plan.fps, *last_read) {
+            let wait = Duration::from_secs_f64(1.0 / fps).saturating_sub(last.elapsed());
+            sleep_unless_halted(wait, ctl);
+            if ctl.halted() {
+                return None;
+            }
+        }
+        let t = Instant::now();
+        *last_read = Some(t);
+        match contained("reader", || source.next_job()) {
+            Ok(None) => return None,
+            Ok(Some(job)) => {
+                let n = counters.frames_in.fetch_add(1, Ordering::Relaxed);
+                if !n.is_multiple_of(plan.every) {
+                    counters.skipped.fetch_add(1, Ordering::Relaxed);
+                    continue; // never decoded
+                }
+                counters.sent.fetch_add(1, Ordering::Relaxed);
+                return Some(Ok(Pending {
+                    job,
+                    read_at: t,
+                    read_ms: ms(t),
+                }));
+            }
+            Err(e) if e.is_frame_error() => {
+                counters.frames_in.fetch_add(1, Ordering::Relaxed);
+                return Some(Err(e));
+            }
+            Err(e) => return Some(Err(e)),
+        }
+    }
+}
+
+/// Finish reading: run the job (decode), on whichever thread holds it.
+fn finish(read: Read) -> Item {
+    let p = read?;
+    let t = Instant::now();
+    let frame = contained("decoder", p.job)?;
+    Ok(InFlight {
+        frame,
+        read_at: p.read_at,
+        times: FrameTimes {
+            decode: p.read_ms + ms(t),
+            ..Default::default()
+        },
+        tensor: None,
+        transform: None,
+        input: None,
+        outputs: None,
+        analysis: None,
+    })
+}
+
+/// Image → tensor, in a tensor of the pool when one is free.
+fn preprocess(name: &str, pre: &mut Preprocessor, pool: &mut Vec<Tensor>, mut f: InFlight) -> Item {
+    let t = Instant::now();
+    let mut tensor = pool.pop().unwrap_or_else(|| pre.spec().alloc(1));
+    let transform = pre
+        .run(&f.frame.image.view(), &mut tensor, 0)
+        .map_err(|e| Error::Frame {
+            source_name: name.to_string(),
+            index: f.frame.index,
+            message: e.to_string(),
+        })?;
+    f.tensor = Some(tensor);
+    f.transform = Some(transform);
+    f.times.preprocess = ms(t);
+    Ok(f)
+}
+
+/// The model on one frame's tensor; the tensor comes back for the pool.
+fn infer_single(
+    name: &str,
+    keep_inputs: bool,
+    session: &mut Session,
+    mut f: InFlight,
+) -> (Item, Option<Tensor>) {
+    let t = Instant::now();
+    let Some(tensor) = f.tensor.take() else {
+        return (Ok(f), None);
+    };
+    match session.run_tensor(&tensor) {
+        Ok(outputs) => {
+            f.outputs = Some(outputs);
+            if keep_inputs {
+                f.input = Some(tensor.clone());
+            }
+            f.times.inference = ms(t);
+            (Ok(f), Some(tensor))
+        }
+        Err(e) => (
+            Err(Error::Frame {
+                source_name: name.to_string(),
+                index: f.frame.index,
+                message: e.to_string(),
+            }),
+            Some(tensor),
+        ),
+    }
+}
+
+/// Both stages of a two-stage run on one frame.
+fn infer_pipeline(name: &str, pipeline: &mut Pipeline, mut f: InFlight) -> Item {
+    let a = pipeline
+        .process(&f.frame.image.view())
+        .map_err(|e| Error::Frame {
+            source_name: name.to_string(),
+            index: f.frame.index,
+            message: e.to_string(),
+        })?;
+    f.times.preprocess = a.timings.preprocess;
+    f.times.inference = a.timings.inference;
+    f.times.postprocess = a.timings.postprocess;
+    f.analysis = Some(a);
+    Ok(f)
+}
+
+/// The model side of one frame, whichever kind of work: preprocess and infer (one model), or
+/// the two-stage pipeline. Used by the sequential run.
+fn model_step(
+    name: &str,
+    keep_inputs: bool,
+    work: &mut WorkKind,
+    pool: &mut Vec<Tensor>,
+    item: Item,
+) -> Item {
+    let f = item?;
+    match work {
+        WorkKind::Single { pre, session, .. } => {
+            let f = preprocess(name, pre, pool, f)?;
+            let (item, tensor) = infer_single(name, keep_inputs, session, f);
+            pool.extend(tensor);
+            item
+        }
+        WorkKind::Pipeline(p) => infer_pipeline(name, p, f),
+    }
+}
+
+/// The sink side: post-processing, handing results over in order, counting.
+struct Delivery<'a> {
+    name: String,
+    max_frames: Option<u64>,
+    processed: u64,
+    failed: u64,
+    hist: [Histogram; 5],
+    latency: Histogram,
+    sink: &'a mut dyn FnMut(Event) -> Result<()>,
+}
+
+/// What [`Delivery::deliver`] ran into.
+enum Delivered {
+    /// go on
+    Ok,
+    /// `max_frames` are done
+    Enough,
+    /// the sink returned an error
+    SinkError(Error),
+    /// the sink panicked: resumed once the threads are stopped
+    SinkPanic(Box<dyn std::any::Any + Send>),
+    /// post-processing panicked
+    Failed(Error),
+}
+
+impl Delivery<'_> {
+    fn call_sink(&mut self, event: Event) -> Delivered {
+        match catch_unwind(AssertUnwindSafe(|| (self.sink)(event))) {
+            Ok(Ok(())) => Delivered::Ok,
+            Ok(Err(e)) => Delivered::SinkError(e),
+            Err(payload) => Delivered::SinkPanic(payload),
+        }
+    }
+
+    fn deliver(&mut self, item: Item, post: Option<&Postprocess>) -> Delivered {
+        if self.max_frames.is_some_and(|m| self.processed >= m) {
+            return Delivered::Enough; // frames read before the reader saw the limit
         }
         let mut f = match item {
             Ok(f) => f,
             Err(e) => {
-                failed += 1;
-                return sink(Event::Failed(e));
+                self.failed += 1;
+                return self.call_sink(Event::Failed(e));
             }
         };
         let t = Instant::now();
@@ -384,17 +748,21 @@ pub fn run(
             (Some(a), _, _, _) => Ok(a),
             (None, Some(post), Some(outputs), Some(transform)) => {
                 let (w, h) = (f.frame.image.width(), f.frame.image.height());
-                post.apply(outputs, transform, w, h)
-                    .map(|outcome| Analysis {
+                let applied = contained("postprocess", || {
+                    post.apply(outputs, transform, w, h).map_err(Error::from)
+                });
+                match applied {
+                    Err(e @ Error::Internal { .. }) => return Delivered::Failed(e),
+                    other => other.map(|outcome| Analysis {
                         width: w,
                         height: h,
                         outcome,
                         timings: Timings::default(),
-                    })
-                    .map_err(Error::from)
+                    }),
+                }
             }
             _ => Err(Error::Frame {
-                source_name: info.name.clone(),
+                source_name: self.name.clone(),
                 index: f.frame.index,
                 message: "no result".into(),
             }),
@@ -402,8 +770,8 @@ pub fn run(
         let mut analysis = match analysis {
             Ok(a) => a,
             Err(e) => {
-                failed += 1;
-                return sink(Event::Failed(e));
+                self.failed += 1;
+                return self.call_sink(Event::Failed(e));
             }
         };
         if post.is_some() {
@@ -417,16 +785,19 @@ pub fn run(
         let times = f.times;
         let read_at = f.read_at;
         let t_sink = Instant::now();
-        sink(Event::Frame(Box::new(Processed {
+        let done = self.call_sink(Event::Frame(Box::new(Processed {
             frame: f.frame,
             analysis,
             outputs: f.outputs.take(),
             input: f.input.take(),
             times,
             read_at,
-        })))?;
-        processed += 1;
-        for (h, v) in hist.iter_mut().zip([
+        })));
+        if !matches!(done, Delivered::Ok) {
+            return done;
+        }
+        self.processed += 1;
+        for (h, v) in self.hist.iter_mut().zip([
             times.decode,
             times.preprocess,
             times.inference,
@@ -435,315 +806,88 @@ pub fn run(
         ]) {
             h.add(v);
         }
-        latency.add(ms(read_at));
-        if options.max_frames.is_some_and(|m| processed >= m) {
-            finished.store(true, Ordering::Relaxed);
+        self.latency.add(ms(read_at));
+        if self.max_frames.is_some_and(|m| self.processed >= m) {
+            return Delivered::Enough;
         }
-        Ok(())
-    };
-
-    // one step of each stage, shared by the threaded and sequential runs: read the next frame
-    // (for image files only which file: the job decodes it)
-    let read_one =
-        |source: &mut Box<dyn Source>, last_read: &mut Option<Instant>| -> Option<Read> {
-            loop {
-                if halt() {
-                    return None;
-                }
-                let sent = counters.sent.load(Ordering::Relaxed);
-                if !live && options.max_frames.is_some_and(|m| sent >= m) {
-                    return None;
-                }
-                if let (Some(fps), Some(last)) = (options.fps, *last_read) {
-                    let wait = Duration::from_secs_f64(1.0 / fps).saturating_sub(last.elapsed());
-                    std::thread::sleep(wait);
-                }
-                let t = Instant::now();
-                *last_read = Some(t);
-                match source.next_job() {
-                    Ok(None) => return None,
-                    Ok(Some(job)) => {
-                        let n = counters.frames_in.fetch_add(1, Ordering::Relaxed);
-                        if n % every != 0 {
-                            counters.skipped.fetch_add(1, Ordering::Relaxed);
-                            continue; // never decoded
-                        }
-                        counters.sent.fetch_add(1, Ordering::Relaxed);
-                        return Some(Ok(Pending {
-                            job,
-                            read_at: t,
-                            read_ms: ms(t),
-                        }));
-                    }
-                    Err(e) if e.is_frame_error() => {
-                        counters.frames_in.fetch_add(1, Ordering::Relaxed);
-                        return Some(Err(e));
-                    }
-                    Err(e) => return Some(Err(e)),
-                }
-            }
-        };
-    // finish reading: run the job (decode), on whichever thread holds it
-    let finish = |read: Read| -> Item {
-        let p = read?;
-        let t = Instant::now();
-        let frame = (p.job)()?;
-        Ok(InFlight {
-            frame,
-            read_at: p.read_at,
-            times: FrameTimes {
-                decode: p.read_ms + ms(t),
-                ..Default::default()
-            },
-            tensor: None,
-            transform: None,
-            input: None,
-            outputs: None,
-            analysis: None,
-        })
-    };
-    let preprocess = |pre: &mut Preprocessor, pool: &mut Vec<Tensor>, mut f: InFlight| -> Item {
-        let t = Instant::now();
-        let mut tensor = pool.pop().unwrap_or_else(|| pre.spec().alloc(1));
-        let transform = pre
-            .run(&f.frame.image.view(), &mut tensor, 0)
-            .map_err(|e| Error::Frame {
-                source_name: info.name.clone(),
-                index: f.frame.index,
-                message: e.to_string(),
-            })?;
-        f.tensor = Some(tensor);
-        f.transform = Some(transform);
-        f.times.preprocess = ms(t);
-        Ok(f)
-    };
-    let infer_single = |session: &mut Session, mut f: InFlight| -> (Item, Option<Tensor>) {
-        let t = Instant::now();
-        let Some(tensor) = f.tensor.take() else {
-            return (Ok(f), None);
-        };
-        match session.run_tensor(&tensor) {
-            Ok(outputs) => {
-                f.outputs = Some(outputs);
-                if options.keep_inputs {
-                    f.input = Some(tensor.clone());
-                }
-                f.times.inference = ms(t);
-                (Ok(f), Some(tensor))
-            }
-            Err(e) => (
-                Err(Error::Frame {
-                    source_name: info.name.clone(),
-                    index: f.frame.index,
-                    message: e.to_string(),
-                }),
-                Some(tensor),
-            ),
-        }
-    };
-    let infer_pipeline = |pipeline: &mut Pipeline, mut f: InFlight| -> Item {
-        let a = pipeline
-            .process(&f.frame.image.view())
-            .map_err(|e| Error::Frame {
-                source_name: info.name.clone(),
-                index: f.frame.index,
-                message: e.to_string(),
-            })?;
-        f.times.preprocess = a.timings.preprocess;
-        f.times.inference = a.timings.inference;
-        f.times.postprocess = a.timings.postprocess;
-        f.analysis = Some(a);
-        Ok(f)
-    };
-
-    let mut work = work;
-    if options.sequential {
-        let mut last_read = None;
-        let mut pool = Vec::new();
-        while let Some(read) = read_one(&mut source, &mut last_read) {
-            if let Err(e) = &read {
-                if !e.is_frame_error() {
-                    fatal = read.err();
-                    break;
-                }
-            }
-            let item = finish(read);
-            let item = match (&mut work.kind, item) {
-                (_, Err(e)) => Err(e),
-                (WorkKind::Single { pre, session, .. }, Ok(f)) => {
-                    match preprocess(pre, &mut pool, f) {
-                        Ok(f) => {
-                            let (item, tensor) = infer_single(session, f);
-                            pool.extend(tensor);
-                            item
-                        }
-                        Err(e) => Err(e),
-                    }
-                }
-                (WorkKind::Pipeline(p), Ok(f)) => infer_pipeline(p, f),
-            };
-            let post = post_of(&work);
-            if let Err(e) = deliver(item, post, &mut hist, &mut latency) {
-                fatal = Some(e);
-                break;
-            }
-        }
-    } else {
-        let queue = options.queue.max(1);
-        let latest: Latest<Item> = Latest::new();
-        // frames in order: (sequence number, frame); several decoders may finish out of order
-        let (to_pre, from_reader) = sync_channel::<(u64, Item)>(queue);
-        let decoders = if !live && source.decodes_in_jobs() {
-            options.decoders.max(1)
-        } else {
-            1
-        };
-        let (to_decode, from_read) = sync_channel::<(u64, Read)>(queue * decoders);
-        let from_read = Mutex::new(from_read);
-        let (to_infer, from_pre) = sync_channel::<Item>(queue);
-        let (to_sink, from_infer) = sync_channel::<Item>(queue);
-        let (give_back, take_back) = sync_channel::<Tensor>(queue + 2);
-        let (work_kind, post) = match work.kind {
-            WorkKind::Single { pre, session, post } => {
-                ((Some(pre), Some(session), None), Some(post))
-            }
-            WorkKind::Pipeline(p) => ((None, None, Some(p)), None),
-        };
-        let (pre, session, pipeline) = work_kind;
-        let source_fatal: Mutex<Option<Error>> = Mutex::new(None);
-        std::thread::scope(|scope| {
-            // reader
-            let latest_ref = &latest;
-            let source_fatal = &source_fatal;
-            let read_one = &read_one;
-            let source = &mut source;
-            let counters = &counters;
-            let finish = &finish;
-            let to_pre_reader = to_pre.clone();
-            scope.spawn(move || {
-                let mut last_read = None;
-                let mut seq = 0u64;
-                while let Some(read) = read_one(source, &mut last_read) {
-                    if let Err(e) = &read {
-                        if !e.is_frame_error() {
-                            *source_fatal.lock().unwrap_or_else(|p| p.into_inner()) = read.err();
-                            break;
-                        }
-                    }
-                    if live {
-                        if latest_ref.put(finish(read)) {
-                            counters.dropped.fetch_add(1, Ordering::Relaxed);
-                        }
-                    } else if decoders > 1 {
-                        if to_decode.send((seq, read)).is_err() {
-                            break;
-                        }
-                    } else if to_pre_reader.send((seq, finish(read))).is_err() {
-                        break;
-                    }
-                    seq += 1;
-                }
-                latest_ref.close();
-                drop(to_decode);
-                drop(to_pre_reader);
-            });
-            // decoders (image files): frames decode at once, the preprocessing thread puts them
-            // back in order
-            if decoders > 1 {
-                for _ in 0..decoders {
-                    let to_pre = to_pre.clone();
-                    let from_read = &from_read;
-                    scope.spawn(move || loop {
-                        let next = from_read.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                        let Ok((seq, read)) = next else {
-                            break;
-                        };
-                        if to_pre.send((seq, finish(read))).is_err() {
-                            break;
-                        }
-                    });
-                }
-            }
-            drop(to_pre);
-            // preprocess
-            let preprocess = &preprocess;
-            scope.spawn(move || {
-                let mut pre = pre;
-                let mut pool: Vec<Tensor> = Vec::new();
-                let mut waiting: BTreeMap<u64, Item> = BTreeMap::new();
-                let mut want = 0u64;
-                let mut next = || {
-                    if live {
-                        return latest_ref.take();
-                    }
-                    loop {
-                        if let Some(item) = waiting.remove(&want) {
-                            want += 1;
-                            return Some(item);
-                        }
-                        let (seq, item) = from_reader.recv().ok()?;
-                        waiting.insert(seq, item);
-                    }
-                };
-                while let Some(item) = next() {
-                    pool.extend(take_back.try_iter());
-                    let item = match (item, pre.as_mut()) {
-                        (Ok(f), Some(pre)) => preprocess(pre, &mut pool, f),
-                        (item, _) => item,
-                    };
-                    if to_infer.send(item).is_err() {
-                        break;
-                    }
-                }
-            });
-            // inference
-            let infer_single = &infer_single;
-            let infer_pipeline = &infer_pipeline;
-            scope.spawn(move || {
-                let (mut session, mut pipeline) = (session, pipeline);
-                for item in from_pre.iter() {
-                    let item = match (item, session.as_mut(), pipeline.as_mut()) {
-                        (Ok(f), Some(s), _) => {
-                            let (item, tensor) = infer_single(s, f);
-                            if let Some(t) = tensor {
-                                let _ = give_back.try_send(t);
-                            }
-                            item
-                        }
-                        (Ok(f), None, Some(p)) => infer_pipeline(p, f),
-                        (item, _, _) => item,
-                    };
-                    if to_sink.send(item).is_err() {
-                        break;
-                    }
-                }
-            });
-            // post-process and sink, here
-            for item in from_infer.iter() {
-                if fatal.is_some() {
-                    continue; // drain so the other threads can end
-                }
-                if let Err(e) = deliver(item, post.as_deref(), &mut hist, &mut latency) {
-                    finished.store(true, Ordering::Relaxed);
-                    latest.close();
-                    fatal = Some(e);
-                }
-            }
-        });
-        if fatal.is_none() {
-            fatal = source_fatal.into_inner().unwrap_or_else(|p| p.into_inner());
-        }
+        Delivered::Ok
     }
-    if let Some(e) = fatal {
+}
+
+/// How a run ended, before the summary.
+enum Ending {
+    /// the source ended, `max_frames` were done or the stop flag was set
+    Done,
+    /// a fatal error: the sink's, a stage's, or the source's
+    Error(Error),
+    /// the sink panicked
+    Panic(Box<dyn std::any::Any + Send>),
+}
+
+/// Run `work` on every frame of `source`, handing results to `sink` in order. Returns when the
+/// source ends, `max_frames` are done, `stop` is set, or a stage fails: the sink's error is
+/// returned as it is, a panic in a stage as [`Error::Internal`], a fatal source error after
+/// the frames before it were processed; a panic of the sink is resumed here once the other
+/// threads have stopped. `options` are checked first ([`RunOptions::validate`]).
+pub fn run(
+    source: Box<dyn Source>,
+    work: Work,
+    options: &RunOptions,
+    stop: &AtomicBool,
+    sink: &mut dyn FnMut(Event) -> Result<()>,
+) -> Result<Summary> {
+    options.validate()?;
+    let info: SourceInfo = source.info().clone();
+    let plan = ReadPlan {
+        live: options.live.unwrap_or(info.live),
+        every: options.every,
+        max_frames: options.max_frames,
+        fps: options.fps,
+    };
+    let ctl = Arc::new(Control::default());
+    let start = Instant::now();
+    let mut delivery = Delivery {
+        name: info.name.clone(),
+        max_frames: options.max_frames,
+        processed: 0,
+        failed: 0,
+        hist: std::array::from_fn(|_| Histogram::new()),
+        latency: Histogram::new(),
+        sink,
+    };
+    let ending = if options.sequential {
+        run_sequential(source, work, options, &plan, &ctl, stop, &mut delivery)
+    } else {
+        run_threaded(source, work, options, &plan, &ctl, stop, &mut delivery)
+    };
+    match ending {
+        Ending::Done => {}
+        Ending::Error(e) => return Err(e),
+        Ending::Panic(payload) => std::panic::resume_unwind(payload),
+    }
+    if let Some(e) = ctl
+        .source_error
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+    {
         return Err(e);
     }
     let seconds = start.elapsed().as_secs_f64();
+    let c = &ctl.counters;
+    let Delivery {
+        processed,
+        failed,
+        hist,
+        latency,
+        ..
+    } = delivery;
     Ok(Summary {
         source: info.name,
-        frames_in: counters.frames_in.load(Ordering::Relaxed),
+        frames_in: c.frames_in.load(Ordering::Relaxed),
         processed,
-        dropped: counters.dropped.load(Ordering::Relaxed),
-        skipped: counters.skipped.load(Ordering::Relaxed),
+        dropped: c.dropped.load(Ordering::Relaxed),
+        skipped: c.skipped.load(Ordering::Relaxed),
         failed,
         seconds,
         fps: if seconds > 0.0 {
@@ -761,6 +905,287 @@ pub fn run(
         latency: latency.stats(),
         interrupted: stop.load(Ordering::Relaxed),
     })
+}
+
+/// A read that is a fatal source error: kept for the end, and the run halts.
+fn fatal_read(read: &Read, ctl: &Control) -> bool {
+    match read {
+        Err(e) if !e.is_frame_error() => {
+            ctl.halt.store(true, Ordering::Relaxed);
+            true
+        }
+        _ => false,
+    }
+}
+
+fn keep_source_error(read: Read, ctl: &Control) {
+    if let Err(e) = read {
+        let mut slot = ctl.source_error.lock().unwrap_or_else(|p| p.into_inner());
+        slot.get_or_insert(e);
+    }
+}
+
+/// Every stage on the calling thread, one frame at a time.
+fn run_sequential(
+    mut source: Box<dyn Source>,
+    work: Work,
+    options: &RunOptions,
+    plan: &ReadPlan,
+    ctl: &Control,
+    stop: &AtomicBool,
+    delivery: &mut Delivery<'_>,
+) -> Ending {
+    let mut work = work.kind;
+    let mut last_read = None;
+    let mut pool = Vec::new();
+    let name = delivery.name.clone();
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            ctl.halt.store(true, Ordering::Relaxed);
+        }
+        let Some(read) = read_one(&mut *source, ctl, plan, &mut last_read) else {
+            return Ending::Done;
+        };
+        if fatal_read(&read, ctl) {
+            keep_source_error(read, ctl);
+            return Ending::Done;
+        }
+        // a decoder's panic is that frame's failure (the next file is independent); a panic of
+        // the model side ends the run, as in the threaded run
+        let item = finish(read);
+        let item = contained("inference", || {
+            Ok(model_step(
+                &name,
+                options.keep_inputs,
+                &mut work,
+                &mut pool,
+                item,
+            ))
+        });
+        let item = match item {
+            Ok(item) => item,
+            Err(e) => return Ending::Error(e),
+        };
+        let post = match &work {
+            WorkKind::Single { post, .. } => Some(&**post),
+            WorkKind::Pipeline(_) => None,
+        };
+        match delivery.deliver(item, post) {
+            Delivered::Ok => {}
+            Delivered::Enough => return Ending::Done,
+            Delivered::SinkError(e) | Delivered::Failed(e) => return Ending::Error(e),
+            Delivered::SinkPanic(p) => return Ending::Panic(p),
+        }
+    }
+}
+
+/// Where the reader sends what it read.
+enum ReaderOut {
+    /// live: only the newest frame waits
+    Latest(Arc<Latest<Item>>),
+    /// image files: to the decoders
+    Decoders(SyncSender<(u64, Read)>),
+    /// decoded here, straight to preprocessing
+    Direct(SyncSender<(u64, Item)>),
+}
+
+fn reader_thread(mut source: Box<dyn Source>, ctl: &Control, plan: &ReadPlan, out: ReaderOut) {
+    let mut last_read = None;
+    let mut seq = 0u64;
+    while let Some(read) = read_one(&mut *source, ctl, plan, &mut last_read) {
+        if fatal_read(&read, ctl) {
+            keep_source_error(read, ctl);
+            break;
+        }
+        let sent = match &out {
+            ReaderOut::Latest(latest) => {
+                if latest.put(finish(read)) {
+                    ctl.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                true
+            }
+            ReaderOut::Decoders(tx) => tx.send((seq, read)).is_ok(),
+            ReaderOut::Direct(tx) => tx.send((seq, finish(read))).is_ok(),
+        };
+        if !sent {
+            break;
+        }
+        seq += 1;
+    }
+    if let ReaderOut::Latest(latest) = &out {
+        latest.close();
+    }
+}
+
+/// Reading, decoding, preprocessing and inference on threads of their own; post-processing
+/// and the sink here.
+fn run_threaded(
+    source: Box<dyn Source>,
+    work: Work,
+    options: &RunOptions,
+    plan: &ReadPlan,
+    ctl: &Arc<Control>,
+    stop: &AtomicBool,
+    delivery: &mut Delivery<'_>,
+) -> Ending {
+    let queue = options.queue;
+    let name = delivery.name.clone();
+    let decoders = if !plan.live && source.decodes_in_jobs() {
+        options.decoders
+    } else {
+        1
+    };
+    // frames in order: (sequence number, frame); several decoders may finish out of order
+    let (to_pre, from_reader) = sync_channel::<(u64, Item)>(queue);
+    let (to_infer, from_pre) = sync_channel::<Item>(queue);
+    let (to_sink, from_infer) = sync_channel::<Item>(queue);
+    let (give_back, take_back) = sync_channel::<Tensor>(queue + 2);
+    let latest: Arc<Latest<Item>> = Arc::new(Latest::new());
+    let (pre, session, pipeline, post) = match work.kind {
+        WorkKind::Single { pre, session, post } => (Some(pre), Some(session), None, Some(post)),
+        WorkKind::Pipeline(p) => (None, None, Some(p), None),
+    };
+    let mut threads = Vec::new();
+    let started = || -> Result<()> {
+        // reader
+        let out = if plan.live {
+            ReaderOut::Latest(latest.clone())
+        } else if decoders > 1 {
+            let (to_decode, from_read) = sync_channel::<(u64, Read)>(queue * decoders);
+            let from_read = Arc::new(Mutex::new(from_read));
+            for _ in 0..decoders {
+                let (to_pre, from_read, c) = (to_pre.clone(), from_read.clone(), ctl.clone());
+                threads.push(spawn("decoder", ctl, move || loop {
+                    let next = {
+                        let rx = from_read.lock().unwrap_or_else(|p| p.into_inner());
+                        recv(&rx, &c, true)
+                    };
+                    let Some((seq, read)) = next else { break };
+                    if to_pre.send((seq, finish(read))).is_err() {
+                        break;
+                    }
+                })?);
+            }
+            ReaderOut::Decoders(to_decode)
+        } else {
+            ReaderOut::Direct(to_pre.clone())
+        };
+        let (c, p) = (ctl.clone(), plan.clone());
+        threads.push(spawn("reader", ctl, move || {
+            reader_thread(source, &c, &p, out)
+        })?);
+        // preprocess: puts frames back in order
+        let (c, latest, live, n) = (ctl.clone(), latest.clone(), plan.live, name.clone());
+        threads.push(spawn("preprocess", ctl, move || {
+            let mut pre = pre;
+            let mut pool: Vec<Tensor> = Vec::new();
+            let mut waiting: BTreeMap<u64, Item> = BTreeMap::new();
+            let mut want = 0u64;
+            let mut next = || {
+                if live {
+                    return latest.take(|| c.aborted() || c.reader_gone.load(Ordering::Relaxed));
+                }
+                loop {
+                    if let Some(item) = waiting.remove(&want) {
+                        want += 1;
+                        return Some(item);
+                    }
+                    let (seq, item) = recv(&from_reader, &c, true)?;
+                    waiting.insert(seq, item);
+                }
+            };
+            while let Some(item) = next() {
+                pool.extend(take_back.try_iter());
+                let item = match (item, pre.as_mut()) {
+                    (Ok(f), Some(pre)) => preprocess(&n, pre, &mut pool, f),
+                    (item, _) => item,
+                };
+                if to_infer.send(item).is_err() {
+                    break;
+                }
+            }
+        })?);
+        // inference
+        let (c, n, keep) = (ctl.clone(), name.clone(), options.keep_inputs);
+        threads.push(spawn("inference", ctl, move || {
+            let (mut session, mut pipeline) = (session, pipeline);
+            while let Some(item) = recv(&from_pre, &c, false) {
+                let item = match (item, session.as_mut(), pipeline.as_mut()) {
+                    (Ok(f), Some(s), _) => {
+                        let (item, tensor) = infer_single(&n, keep, s, f);
+                        if let Some(t) = tensor {
+                            let _ = give_back.try_send(t);
+                        }
+                        item
+                    }
+                    (Ok(f), None, Some(p)) => infer_pipeline(&n, p, f),
+                    (item, _, _) => item,
+                };
+                if to_sink.send(item).is_err() {
+                    break;
+                }
+            }
+        })?);
+        Ok(())
+    };
+    let spawned = started();
+    drop(to_pre);
+    let reader = threads.len().saturating_sub(3); // the reader's place (after the decoders)
+    let mut ending = match spawned {
+        Ok(()) => Ending::Done,
+        Err(e) => {
+            ctl.fail(e);
+            Ending::Done
+        }
+    };
+    // post-process and sink, here
+    let mut halted_at: Option<Instant> = None;
+    while !ctl.aborted() {
+        if stop.load(Ordering::Relaxed) {
+            ctl.halt.store(true, Ordering::Relaxed);
+        }
+        if ctl.halt.load(Ordering::Relaxed) {
+            let since = *halted_at.get_or_insert_with(Instant::now);
+            let reader_running = threads.get(reader).is_some_and(|t| !t.is_finished());
+            if reader_running && since.elapsed() > READER_GRACE {
+                ctl.reader_gone.store(true, Ordering::Relaxed);
+            }
+        }
+        let item = match from_infer.recv_timeout(POLL) {
+            Ok(item) => item,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        match delivery.deliver(item, post.as_deref()) {
+            Delivered::Ok => {}
+            Delivered::Enough => {
+                ctl.halt.store(true, Ordering::Relaxed);
+                break;
+            }
+            Delivered::SinkError(e) => {
+                ending = Ending::Error(e);
+                break;
+            }
+            Delivered::Failed(e) => {
+                ctl.fail(e);
+                break;
+            }
+            Delivered::SinkPanic(p) => {
+                ending = Ending::Panic(p);
+                break;
+            }
+        }
+    }
+    // everything after this point is either done or no longer wanted
+    ctl.halt.store(true, Ordering::Relaxed);
+    ctl.abort.store(true, Ordering::Relaxed);
+    latest.close();
+    drop(from_infer);
+    join_within(threads, JOIN_GRACE);
+    match (ending, ctl.take_failure()) {
+        (Ending::Done, Some(e)) => Ending::Error(e),
+        (ending, _) => ending,
+    }
 }
 
 #[cfg(test)]
@@ -781,13 +1206,59 @@ mod tests {
         assert_eq!(Histogram::new().stats(), StageStats::default());
     }
 
+    /// Preprocessing and inference run library code only (nothing a test can make panic from
+    /// outside); their threads go through `spawn`, checked here with a stage that panics.
+    #[test]
+    fn a_panicking_stage_aborts_the_run_and_its_queues_close() {
+        let ctl = Arc::new(Control::default());
+        let (tx, rx) = sync_channel::<u32>(1);
+        let waiting = {
+            let c = ctl.clone();
+            spawn("preprocess", &ctl, move || {
+                // a stage downstream, waiting: it must notice the abort
+                assert_eq!(recv(&rx, &c, false), None);
+            })
+            .unwrap()
+        };
+        let failing = spawn("inference", &ctl, move || {
+            let _keep = tx;
+            panic!("a kernel bug");
+        })
+        .unwrap();
+        join_within(vec![failing, waiting], Duration::from_secs(5));
+        assert!(ctl.aborted());
+        match ctl.take_failure() {
+            Some(Error::Internal { stage, message }) => {
+                assert_eq!((stage, message.as_str()), ("inference", "a kernel bug"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_halt_interrupts_a_long_frame_rate_wait() {
+        let ctl = Control::default();
+        let t = Instant::now();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(50));
+                ctl.halt.store(true, Ordering::Relaxed);
+            });
+            sleep_unless_halted(Duration::from_secs(600), &ctl);
+        });
+        assert!(t.elapsed() < Duration::from_secs(2));
+    }
+
     #[test]
     fn latest_keeps_the_newest() {
         let l = Latest::new();
         assert!(!l.put(1));
         assert!(l.put(2));
-        assert_eq!(l.take(), Some(2));
+        assert_eq!(l.take(|| false), Some(2));
         l.close();
-        assert_eq!(l.take(), None);
+        assert_eq!(l.take(|| false), None);
+        // an empty, open slot gives up when asked to
+        let l: Latest<u8> = Latest::new();
+        assert_eq!(l.take(|| true), None);
     }
 }

@@ -29,7 +29,7 @@ pub mod npy;
 mod tflite;
 
 pub use card::{ModelCard, Task};
-pub use error::{Error, Result};
+pub use error::{panic_message, Error, Result};
 pub use model::{
     Dim, Format, LoadOptions, Model, ModelInfo, OpTime, Outputs, RunTimes, Session, TensorInfo,
 };
