@@ -172,7 +172,53 @@ pub struct ModelCard {
     pub segmentation: Option<toml::Table>,
 }
 
+/// The largest card file read (a card is a few kB; labels for 20,000 classes a few hundred).
+pub const MAX_CARD_BYTES: u64 = 16 << 20;
+
+/// Read a text file of at most `max` bytes (a card, a labels file): a larger one, a folder or
+/// a device that never ends is an error naming the path, not unbounded memory.
+pub fn read_text_file(path: &std::path::Path, max: u64) -> Result<String> {
+    use std::io::Read;
+    let io = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    if file.metadata().map_err(io)?.is_dir() {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "a folder, not a file",
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > max {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than the {max} bytes allowed"),
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not UTF-8 text",
+        ))
+    })
+}
+
 impl ModelCard {
+    /// The sidecar card of a model file (`face.onnx` → `face.toml`) and its path, if there is
+    /// one.
+    pub fn sidecar(model: &std::path::Path) -> Result<Option<(ModelCard, String)>> {
+        let path = model.with_extension("toml");
+        if !path.exists() {
+            return Ok(None);
+        }
+        let name = path.display().to_string();
+        let text = read_text_file(&path, MAX_CARD_BYTES)?;
+        Ok(Some((ModelCard::parse(&text, &name)?, name)))
+    }
+
     /// Parse a card; `source_name` (a path, or "metadata") goes into error messages.
     pub fn parse(text: &str, source_name: &str) -> Result<Self> {
         let card: ModelCard = toml::from_str(text).map_err(|e| Error::Card {
@@ -182,6 +228,11 @@ impl ModelCard {
         card.validate(source_name)?;
         Ok(card)
     }
+
+    /// The largest `input.roi_scale`.
+    pub const MAX_ROI_SCALE: f32 = 100.0;
+    /// The largest `input.roi_pad`, in pixels.
+    pub const MAX_ROI_PAD: f32 = 100_000.0;
 
     fn validate(&self, source_name: &str) -> Result<()> {
         let bad = |message: String| Error::Card {
@@ -203,8 +254,26 @@ impl ModelCard {
         {
             return Err(bad(format!("input.roi_scale = {v} must be positive")));
         }
-        if let Some(v) = self.input.roi_pad.filter(|v| !v.is_finite()) {
-            return Err(bad(format!("input.roi_pad = {v} must be finite")));
+        if let Some(v) = self.input.roi_scale.filter(|v| *v > Self::MAX_ROI_SCALE) {
+            return Err(bad(format!(
+                "input.roi_scale = {v} is larger than {}",
+                Self::MAX_ROI_SCALE
+            )));
+        }
+        if let Some(v) = self
+            .input
+            .roi_pad
+            .filter(|v| !(v.is_finite() && (0.0..=Self::MAX_ROI_PAD).contains(v)))
+        {
+            return Err(bad(format!(
+                "input.roi_pad = {v} must be in 0..={}",
+                Self::MAX_ROI_PAD
+            )));
+        }
+        if let Some(mean) = self.input.mean {
+            if let Some(i) = (0..3).find(|&i| !mean[i].is_finite()) {
+                return Err(bad(format!("input.mean[{i}] = {} must be finite", mean[i])));
+            }
         }
         for (key, v) in [
             ("input.width", self.input.width),

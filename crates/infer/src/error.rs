@@ -46,6 +46,14 @@ pub enum Error {
         /// the outputs that exist, comma separated
         available: String,
     },
+    /// A loading option out of its range ([`crate::LoadOptions`]).
+    #[error("{setting}: {message}")]
+    Invalid {
+        /// the option (`threads`, `batch`)
+        setting: &'static str,
+        /// what is wrong and the range accepted
+        message: String,
+    },
     /// Running the model failed.
     #[error("inference failed: {0}")]
     Run(String),

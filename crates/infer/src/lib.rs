@@ -28,10 +28,11 @@ pub mod model;
 pub mod npy;
 mod tflite;
 
-pub use card::{ModelCard, Task};
+pub use card::{read_text_file, ModelCard, Task, MAX_CARD_BYTES};
 pub use error::{panic_message, Error, Result};
 pub use model::{
-    Dim, Format, LoadOptions, Model, ModelInfo, OpTime, Outputs, RunTimes, Session, TensorInfo,
+    available_threads, read_model_file, Dim, Format, LoadOptions, Model, ModelInfo, OpTime,
+    Outputs, RunTimes, Session, TensorInfo, MAX_INPUT_ELEMENTS, MAX_MODEL_BYTES,
 };
 /// The `ndarray` version outputs are given in.
 pub use tract_onnx::prelude::tract_ndarray as ndarray;

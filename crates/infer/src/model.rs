@@ -140,17 +140,59 @@ fn optimize(mut model: TypedModel, ours: bool) -> TractResult<(TypedModel, usize
 /// Options for loading.
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
-    /// images per run (fixes a symbolic batch dimension)
+    /// images per run (fixes a symbolic batch dimension); 1 to [`LoadOptions::MAX_BATCH`]
     pub batch: usize,
     /// a card to use instead of the sidecar `.toml` or the model's metadata
     pub card: Option<ModelCard>,
     /// threads for tract's matrix products and tensorcv's kernels (1: the calling thread
-    /// only). Ignored on wasm.
+    /// only); 1 to [`LoadOptions::MAX_THREADS`], and never more than the cores
+    /// ([`available_threads`]): more is used as that many, since threads that spin between
+    /// operators on a shared core make a run hundreds of times slower. Ignored on wasm.
     pub threads: usize,
     /// run tract's own operators only, without tensorcv's [`kernels`](crate::kernels) (to
     /// compare them, or to rule them out)
     pub tract_kernels: bool,
 }
+
+impl LoadOptions {
+    /// The most threads asked for (more than the cores are used as the cores).
+    pub const MAX_THREADS: usize = 1024;
+    /// The largest batch.
+    pub const MAX_BATCH: usize = 1024;
+
+    /// Check the options against their ranges; the error names the option.
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=Self::MAX_THREADS).contains(&self.threads) {
+            return Err(Error::Invalid {
+                setting: "threads",
+                message: format!("{} is not in 1..={}", self.threads, Self::MAX_THREADS),
+            });
+        }
+        if !(1..=Self::MAX_BATCH).contains(&self.batch) {
+            return Err(Error::Invalid {
+                setting: "batch",
+                message: format!("{} is not in 1..={}", self.batch, Self::MAX_BATCH),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The threads a model may use here: the cores the process may run on (1 on wasm, or when
+/// the system does not say).
+pub fn available_threads() -> usize {
+    #[cfg(target_family = "wasm")]
+    return 1;
+    #[cfg(not(target_family = "wasm"))]
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The largest model input accepted, in elements of one batch (a card or flag asking for a
+/// huge input must fail with a message, not exhaust memory): 2²⁷, 512 MiB of `f32`.
+pub const MAX_INPUT_ELEMENTS: usize = 1 << 27;
+
+/// The largest model file [`Model::load`] reads (protobuf and flatbuffers both stop at 2 GiB).
+pub const MAX_MODEL_BYTES: u64 = 2 << 30;
 
 impl Default for LoadOptions {
     fn default() -> Self {
@@ -176,6 +218,7 @@ struct Inner {
     spec: TensorSpec,
     batch: usize,
     output_names: Vec<String>,
+    output_shapes: Vec<Option<Vec<usize>>>,
 }
 
 /// A loaded, optimized model: cheap to clone, `Send + Sync`, so one model serves many threads
@@ -204,19 +247,9 @@ impl Model {
     /// [`Model::load`] with options.
     pub fn load_with(path: impl AsRef<Path>, mut options: LoadOptions) -> Result<Model> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let bytes = read_model_file(path)?;
         if options.card.is_none() {
-            let card_path = path.with_extension("toml");
-            if card_path.exists() {
-                let text = std::fs::read_to_string(&card_path).map_err(|source| Error::Io {
-                    path: card_path.display().to_string(),
-                    source,
-                })?;
-                options.card = Some(ModelCard::parse(&text, &card_path.display().to_string())?);
-            }
+            options.card = ModelCard::sidecar(path)?.map(|(card, _)| card);
         }
         Self::from_bytes_named(&bytes, &format!("'{}'", path.display()), options)
     }
@@ -227,7 +260,35 @@ impl Model {
     }
 
     /// [`Model::from_bytes`], naming the model `what` in errors (a path, `built-in 'face'`).
+    ///
+    /// Bytes that are not a model give [`Error::Load`], never a panic: TFLite files are checked
+    /// before tract-tflite reads them (every index a flatbuffer holds must point inside its
+    /// table), and a panic of tract's or flatbuffers' own code while loading is contained and
+    /// reported as [`Error::Load`] naming `what`. (The process's panic hook still runs: the
+    /// `tensorcv` command installs a quiet one.)
     pub fn from_bytes_named(bytes: &[u8], what: &str, options: LoadOptions) -> Result<Model> {
+        options.validate()?;
+        if Format::detect(bytes) == Format::Tflite {
+            crate::tflite::check_indices(bytes).map_err(|message| Error::Load {
+                what: what.to_string(),
+                message: format!("not a valid TFLite file: {message}"),
+            })?;
+        }
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Self::load_bytes(bytes, what, options)
+        }))
+        .unwrap_or_else(|payload| {
+            Err(Error::Load {
+                what: what.to_string(),
+                message: format!(
+                    "the model file is corrupt or unsupported (tract's loader panicked: {})",
+                    crate::panic_message(&*payload)
+                ),
+            })
+        })
+    }
+
+    fn load_bytes(bytes: &[u8], what: &str, options: LoadOptions) -> Result<Model> {
         let load_err = |e: &dyn fmt::Display| Error::Load {
             what: what.to_string(),
             message: one_line(&e),
@@ -323,9 +384,20 @@ impl Model {
                 });
             }
         }
-        let batch = options.batch.max(1);
+        let batch = options.batch;
         let spec = input_spec(&info.inputs[0], &card)?;
         let shape: TVec<usize> = spec.shape(batch).into_iter().collect();
+        let elements = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if elements.is_none_or(|n| n > MAX_INPUT_ELEMENTS) {
+            return Err(Error::Input {
+                input: info.inputs[0].name.clone(),
+                message: format!(
+                    "a {:?} input is larger than the {} elements allowed",
+                    spec.shape(batch),
+                    MAX_INPUT_ELEMENTS
+                ),
+            });
+        }
         let input_dt = declared.input_fact(0).map_err(|e| load_err(&e))?.datum_type;
         let bad_input = |e: &dyn fmt::Display| Error::Input {
             input: info.inputs[0].name.clone(),
@@ -372,6 +444,16 @@ impl Model {
             }
         };
         let output_names = info.outputs.iter().map(|o| o.name.clone()).collect();
+        // the outputs' shapes once the input is fixed: what post-processing is checked against
+        let output_shapes = optimized
+            .output_outlets()
+            .map_err(|e| load_err(&e))?
+            .iter()
+            .map(|o| {
+                let fact = optimized.outlet_fact(*o).ok()?;
+                fact.shape.iter().map(|d| d.to_usize().ok()).collect()
+            })
+            .collect();
         let plan = optimized.into_runnable().map_err(|e| load_err(&e))?;
         // tensorcv's kernels get a team of threads; tract's executor only runs a model without
         // them (kernels off, or nothing they replace, as in int8 models): both at once put three
@@ -381,13 +463,15 @@ impl Model {
         #[cfg(target_family = "wasm")]
         let _ = kernels; // no threads there
         #[cfg(not(target_family = "wasm"))]
-        let team = (options.threads > 1 && kernels > 0)
-            .then(|| crate::kernels::team::Team::new(options.threads))
+        let threads = options.threads.min(available_threads());
+        #[cfg(not(target_family = "wasm"))]
+        let team = (threads > 1 && kernels > 0)
+            .then(|| crate::kernels::team::Team::new(threads))
             .flatten()
             .map(Arc::new);
         #[cfg(not(target_family = "wasm"))]
-        let executor = (options.threads > 1 && team.is_none())
-            .then(|| tract_linalg::multithread::Executor::multithread(options.threads));
+        let executor = (threads > 1 && team.is_none())
+            .then(|| tract_linalg::multithread::Executor::multithread(threads));
         Ok(Model {
             inner: Arc::new(Inner {
                 plan,
@@ -401,6 +485,7 @@ impl Model {
                 spec,
                 batch,
                 output_names,
+                output_shapes,
             }),
         })
     }
@@ -420,6 +505,16 @@ impl Model {
     /// Images per run.
     pub fn batch(&self) -> usize {
         self.inner.batch
+    }
+
+    /// The outputs' names and shapes for the input this model was loaded for, in the model's
+    /// order; a shape is `None` where a dimension stays symbolic (it depends on the data).
+    pub fn output_shapes(&self) -> impl Iterator<Item = (&str, Option<&[usize]>)> {
+        self.inner
+            .output_names
+            .iter()
+            .zip(&self.inner.output_shapes)
+            .map(|(n, s)| (n.as_str(), s.as_deref()))
     }
 
     /// A session: the model plus its own preprocessing buffers, for one thread.
@@ -560,7 +655,17 @@ impl Model {
     }
 
     fn run_value(&self, input: TValue) -> Result<Outputs> {
-        let outs = self.threaded(|| self.inner.plan.run(tvec!(input)));
+        // a model that loaded may still reach a panic in tract's code (an unusual shape); it
+        // is this run's error, not the caller's crash
+        let outs = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.threaded(|| self.inner.plan.run(tvec!(input)))
+        }))
+        .map_err(|payload| {
+            Error::Run(format!(
+                "tract panicked: {}",
+                crate::panic_message(&*payload)
+            ))
+        })?;
         let outs = outs.map_err(|e| Error::Run(one_line(&e)))?;
         let values = outs
             .into_iter()
@@ -829,4 +934,20 @@ fn input_spec(input: &TensorInfo, card: &ModelCard) -> Result<TensorSpec> {
     };
     spec.validate().map_err(|e| bad(e.to_string()))?;
     Ok(spec)
+}
+
+/// Read a model file, refusing one larger than [`MAX_MODEL_BYTES`] before reading it.
+pub fn read_model_file(path: &Path) -> Result<Vec<u8>> {
+    let io = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len > MAX_MODEL_BYTES {
+        return Err(Error::Load {
+            what: format!("'{}'", path.display()),
+            message: format!("{len} bytes is larger than any model ({MAX_MODEL_BYTES} at most)"),
+        });
+    }
+    std::fs::read(path).map_err(io)
 }

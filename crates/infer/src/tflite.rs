@@ -314,3 +314,148 @@ fn cast(
 ) -> TractResult<OutletId> {
     Ok(patch.wire_node(format!("{name}.{what}"), Cast { to }, &[wire])?[0])
 }
+
+/// The most elements one tensor of a `.tflite` file may declare (2³¹: 8 GiB of `f32`).
+const MAX_TENSOR_ELEMENTS: u64 = 1 << 31;
+
+/// Check what tract-tflite 0.23.9 takes on trust before it reads a `.tflite` file (it indexes
+/// the flatbuffer's vectors with the file's own numbers, and a bad one panics): the flatbuffer
+/// verifies; the main graph exists, with inputs, outputs and operators; every tensor index
+/// (graph inputs and outputs, operator inputs, outputs and intermediates) points inside the
+/// tensor table; every operator's code and every tensor's buffer exist; shapes have no
+/// negative dimension and a bounded size; a quantized tensor has as many zero points as scales
+/// (at least one); a constant's data is exactly its shape's bytes; every graph output is
+/// produced by an operator or is a graph input.
+pub(crate) fn check_indices(bytes: &[u8]) -> Result<(), String> {
+    let model = tflite::root_as_model(bytes).map_err(|e| format!("{e}"))?;
+    let codes = model.operator_codes().map(|c| c.len()).unwrap_or(0);
+    let buffers = model.buffers();
+    let graphs = model.subgraphs().ok_or("no graphs")?;
+    if graphs.is_empty() {
+        return Err("no graphs".into());
+    }
+    for (g, graph) in graphs.iter().enumerate() {
+        let tensors = graph
+            .tensors()
+            .ok_or_else(|| format!("graph {g} has no tensor table"))?;
+        let n = tensors.len();
+        let index = |what: &str, i: i32| -> Result<usize, String> {
+            if i < 0 || i as usize >= n {
+                Err(format!(
+                    "graph {g}: {what} names tensor {i}, the graph has {n} (optional inputs, -1, \
+                     are not supported by tract-tflite)"
+                ))
+            } else {
+                Ok(i as usize)
+            }
+        };
+        let inputs = graph
+            .inputs()
+            .ok_or_else(|| format!("graph {g} has no inputs"))?;
+        let outputs = graph
+            .outputs()
+            .ok_or_else(|| format!("graph {g} has no outputs"))?;
+        let ops = graph
+            .operators()
+            .ok_or_else(|| format!("graph {g} has no operators"))?;
+        let mut produced = vec![false; n];
+        for i in inputs.iter() {
+            produced[index("an input", i)?] = true;
+        }
+        for (k, op) in ops.iter().enumerate() {
+            if op.opcode_index() as usize >= codes {
+                return Err(format!(
+                    "graph {g}: operator {k} has code {}, the file has {codes}",
+                    op.opcode_index()
+                ));
+            }
+            for i in op.inputs().into_iter().flatten() {
+                index(&format!("operator {k}'s input"), i)?;
+            }
+            for i in op.intermediates().into_iter().flatten() {
+                index(&format!("operator {k}'s intermediate"), i)?;
+            }
+            for i in op.outputs().into_iter().flatten() {
+                produced[index(&format!("operator {k}'s output"), i)?] = true;
+            }
+        }
+        for o in outputs.iter() {
+            if !produced[index("an output", o)?] {
+                return Err(format!(
+                    "graph {g}: output tensor {o} is not computed by any operator"
+                ));
+            }
+        }
+        for (t, tensor) in tensors.iter().enumerate() {
+            let shape = tensor
+                .shape()
+                .ok_or_else(|| format!("graph {g}: tensor {t} has no shape"))?;
+            let mut elements = 1u64;
+            for d in shape.iter() {
+                if d < 0 {
+                    return Err(format!(
+                        "graph {g}: tensor {t} has a negative dimension {d}"
+                    ));
+                }
+                elements = elements.saturating_mul(d as u64);
+            }
+            if elements > MAX_TENSOR_ELEMENTS {
+                return Err(format!(
+                    "graph {g}: tensor {t} declares {elements} elements, more than {MAX_TENSOR_ELEMENTS}"
+                ));
+            }
+            if let Some(q) = tensor.quantization() {
+                let (scales, zps) = (
+                    q.scale().map_or(0, |s| s.len()),
+                    q.zero_point().map_or(0, |z| z.len()),
+                );
+                if (scales > 0 || zps > 0) && (scales != zps || scales == 0) {
+                    return Err(format!(
+                        "graph {g}: tensor {t} has {scales} scales and {zps} zero points"
+                    ));
+                }
+            }
+            let b = tensor.buffer() as usize;
+            if b == 0 {
+                continue;
+            }
+            let buffers = buffers.ok_or("no buffer table")?;
+            if b >= buffers.len() {
+                return Err(format!(
+                    "graph {g}: tensor {t} uses buffer {b}, the file has {}",
+                    buffers.len()
+                ));
+            }
+            let Some(data) = buffers.get(b).data() else {
+                continue;
+            };
+            let size = match tensor.type_() {
+                tflite::TensorType::FLOAT32
+                | tflite::TensorType::INT32
+                | tflite::TensorType::UINT32 => 4,
+                tflite::TensorType::FLOAT16
+                | tflite::TensorType::INT16
+                | tflite::TensorType::UINT16 => 2,
+                tflite::TensorType::UINT8 | tflite::TensorType::INT8 | tflite::TensorType::BOOL => {
+                    1
+                }
+                tflite::TensorType::INT64
+                | tflite::TensorType::UINT64
+                | tflite::TensorType::FLOAT64 => 8,
+                other => {
+                    return Err(format!(
+                        "graph {g}: tensor {t} is a constant of type {:?}, which tract-tflite cannot read",
+                        other
+                    ))
+                }
+            };
+            if data.len() as u64 != elements * size {
+                return Err(format!(
+                    "graph {g}: tensor {t} holds {} bytes for {elements} elements of {size}",
+                    data.len()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
