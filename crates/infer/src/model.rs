@@ -827,6 +827,19 @@ pub struct Outputs {
 }
 
 impl Outputs {
+    /// Outputs from names and arrays made elsewhere (another engine, a test); one array per
+    /// name.
+    pub fn new(names: Vec<String>, values: Vec<tract_ndarray::ArrayD<f32>>) -> Result<Outputs> {
+        if names.len() != values.len() {
+            return Err(Error::Run(format!(
+                "{} output names for {} arrays",
+                names.len(),
+                values.len()
+            )));
+        }
+        Ok(Outputs { names, values })
+    }
+
     /// The output called `name`; the error lists the names that exist.
     pub fn get(&self, name: &str) -> Result<&tract_ndarray::ArrayD<f32>> {
         self.names

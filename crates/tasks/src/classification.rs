@@ -50,9 +50,31 @@ impl Default for ClassifySettings {
 }
 
 impl ClassifySettings {
-    /// The card's `[classification]` table (defaults where it is silent).
+    /// The card's `[classification]` table (defaults where it is silent), checked.
     pub fn from_card(card: &ModelCard) -> Result<Self> {
-        settings("classification", card.classification.as_ref())
+        let s: Self = settings("classification", card.classification.as_ref())?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// `top_k` at least 1, a finite `score_threshold` (NaN would silently drop every class).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |message: String| {
+            Err(Error::Card {
+                section: "classification",
+                message,
+            })
+        };
+        if self.top_k == 0 {
+            return bad("top_k must be at least 1".into());
+        }
+        if !self.score_threshold.is_finite() {
+            return bad(format!(
+                "score_threshold = {} must be a finite number",
+                self.score_threshold
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -73,6 +95,7 @@ pub fn classify(
     settings: &ClassifySettings,
     labels: &[String],
 ) -> Result<Vec<Class>> {
+    settings.validate()?;
     let n = scores.len();
     let row = crate::values(scores);
     if scores.shape().iter().filter(|&&d| d > 1).count() > 1 {

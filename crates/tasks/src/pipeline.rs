@@ -138,7 +138,7 @@ impl Postprocess {
             None => card.model.task,
         };
         let labels = card.labels.clone();
-        Ok(match task {
+        let post = match task {
             Task::Classification => Postprocess::Classify {
                 settings: ClassifySettings::from_card(card)?,
                 labels,
@@ -149,7 +149,70 @@ impl Postprocess {
                 labels,
             },
             Task::Raw => Postprocess::Summarize,
-        })
+        };
+        post.check(model)?;
+        Ok(post)
+    }
+
+    /// The outputs the settings name (they must exist).
+    fn named_outputs(&self) -> Vec<&str> {
+        match self {
+            Postprocess::Classify { settings, .. } => {
+                settings.output.as_deref().into_iter().collect()
+            }
+            Postprocess::Segment { settings, .. } => {
+                settings.output.as_deref().into_iter().collect()
+            }
+            Postprocess::Detect(d) => {
+                let s = d.settings();
+                [
+                    Some(s.boxes.as_str()),
+                    s.scores.as_deref(),
+                    s.classes.as_deref(),
+                    s.num_detections.as_deref(),
+                ]
+                .into_iter()
+                .flatten()
+                .collect()
+            }
+            Postprocess::Summarize => Vec::new(),
+        }
+    }
+
+    /// Check the settings against `model` once, at load: every output they name exists, and
+    /// (where the model fixes its output shapes) post-processing runs on zero outputs of those
+    /// shapes — so a card naming a missing output or expecting another shape fails here,
+    /// naming the key, not once per frame.
+    pub fn check(&self, model: &Model) -> Result<()> {
+        let shapes: Vec<(&str, Option<&[usize]>)> = model.output_shapes().collect();
+        for name in self.named_outputs() {
+            if !shapes.iter().any(|(n, _)| *n == name) {
+                return Err(tensorcv_infer::Error::UnknownOutput {
+                    name: name.to_string(),
+                    available: shapes
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }
+                .into());
+            }
+        }
+        let mut values = Vec::new();
+        for (_, shape) in &shapes {
+            match shape {
+                // an output sized by the data (detections after the model's own NMS)
+                None => return Ok(()),
+                Some(shape) => values.push(tensorcv_infer::ndarray::ArrayD::zeros(
+                    tensorcv_infer::ndarray::IxDyn(shape),
+                )),
+            }
+        }
+        let names = shapes.iter().map(|(n, _)| n.to_string()).collect();
+        let outputs = Outputs::new(names, values)?;
+        let spec = model.input_spec();
+        self.apply(&outputs, &Transform::IDENTITY, spec.width, spec.height)
+            .map(|_| ())
     }
 
     /// The task this post-processing serves.
@@ -273,9 +336,13 @@ impl Pipeline {
     /// model's card says (`input.roi_scale`, `roi_square`, `roi_pad`).
     pub fn with_regions_from(mut self, detector: &Model) -> Result<Self> {
         let input = &self.session.model().card().input;
+        let Postprocess::Detect(found) = Postprocess::for_model(detector, Some(Task::Detection))?
+        else {
+            unreachable!("a detection post-processing")
+        };
         self.regions = Some(RegionStage {
             session: detector.session()?,
-            detector: Detector::for_model(detector)?,
+            detector: *found,
             scale: input.roi_scale.unwrap_or(1.0),
             square: input.roi_square.unwrap_or(false),
             pad: input.roi_pad.unwrap_or(0.0),

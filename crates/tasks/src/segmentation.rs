@@ -57,9 +57,22 @@ impl Default for SegmentSettings {
 }
 
 impl SegmentSettings {
-    /// The card's `[segmentation]` table (defaults where it is silent).
+    /// The card's `[segmentation]` table (defaults where it is silent), checked.
     pub fn from_card(card: &ModelCard) -> Result<Self> {
-        settings("segmentation", card.segmentation.as_ref())
+        let s: Self = settings("segmentation", card.segmentation.as_ref())?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// A finite `threshold` (NaN would make every pixel background).
+    pub fn validate(&self) -> Result<()> {
+        if !self.threshold.is_finite() {
+            return Err(Error::Card {
+                section: "segmentation",
+                message: format!("threshold = {} must be a finite number", self.threshold),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -112,6 +125,7 @@ pub fn segment_array(
     width: usize,
     height: usize,
 ) -> Result<Segmentation> {
+    settings.validate()?;
     let name = settings.output.clone().unwrap_or_default();
     let shape = mask.shape();
     let bad = |message: String| Error::Output {

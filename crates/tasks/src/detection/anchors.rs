@@ -76,6 +76,11 @@ fn layer_scale(min: f32, max: f32, i: usize, n: usize) -> f32 {
 }
 
 impl AnchorOptions {
+    /// The most anchors a card may make (MediaPipe's detectors have 896 to 2,304).
+    pub const MAX_ANCHORS: usize = 1 << 20;
+    /// The most layers, and aspect ratios per cell.
+    pub const MAX_LAYERS: usize = 64;
+
     /// The anchors for a `width`×`height` model input, in the order the model's boxes come.
     pub fn generate(&self, width: usize, height: usize) -> Result<Vec<Anchor>> {
         let bad = |message: String| Error::Card {
@@ -102,8 +107,30 @@ impl AnchorOptions {
         if self.strides.contains(&0) || (width == 0 || height == 0) {
             return Err(bad("strides and the input size must be positive".into()));
         }
-        if self.aspect_ratios.iter().any(|&a| a.is_nan() || a <= 0.0) {
-            return Err(bad("aspect_ratios must be positive".into()));
+        if self
+            .aspect_ratios
+            .iter()
+            .chain([&self.min_scale, &self.max_scale])
+            .any(|&a| !(a.is_finite() && a > 0.0))
+        {
+            return Err(bad(
+                "aspect_ratios, min_scale and max_scale must be positive numbers".into(),
+            ));
+        }
+        if !(self.offset.iter().all(|v| v.is_finite())
+            && self.interpolated_scale_aspect_ratio.is_finite())
+        {
+            return Err(bad(
+                "offset and interpolated_scale_aspect_ratio must be finite".into(),
+            ));
+        }
+        if self.num_layers > Self::MAX_LAYERS || self.aspect_ratios.len() > Self::MAX_LAYERS {
+            return Err(bad(format!(
+                "{} layers and {} aspect ratios: at most {} of each",
+                self.num_layers,
+                self.aspect_ratios.len(),
+                Self::MAX_LAYERS
+            )));
         }
         let n = self.strides.len();
         let mut anchors = Vec::new();
@@ -147,6 +174,13 @@ impl AnchorOptions {
                 let s = self.strides[layer];
                 (height.div_ceil(s), width.div_ceil(s))
             };
+            let cells = fh.checked_mul(fw).and_then(|c| c.checked_mul(ratios.len()));
+            if cells.is_none_or(|c| anchors.len() + c > Self::MAX_ANCHORS) {
+                return Err(bad(format!(
+                    "more than {} anchors (layer {layer}: {fh}x{fw} cells)",
+                    Self::MAX_ANCHORS
+                )));
+            }
             for y in 0..fh {
                 for x in 0..fw {
                     for (&r, &s) in ratios.iter().zip(&scales) {

@@ -233,6 +233,7 @@ impl Detector {
             Some(_) => Ok(()),
             None => Err(bad(format!("the {:?} decoder needs `{key}`", s.decoder))),
         };
+        s.validate()?;
         let anchors = match s.decoder {
             Decoder::Ssd => {
                 need("scores", &s.scores)?;
@@ -395,7 +396,7 @@ impl Detector {
         class: i64,
         keypoints: Vec<[f32; 2]>,
     ) -> Detection {
-        let class = (class + self.settings.class_offset).max(0) as usize;
+        let class = class.saturating_add(self.settings.class_offset).max(0) as usize;
         Detection {
             bbox,
             score,
@@ -561,6 +562,70 @@ impl Detector {
 }
 
 impl DetectSettings {
+    /// The most detections kept per image ([`DetectSettings::max_detections`]).
+    pub const MAX_DETECTIONS: usize = 10_000;
+    /// The most keypoints per box, values per keypoint, values per row, or offsets into it.
+    pub const MAX_ROW_VALUES: usize = 100_000;
+
+    /// Check every number against its range (NaN and infinities included); the error names the
+    /// key. [`Detector::new`] calls it.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |message: String| {
+            Err(Error::Card {
+                section: "detection",
+                message,
+            })
+        };
+        if !self.min_score.is_finite() {
+            return bad(format!(
+                "min_score = {} must be a finite number",
+                self.min_score
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.iou_threshold) {
+            return bad(format!(
+                "iou_threshold = {} must be in 0..=1",
+                self.iou_threshold
+            ));
+        }
+        if !(1..=Self::MAX_DETECTIONS).contains(&self.max_detections) {
+            return bad(format!(
+                "max_detections = {} must be in 1..={}",
+                self.max_detections,
+                Self::MAX_DETECTIONS
+            ));
+        }
+        if !(self.score_clipping.is_finite() && self.score_clipping >= 0.0) {
+            return bad(format!(
+                "score_clipping = {} must be a number >= 0",
+                self.score_clipping
+            ));
+        }
+        for (key, v) in [
+            ("num_coords", self.num_coords.unwrap_or(0)),
+            ("box_coord_offset", self.box_coord_offset),
+            ("keypoint_coord_offset", self.keypoint_coord_offset),
+            ("num_keypoints", self.num_keypoints),
+            ("values_per_keypoint", self.values_per_keypoint),
+        ] {
+            if v > Self::MAX_ROW_VALUES {
+                return bad(format!("{key} = {v} is more than {}", Self::MAX_ROW_VALUES));
+            }
+        }
+        if self
+            .class_offset
+            .checked_abs()
+            .is_none_or(|o| o > Self::MAX_ROW_VALUES as i64)
+        {
+            return bad(format!(
+                "class_offset = {} is outside ±{}",
+                self.class_offset,
+                Self::MAX_ROW_VALUES
+            ));
+        }
+        Ok(())
+    }
+
     /// Values per SSD row: `num_coords`, or the box and keypoints.
     fn ssd_coords(&self) -> usize {
         self.num_coords.unwrap_or(
