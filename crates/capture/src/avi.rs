@@ -9,7 +9,7 @@ use crate::{jpeg, Frame, Source, SourceInfo};
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::Duration;
-use tensorcv_imgproc::io::{imdecode, imencode, DecodeOptions, EncodeFormat};
+use tensorcv_imgproc::io::{imdecode, imencode, DecodeLimits, DecodeOptions, EncodeFormat};
 use tensorcv_imgproc::{Image, ImageView, PixelFormat};
 
 /// The largest chunk the reader accepts (a corrupt size must not allocate gigabytes).
@@ -146,7 +146,10 @@ impl AviReader {
         if width == 0 || height == 0 || width.saturating_mul(height) > 1 << 26 {
             return Err(err(format!("bad frame size {width}x{height}")));
         }
-        let fps = rate.or((micros > 0).then(|| 1e6 / micros as f64));
+        // a rate no video has (a corrupt header) is no rate
+        let fps = rate
+            .or((micros > 0).then(|| 1e6 / micros as f64))
+            .filter(|f| (1e-3..=1e4).contains(f));
         let ids = [
             format!("{video:02}dc")
                 .into_bytes()
@@ -186,6 +189,12 @@ impl AviReader {
     /// The codec of the video stream.
     pub fn codec(&self) -> Codec {
         self.codec
+    }
+
+    /// Refuse JPEG frames over these limits (default: [`DecodeLimits::default`]).
+    pub fn with_limits(mut self, limits: DecodeLimits) -> Self {
+        self.decode.limits = limits;
+        self
     }
 
     fn decode_frame(&mut self, index: u64) -> Result<Image> {
@@ -232,16 +241,27 @@ fn skip(input: &mut (impl Read + Seek), size: u32) -> std::io::Result<()> {
 }
 
 fn read_body(input: &mut impl Read, size: u32) -> std::io::Result<Vec<u8>> {
-    if size > MAX_CHUNK {
-        return Err(std::io::Error::other(format!("a {size} byte chunk")));
-    }
-    let mut body = vec![0u8; size as usize];
-    input.read_exact(&mut body)?;
+    let mut body = Vec::new();
+    read_chunk(input, size, &mut body)?;
     if size & 1 == 1 {
         let mut pad = [0u8; 1];
         let _ = input.read(&mut pad)?;
     }
     Ok(body)
+}
+
+/// Read a chunk of `size` bytes into `into`: memory grows with the bytes that arrive, never
+/// with the size a header claims (a corrupt size in a short file allocates nothing).
+fn read_chunk(input: &mut impl Read, size: u32, into: &mut Vec<u8>) -> std::io::Result<()> {
+    if size > MAX_CHUNK {
+        return Err(std::io::Error::other(format!("a {size} byte chunk")));
+    }
+    into.clear();
+    input.take(size as u64).read_to_end(into)?;
+    if into.len() < size as usize {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(())
 }
 
 impl Source for AviReader {
@@ -280,8 +300,7 @@ impl Source for AviReader {
                             message: format!("a {size} byte frame chunk"),
                         });
                     }
-                    self.data.resize(size as usize, 0);
-                    if self.input.read_exact(&mut self.data).is_err() {
+                    if read_chunk(&mut self.input, size, &mut self.data).is_err() {
                         self.done = true;
                         return Err(Error::Frame {
                             source_name: self.info.name.clone(),
@@ -301,7 +320,10 @@ impl Source for AviReader {
                     return Ok(Some(Frame {
                         image,
                         index,
-                        timestamp: self.frame_time * index as u32,
+                        timestamp: Duration::try_from_secs_f64(
+                            self.frame_time.as_secs_f64() * index as f64,
+                        )
+                        .unwrap_or(Duration::MAX),
                         name: None,
                         scale: 1.0,
                     }));
@@ -339,9 +361,9 @@ impl AviWriter {
     /// Create `path` for `width`×`height` frames at `fps`, JPEG `quality` 1..=100.
     pub fn create(path: &Path, width: usize, height: usize, fps: f64, quality: u8) -> Result<Self> {
         let name = path.display().to_string();
-        let sink = |e: std::io::Error| Error::Sink {
+        let sink = |e: std::io::Error| Error::Write {
             path: name.clone(),
-            message: e.to_string(),
+            source: e,
         };
         let file = std::fs::File::create(path).map_err(sink)?;
         let mut out = BufWriter::new(file);
@@ -477,14 +499,14 @@ impl AviWriter {
         for (at, v) in patches {
             file.seek(SeekFrom::Start(at))
                 .and_then(|_| file.write_all(&v.to_le_bytes()))
-                .map_err(|e| Error::Sink {
+                .map_err(|e| Error::Write {
                     path: self.path.clone(),
-                    message: e.to_string(),
+                    source: e,
                 })?;
         }
-        file.flush().map_err(|e| Error::Sink {
+        file.flush().map_err(|e| Error::Write {
             path: self.path.clone(),
-            message: e.to_string(),
+            source: e,
         })
     }
 }

@@ -6,7 +6,7 @@ use crate::error::{source_err, Error, Result};
 use crate::{Frame, FrameJob, Source, SourceInfo};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tensorcv_imgproc::io::{imread_scaled, DecodeOptions};
+use tensorcv_imgproc::io::{imread_scaled, DecodeLimits, DecodeOptions};
 
 /// The extensions a folder walk picks up (lower case).
 pub const IMAGE_EXTENSIONS: &[&str] = &[
@@ -15,6 +15,15 @@ pub const IMAGE_EXTENSIONS: &[&str] = &[
 
 /// [`SourceInfo::format`] of image files (as opposed to a video or a live stream).
 pub const FORMAT: &str = "image files";
+
+/// The widest zero padding of a sequence pattern (`%020d`); wider is not a pattern.
+pub const MAX_PATTERN_WIDTH: usize = 20;
+
+/// The most images a folder walk collects (their paths are sorted in memory).
+pub const MAX_FOLDER_IMAGES: usize = 1_000_000;
+
+/// How deep a folder walk descends.
+pub const MAX_FOLDER_DEPTH: usize = 64;
 
 /// Whether `input` is a numbered-sequence pattern: it holds `%d` or `%0Nd`.
 pub fn is_sequence_pattern(input: &str) -> bool {
@@ -33,7 +42,7 @@ fn split_pattern(input: &str) -> Option<(&str, usize, &str)> {
     let width = if digits.is_empty() {
         0
     } else {
-        digits.parse().ok()?
+        digits.parse().ok().filter(|&w| w <= MAX_PATTERN_WIDTH)?
     };
     Some((&input[..start], width, after))
 }
@@ -76,6 +85,12 @@ impl ImageFiles {
         self
     }
 
+    /// Refuse images over these limits (default: [`DecodeLimits::default`]).
+    pub fn with_limits(mut self, limits: DecodeLimits) -> Self {
+        self.decode.limits = limits;
+        self
+    }
+
     /// One image file (reading and decoding errors, a missing file included, come with the
     /// frame).
     pub fn file(path: &Path) -> Result<Self> {
@@ -85,22 +100,40 @@ impl ImageFiles {
         ))
     }
 
-    /// Every image below `dir`, sorted by path.
+    /// Every image below `dir`, sorted by path. Links to folders are not followed (as ripgrep
+    /// and `find` do by default: a link to a parent would loop); links to files are read. At
+    /// most [`MAX_FOLDER_IMAGES`] images, [`MAX_FOLDER_DEPTH`] folders deep.
     pub fn folder(dir: &Path) -> Result<Self> {
         let name = dir.display().to_string();
         let mut found = Vec::new();
-        let mut dirs = vec![dir.to_path_buf()];
-        while let Some(d) = dirs.pop() {
+        let mut dirs = vec![(dir.to_path_buf(), 0)];
+        while let Some((d, depth)) = dirs.pop() {
             let entries = std::fs::read_dir(&d)
                 .map_err(|e| source_err(&d.display().to_string(), format!("cannot read: {e}")))?;
             for entry in entries.flatten() {
                 let path = entry.path();
-                if path.is_dir() {
-                    dirs.push(path);
-                } else if path
-                    .extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                if kind.is_dir() {
+                    if depth + 1 > MAX_FOLDER_DEPTH {
+                        return Err(source_err(
+                            &name,
+                            format!("folders nested more than {MAX_FOLDER_DEPTH} deep"),
+                        ));
+                    }
+                    dirs.push((path, depth + 1));
+                } else if found.len() >= MAX_FOLDER_IMAGES {
+                    return Err(source_err(
+                        &name,
+                        format!(
+                            "more than {MAX_FOLDER_IMAGES} images: give a numbered sequence                              (frames/%06d.jpg) or several folders"
+                        ),
+                    ));
+                } else if (kind.is_file() || path.is_file())
+                    && path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                        IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())
+                    })
                 {
                     found.push(path);
                 }
@@ -183,5 +216,21 @@ mod tests {
         assert!(!is_sequence_pattern("f/100%.png"));
         assert!(!is_sequence_pattern("f/%s.png"));
         assert!(!is_sequence_pattern("f/%d_%d.png"));
+        // a width that would ask for gigabytes of zeros is not a pattern
+        assert!(!is_sequence_pattern("f/%0999999999d.png"));
+        assert!(is_sequence_pattern("f/%020d.png"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_folder_linked_into_itself_is_walked_once() {
+        let dir = std::env::temp_dir().join(format!("tensorcv-loop-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("a")).unwrap();
+        std::fs::write(dir.join("a/x.png"), b"not read here").unwrap();
+        std::os::unix::fs::symlink(&dir, dir.join("a/loop")).unwrap();
+        let files = ImageFiles::folder(&dir).unwrap();
+        assert_eq!(files.paths(), [dir.join("a/x.png")]);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -5,20 +5,32 @@ use crate::error::{source_err, Error, Result};
 use crate::{Frame, Source, SourceInfo};
 use image::AnimationDecoder;
 use std::path::Path;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::time::Duration;
 use tensorcv_imgproc::{color, Image, PixelFormat};
 
-/// The most decoded RGBA bytes a GIF may hold (frames are composited up front).
-const MAX_BYTES: u64 = 1 << 30;
+/// Frames decoded ahead of the reader.
+const AHEAD: usize = 1;
 
-/// Reads the frames of a GIF file.
+/// What the decoding thread sends.
+enum Decoded {
+    /// the canvas size, first
+    Size(u32, u32),
+    /// a composited frame
+    Frame(image::Frame),
+    /// the file cannot be read further
+    Error(String),
+}
+
+/// Reads the frames of a GIF file. `image`'s GIF decoder is not `Send`, so it runs on a thread
+/// of its own, decoding at most [`AHEAD`] frame ahead: memory stays a frame or two however many
+/// frames the file holds. The thread ends with the file, or when the reader is dropped.
 pub struct GifReader {
     info: SourceInfo,
-    frames: std::vec::IntoIter<image::Frame>,
-    /// a decoding error after the frames before it
-    error: Option<String>,
+    frames: Receiver<Decoded>,
     index: u64,
     time: Duration,
+    done: bool,
 }
 
 impl GifReader {
@@ -26,32 +38,16 @@ impl GifReader {
     pub fn open(path: &Path) -> Result<Self> {
         let name = path.display().to_string();
         let file = std::fs::File::open(path).map_err(|e| source_err(&name, e))?;
-        let decoder = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(file))
-            .map_err(|e| source_err(&name, format!("cannot read GIF: {e}")))?;
-        let (w, h) = image::ImageDecoder::dimensions(&decoder);
-        if (w as u64) * (h as u64) > 1 << 26 {
-            return Err(source_err(
-                &name,
-                format!("{w}x{h} frames are larger than allowed"),
-            ));
-        }
-        // image's GIF frames are not Send: composite them now, within a memory bound
-        let mut frames = Vec::new();
-        let mut error = None;
-        let per_frame = (w as u64) * (h as u64) * 4;
-        for f in decoder.into_frames() {
-            match f {
-                Ok(f) if (frames.len() as u64 + 1) * per_frame <= MAX_BYTES => frames.push(f),
-                Ok(_) => {
-                    error = Some(format!("more than {} frames of {w}x{h}", frames.len()));
-                    break;
-                }
-                Err(e) => {
-                    error = Some(e.to_string());
-                    break;
-                }
-            }
-        }
+        let (tx, frames) = sync_channel(AHEAD);
+        std::thread::Builder::new()
+            .name("tensorcv-gif".into())
+            .spawn(move || decode(file, tx))
+            .map_err(|e| source_err(&name, format!("cannot start the GIF decoder: {e}")))?;
+        let (w, h) = match frames.recv() {
+            Ok(Decoded::Size(w, h)) => (w, h),
+            Ok(Decoded::Error(e)) => return Err(source_err(&name, e)),
+            _ => return Err(source_err(&name, "cannot read GIF")),
+        };
         Ok(GifReader {
             info: SourceInfo {
                 name,
@@ -62,13 +58,50 @@ impl GifReader {
                 frames: None,
                 live: false,
             },
-            frames: frames.into_iter(),
-            error,
+            frames,
             index: 0,
             time: Duration::ZERO,
+            done: false,
         })
     }
 }
+
+/// The decoding thread: the size, then frame after frame, until the file ends or the reader
+/// is gone.
+fn decode(file: std::fs::File, tx: SyncSender<Decoded>) {
+    let decoder = match image::codecs::gif::GifDecoder::new(std::io::BufReader::new(file)) {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = tx.send(Decoded::Error(format!("cannot read GIF: {e}")));
+            return;
+        }
+    };
+    let (w, h) = image::ImageDecoder::dimensions(&decoder);
+    if (w as u64) * (h as u64) > MAX_PIXELS {
+        let _ = tx.send(Decoded::Error(format!(
+            "{w}x{h} frames are larger than allowed"
+        )));
+        return;
+    }
+    if tx.send(Decoded::Size(w, h)).is_err() {
+        return;
+    }
+    for f in decoder.into_frames() {
+        let sent = match f {
+            Ok(f) => tx.send(Decoded::Frame(f)),
+            Err(e) => {
+                let _ = tx.send(Decoded::Error(e.to_string()));
+                return;
+            }
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+}
+
+/// The largest canvas, in pixels.
+const MAX_PIXELS: u64 = 1 << 26;
 
 impl Source for GifReader {
     fn info(&self) -> &SourceInfo {
@@ -77,15 +110,23 @@ impl Source for GifReader {
 
     fn next_frame(&mut self) -> Result<Option<Frame>> {
         let index = self.index;
-        let Some(frame) = self.frames.next() else {
-            return match self.error.take() {
-                Some(message) => Err(Error::Frame {
+        if self.done {
+            return Ok(None);
+        }
+        let frame = match self.frames.recv() {
+            Ok(Decoded::Frame(f)) => f,
+            Ok(Decoded::Error(message)) => {
+                self.done = true;
+                return Err(Error::Frame {
                     source_name: self.info.name.clone(),
                     index,
                     message,
-                }),
-                None => Ok(None),
-            };
+                });
+            }
+            Ok(Decoded::Size(..)) | Err(_) => {
+                self.done = true;
+                return Ok(None);
+            }
         };
         self.index += 1;
         let timestamp = self.time;

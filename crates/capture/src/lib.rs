@@ -27,6 +27,7 @@ pub mod files;
 pub mod gif;
 pub mod http;
 pub mod jpeg;
+pub mod multipart;
 pub mod raw;
 pub mod runner;
 pub mod serve;
@@ -36,6 +37,7 @@ pub mod y4m;
 pub use error::{Error, Result};
 use std::path::Path;
 use std::time::Duration;
+use tensorcv_imgproc::io::DecodeLimits;
 use tensorcv_imgproc::Image;
 
 /// One frame of a source.
@@ -109,25 +111,83 @@ pub struct OpenOptions {
     pub raw: Option<raw::RawFormat>,
     /// camera settings for `camera:...`
     pub camera: camera::CameraRequest,
-    /// give up on a network source after this long without data (default 10 s)
+    /// give up on a network source after this long without data (default
+    /// [`OpenOptions::DEFAULT_TIMEOUT`]; [`OpenOptions::MIN_TIMEOUT`] to
+    /// [`OpenOptions::MAX_TIMEOUT`])
     pub timeout: Option<Duration>,
+    /// give up on a network source when one frame takes longer than this to arrive, even if
+    /// bytes keep coming (a server trickling a byte a second); default
+    /// [`OpenOptions::DEFAULT_FRAME_DEADLINE`], same range as `timeout`
+    pub frame_deadline: Option<Duration>,
+    /// the largest frame (MJPEG part) a network source may send, with or without a
+    /// `Content-Length`; default [`OpenOptions::DEFAULT_MAX_PART`], at most
+    /// [`OpenOptions::MAX_PART`]
+    pub max_part: Option<usize>,
     /// decode JPEG image files reduced (1/2, 1/4 or 1/8) while they stay at least this size
     /// (see `tensorcv_imgproc::io::DecodeOptions::reduce_to`); `None`: full size
     pub reduce_to: Option<(u32, u32)>,
+    /// the largest image decoded (image files, AVI and HTTP frames); default
+    /// [`DecodeLimits::default`]
+    pub limits: DecodeLimits,
+}
+
+impl OpenOptions {
+    /// The idle timeout of network sources when none is given.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+    /// The longest one network frame may take when no deadline is given.
+    pub const DEFAULT_FRAME_DEADLINE: Duration = Duration::from_secs(30);
+    /// The shortest timeout or deadline.
+    pub const MIN_TIMEOUT: Duration = Duration::from_millis(10);
+    /// The longest timeout or deadline (a day).
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
+    /// The largest network frame when none is given: 32 MiB (a 4K MJPEG frame is 1–3 MB).
+    pub const DEFAULT_MAX_PART: usize = 32 << 20;
+    /// The largest `max_part`.
+    pub const MAX_PART: usize = 1 << 30;
+
+    /// Check every setting against its range; the error names the setting.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |setting: &'static str, message: String| Err(Error::Invalid { setting, message });
+        let range = Self::MIN_TIMEOUT..=Self::MAX_TIMEOUT;
+        for (setting, v) in [
+            ("timeout", self.timeout),
+            ("frame_deadline", self.frame_deadline),
+        ] {
+            if let Some(t) = v.filter(|t| !range.contains(t)) {
+                return bad(
+                    setting,
+                    format!(
+                        "{:?} is not between {:?} and {:?}",
+                        t,
+                        Self::MIN_TIMEOUT,
+                        Self::MAX_TIMEOUT
+                    ),
+                );
+            }
+        }
+        if let Some(p) = self.max_part.filter(|p| !(1..=Self::MAX_PART).contains(p)) {
+            return bad(
+                "max_part",
+                format!("{p} bytes is not in 1..={}", Self::MAX_PART),
+            );
+        }
+        if let Some((w, h)) = self.reduce_to.filter(|&(w, h)| w == 0 || h == 0) {
+            return bad("reduce_to", format!("{w}x{h} is not a size"));
+        }
+        Ok(())
+    }
 }
 
 /// Open the source an input names: a file (by extension: `.y4m`, `.avi`, `.gif`, else an
 /// image), a folder, a numbered sequence (`%d`, `%05d`), `-` or a file with `raw` set, an
 /// `http://` URL, or `camera:N` / `camera:/dev/videoN`.
 pub fn open(input: &str, options: &OpenOptions) -> Result<Box<dyn Source>> {
+    options.validate()?;
     if let Some(device) = input.strip_prefix("camera:") {
         return camera::open(device, &options.camera);
     }
     if input.starts_with("http://") || input.starts_with("https://") {
-        return Ok(Box::new(http::MjpegStream::connect(
-            input,
-            options.timeout.unwrap_or(Duration::from_secs(10)),
-        )?));
+        return http::open(input, options);
     }
     if let Some(format) = options.raw {
         return Ok(Box::new(raw::RawReader::open(input, format)?));
@@ -139,16 +199,15 @@ pub fn open(input: &str, options: &OpenOptions) -> Result<Box<dyn Source>> {
              yuyv, nv12)",
         ));
     }
+    let files = |f: files::ImageFiles| -> Box<dyn Source> {
+        Box::new(f.reduce_to(options.reduce_to).with_limits(options.limits))
+    };
     if files::is_sequence_pattern(input) {
-        return Ok(Box::new(
-            files::ImageFiles::sequence(input)?.reduce_to(options.reduce_to),
-        ));
+        return Ok(files(files::ImageFiles::sequence(input)?));
     }
     let path = Path::new(input);
     if path.is_dir() {
-        return Ok(Box::new(
-            files::ImageFiles::folder(path)?.reduce_to(options.reduce_to),
-        ));
+        return Ok(files(files::ImageFiles::folder(path)?));
     }
     let ext = path
         .extension()
@@ -157,10 +216,10 @@ pub fn open(input: &str, options: &OpenOptions) -> Result<Box<dyn Source>> {
         .unwrap_or_default();
     match ext.as_str() {
         "y4m" => Ok(Box::new(y4m::Y4mReader::open(path)?)),
-        "avi" => Ok(Box::new(avi::AviReader::open(path)?)),
-        "gif" => Ok(Box::new(gif::GifReader::open(path)?)),
-        _ => Ok(Box::new(
-            files::ImageFiles::file(path)?.reduce_to(options.reduce_to),
+        "avi" => Ok(Box::new(
+            avi::AviReader::open(path)?.with_limits(options.limits),
         )),
+        "gif" => Ok(Box::new(gif::GifReader::open(path)?)),
+        _ => Ok(files(files::ImageFiles::file(path)?)),
     }
 }

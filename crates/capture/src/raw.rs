@@ -221,17 +221,17 @@ impl RawWriter {
         color::convert(frame, &mut self.buffer.view_mut())?;
         self.out
             .write_all(self.buffer.as_bytes())
-            .map_err(|e| Error::Sink {
+            .map_err(|e| Error::Write {
                 path: self.name.clone(),
-                message: e.to_string(),
+                source: e,
             })
     }
 
     /// Flush.
     pub fn finish(mut self) -> Result<()> {
-        self.out.flush().map_err(|e| Error::Sink {
+        self.out.flush().map_err(|e| Error::Write {
             path: self.name.clone(),
-            message: e.to_string(),
+            source: e,
         })
     }
 }

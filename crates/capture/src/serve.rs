@@ -3,41 +3,88 @@
 //! (`multipart/x-mixed-replace`, what browsers, VLC and [`crate::http`] read); `GET /frame.jpg`
 //! the newest frame; `GET /results` the newest results as JSON. Each client gets the newest
 //! frame whenever it is ready for one, so a slow client never holds the run back.
+//!
+//! It is hyper's HTTP/1.1 server on a tokio runtime of its own thread, with limits a hostile
+//! or broken client cannot get around ([`Limits`]): at most [`Limits::connections`]
+//! connections (more get `503` at once) of which [`Limits::streams`] may be streams, a request
+//! head of at most [`Limits::head_bytes`] within [`Limits::head_timeout`] (a client trickling
+//! its headers is cut off), and writes that stall for [`Limits::write_timeout`] close the
+//! connection. Connections serve one request (no keep-alive), so nothing idles. Only `GET`
+//! and `HEAD` of the routes above are answered (`405` for other methods, `404` for other
+//! paths). Behind the `net` feature.
 
 use crate::error::{Error, Result};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
-use tensorcv_imgproc::io::{imencode, EncodeFormat};
+use std::net::SocketAddr;
 use tensorcv_imgproc::ImageView;
 
-/// Most clients served at once; more get `503`.
-const MAX_CLIENTS: usize = 16;
-
-#[derive(Default)]
-struct State {
-    jpeg: Option<Arc<Vec<u8>>>,
-    results: String,
-    seq: u64,
-    closed: bool,
+/// The limits of the preview server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// connections served at once; more are answered `503` and closed
+    pub connections: usize,
+    /// `/stream` clients at once; more are answered `503`
+    pub streams: usize,
+    /// the largest request head (request line and headers), bytes (at least 8192)
+    pub head_bytes: usize,
+    /// the most header lines of a request
+    pub headers: usize,
+    /// the time a client has to send its request head
+    pub head_timeout: std::time::Duration,
+    /// a write that makes no progress for this long closes the connection
+    pub write_timeout: std::time::Duration,
 }
 
-struct Shared {
-    state: Mutex<State>,
-    fresh: Condvar,
-    clients: AtomicUsize,
-    stop: AtomicBool,
+impl Default for Limits {
+    /// 1024 connections, 64 streams, 16 kB and 64 header lines in 5 s, 10 s write stalls.
+    fn default() -> Self {
+        Limits {
+            connections: 1024,
+            streams: 64,
+            head_bytes: 16 << 10,
+            headers: 64,
+            head_timeout: std::time::Duration::from_secs(5),
+            write_timeout: std::time::Duration::from_secs(10),
+        }
+    }
 }
 
-/// The preview server; it runs on its own threads until [`PreviewServer::close`] or drop.
-pub struct PreviewServer {
-    addr: SocketAddr,
-    shared: Arc<Shared>,
-    accept: Option<std::thread::JoinHandle<()>>,
+#[cfg(feature = "net")]
+pub use net::PreviewServer;
+
+/// Without the `net` feature there is no preview server: binding says so.
+#[cfg(not(feature = "net"))]
+pub struct PreviewServer(());
+
+#[cfg(not(feature = "net"))]
+impl PreviewServer {
+    /// Always an error: this build has no network support.
+    pub fn bind(addr: &str) -> Result<Self> {
+        Self::bind_with(addr, Limits::default())
+    }
+    /// Always an error: this build has no network support.
+    pub fn bind_with(addr: &str, _limits: Limits) -> Result<Self> {
+        Err(Error::Sink {
+            path: format!("http://{addr}"),
+            message: "this build has no network support (tensorcv-capture's `net` feature)".into(),
+        })
+    }
+    /// Never reached.
+    pub fn local_addr(&self) -> SocketAddr {
+        unreachable!()
+    }
+    /// Never reached.
+    pub fn watched(&self) -> bool {
+        false
+    }
+    /// Never reached.
+    pub fn publish(&self, _: &ImageView<'_>, _: u64, _: &str, _: f64) -> Result<()> {
+        Ok(())
+    }
+    /// Never reached.
+    pub fn close(self) {}
 }
 
+/// The page at `/`.
 const PAGE: &str = r#"<!doctype html>
 <html><head><meta charset="utf-8"><title>tensorcv preview</title>
 <style>body{font-family:sans-serif;background:#111;color:#eee;margin:1em}
@@ -63,228 +110,407 @@ setInterval(poll, 500); poll();
 </script></body></html>
 "#;
 
-impl PreviewServer {
-    /// Listen on `addr` (`127.0.0.1:8080`; a bare port means loopback).
-    pub fn bind(addr: &str) -> Result<Self> {
-        let addr = if addr.parse::<u16>().is_ok() {
-            format!("127.0.0.1:{addr}")
-        } else {
-            addr.to_string()
-        };
-        let listener = TcpListener::bind(&addr).map_err(|e| Error::Sink {
-            path: format!("http://{addr}"),
-            message: format!("cannot listen: {e}"),
-        })?;
-        let local = listener.local_addr().map_err(|e| Error::Sink {
-            path: addr.clone(),
-            message: e.to_string(),
-        })?;
-        listener.set_nonblocking(true).ok();
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                results: "null".into(),
-                ..State::default()
-            }),
-            fresh: Condvar::new(),
-            clients: AtomicUsize::new(0),
-            stop: AtomicBool::new(false),
-        });
-        let s = shared.clone();
-        let accept = std::thread::spawn(move || {
-            while !s.stop.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        if s.clients.load(Ordering::Relaxed) >= MAX_CLIENTS {
-                            let mut stream = stream;
-                            let _ = stream.write_all(
-                                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n",
-                            );
-                            continue;
+#[cfg(feature = "net")]
+mod net {
+    use super::*;
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::{Frame, Incoming};
+    use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+    use hyper::{Method, Request, Response, StatusCode};
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use std::convert::Infallible;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+    use tensorcv_imgproc::io::{imencode, EncodeFormat};
+    use tokio::sync::{mpsc, watch, Semaphore};
+
+    /// The newest frame and results.
+    #[derive(Clone, Default)]
+    struct Snapshot {
+        jpeg: Option<Bytes>,
+        results: Bytes,
+        seq: u64,
+        closed: bool,
+    }
+
+    struct Shared {
+        latest: watch::Sender<Snapshot>,
+        /// clients that want frames (streams, and `/frame.jpg` waiting): frames are only
+        /// encoded to JPEG then
+        viewers: AtomicUsize,
+        streams: Arc<Semaphore>,
+        limits: Limits,
+    }
+
+    /// The preview server; it runs on its own thread until [`PreviewServer::close`] or drop.
+    pub struct PreviewServer {
+        addr: SocketAddr,
+        shared: Arc<Shared>,
+        stop: Option<tokio::sync::oneshot::Sender<()>>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    }
+
+    /// The body of every answer.
+    type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+    fn full(bytes: impl Into<Bytes>) -> Body {
+        Full::new(bytes.into()).boxed()
+    }
+
+    fn answer(status: StatusCode, kind: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+        let mut r = Response::new(full(body));
+        *r.status_mut() = status;
+        r.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(kind));
+        r.headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r
+    }
+
+    impl PreviewServer {
+        /// Listen on `addr` (`127.0.0.1:8080`; a bare port means loopback) with the default
+        /// [`Limits`].
+        pub fn bind(addr: &str) -> Result<Self> {
+            Self::bind_with(addr, Limits::default())
+        }
+
+        /// [`PreviewServer::bind`] with other limits.
+        pub fn bind_with(addr: &str, limits: Limits) -> Result<Self> {
+            let addr = if addr.parse::<u16>().is_ok() {
+                format!("127.0.0.1:{addr}")
+            } else {
+                addr.to_string()
+            };
+            let sink = |message: String| Error::Sink {
+                path: format!("http://{addr}"),
+                message,
+            };
+            let listener = std::net::TcpListener::bind(&addr)
+                .map_err(|e| sink(format!("cannot listen: {e}")))?;
+            let local = listener.local_addr().map_err(|e| sink(e.to_string()))?;
+            listener
+                .set_nonblocking(true)
+                .map_err(|e| sink(e.to_string()))?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .enable_time()
+                .build()
+                .map_err(|e| sink(format!("cannot start the server's runtime: {e}")))?;
+            let (latest, _) = watch::channel(Snapshot {
+                results: Bytes::from_static(b"null"),
+                ..Snapshot::default()
+            });
+            let shared = Arc::new(Shared {
+                latest,
+                viewers: AtomicUsize::new(0),
+                streams: Arc::new(Semaphore::new(limits.streams.max(1))),
+                limits,
+            });
+            let (stop, stopped) = tokio::sync::oneshot::channel();
+            let s = shared.clone();
+            let thread = std::thread::Builder::new()
+                .name("tensorcv-preview".into())
+                .spawn(move || {
+                    rt.block_on(async move {
+                        if let Ok(l) = tokio::net::TcpListener::from_std(listener) {
+                            accept(l, s, stopped).await
                         }
-                        s.clients.fetch_add(1, Ordering::Relaxed);
-                        let s2 = s.clone();
-                        std::thread::spawn(move || {
-                            let _ = serve_client(stream, &s2);
-                            s2.clients.fetch_sub(1, Ordering::Relaxed);
-                        });
+                    })
+                })
+                .map_err(|e| sink(format!("cannot start the server's thread: {e}")))?;
+            Ok(PreviewServer {
+                addr: local,
+                shared,
+                stop: Some(stop),
+                thread: Some(thread),
+            })
+        }
+
+        /// Where it listens.
+        pub fn local_addr(&self) -> SocketAddr {
+            self.addr
+        }
+
+        /// Whether any client wants frames (frames are only encoded to JPEG then).
+        pub fn watched(&self) -> bool {
+            self.shared.viewers.load(Ordering::Relaxed) > 0
+        }
+
+        /// Show a new frame with its results (a JSON value as text) and the frame rate.
+        pub fn publish(
+            &self,
+            frame: &ImageView<'_>,
+            index: u64,
+            results: &str,
+            fps: f64,
+        ) -> Result<()> {
+            let jpeg = if self.watched() {
+                Some(Bytes::from(imencode(frame, EncodeFormat::Jpeg(80))?))
+            } else {
+                None
+            };
+            let results = Bytes::from(format!(
+                "{{\"frame\":{index},\"fps\":{:.3},\"results\":{results}}}",
+                if fps.is_finite() { fps } else { 0.0 }
+            ));
+            self.shared.latest.send_modify(|s| {
+                if jpeg.is_some() {
+                    s.jpeg = jpeg;
+                }
+                s.results = results;
+                s.seq += 1;
+            });
+            Ok(())
+        }
+
+        /// Stop serving: streams end with their closing boundary, the listener closes.
+        pub fn close(mut self) {
+            self.shutdown();
+        }
+
+        fn shutdown(&mut self) {
+            self.shared.latest.send_modify(|s| s.closed = true);
+            if let Some(stop) = self.stop.take() {
+                let _ = stop.send(());
+            }
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    impl Drop for PreviewServer {
+        fn drop(&mut self) {
+            self.shutdown();
+        }
+    }
+
+    /// Accept connections until stopped; then give open streams a moment to end.
+    async fn accept(
+        listener: tokio::net::TcpListener,
+        shared: Arc<Shared>,
+        mut stopped: tokio::sync::oneshot::Receiver<()>,
+    ) {
+        let limits = shared.limits;
+        let connections = Arc::new(Semaphore::new(limits.connections.max(1)));
+        loop {
+            let tcp = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok((tcp, _)) => tcp,
+                    // out of file descriptors, a connection reset before accept: go on
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(20))
+                },
+                _ = &mut stopped => break,
+            };
+            let _ = tcp.set_nodelay(true);
+            match connections.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        connection(tcp, shared).await;
+                        drop(permit);
+                    });
+                }
+                Err(_) => {
+                    tokio::spawn(busy(tcp));
+                }
+            }
+        }
+        drop(listener);
+        // streams see `closed` and send their closing boundary; wait for them, briefly
+        let all = limits.connections.max(1);
+        for _ in 0..100 {
+            if connections.available_permits() == all {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Too many connections: a `503` without reading the request, then close.
+    async fn busy(mut tcp: tokio::net::TcpStream) {
+        use tokio::io::AsyncWriteExt;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            tcp.write_all(
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            ),
+        )
+        .await;
+    }
+
+    /// One connection: one request, within the limits.
+    async fn connection(tcp: tokio::net::TcpStream, shared: Arc<Shared>) {
+        let limits = shared.limits;
+        let mut io = tokio_io_timeout::TimeoutStream::new(tcp);
+        io.set_write_timeout(Some(limits.write_timeout));
+        let io = TokioIo::new(Box::pin(io));
+        let service = hyper::service::service_fn(move |req| {
+            let shared = shared.clone();
+            async move { Ok::<_, Infallible>(route(req, &shared).await) }
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.head_timeout)
+            .max_buf_size(limits.head_bytes.max(8192))
+            .max_headers(limits.headers.max(1))
+            .keep_alive(false)
+            .serve_connection(io, service)
+            .await;
+    }
+
+    async fn route(req: Request<Incoming>, shared: &Arc<Shared>) -> Response<Body> {
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            let mut r = answer(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain",
+                "only GET and HEAD",
+            );
+            r.headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return r;
+        }
+        let head = req.method() == Method::HEAD;
+        match req.uri().path() {
+            "/" | "/index.html" => answer(StatusCode::OK, "text/html; charset=utf-8", PAGE),
+            "/results" => {
+                let results = shared.latest.borrow().results.clone();
+                answer(StatusCode::OK, "application/json", results)
+            }
+            "/frame.jpg" => match newest_frame(shared).await {
+                Some(jpeg) => answer(StatusCode::OK, "image/jpeg", jpeg),
+                None => answer(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    "no frame yet",
+                ),
+            },
+            "/stream" if head => answer(
+                StatusCode::OK,
+                "multipart/x-mixed-replace; boundary=frame",
+                Bytes::new(),
+            ),
+            "/stream" => match shared.streams.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    let mut r = Response::new(stream(shared, permit));
+                    r.headers_mut().insert(
+                        CONTENT_TYPE,
+                        HeaderValue::from_static("multipart/x-mixed-replace; boundary=frame"),
+                    );
+                    r.headers_mut()
+                        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                    r
+                }
+                Err(_) => answer(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    "too many streams",
+                ),
+            },
+            _ => answer(StatusCode::NOT_FOUND, "text/plain", "not found"),
+        }
+    }
+
+    /// Counts a client that wants frames while it lives.
+    struct Viewer(Arc<Shared>);
+
+    impl Viewer {
+        fn new(shared: &Arc<Shared>) -> Self {
+            shared.viewers.fetch_add(1, Ordering::Relaxed);
+            Viewer(shared.clone())
+        }
+    }
+
+    impl Drop for Viewer {
+        fn drop(&mut self) {
+            self.0.viewers.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The newest frame, waiting up to 5 s for the first one.
+    async fn newest_frame(shared: &Arc<Shared>) -> Option<Bytes> {
+        let _viewer = Viewer::new(shared);
+        let mut rx = shared.latest.subscribe();
+        let wait = async {
+            loop {
+                {
+                    let s = rx.borrow_and_update();
+                    if let Some(j) = &s.jpeg {
+                        return Some(j.clone());
                     }
-                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                    if s.closed {
+                        return None;
+                    }
+                }
+                rx.changed().await.ok()?;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), wait)
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// The MJPEG stream of one client: a feeder task hands it the newest frame whenever it
+    /// has taken the previous one (a queue of one), and the closing boundary at the end.
+    fn stream(shared: &Arc<Shared>, permit: tokio::sync::OwnedSemaphorePermit) -> Body {
+        let (tx, rx) = mpsc::channel::<Bytes>(1);
+        let viewer = Viewer::new(shared);
+        let mut latest = shared.latest.subscribe();
+        tokio::spawn(async move {
+            let _hold = (viewer, permit);
+            let mut seen = 0;
+            loop {
+                let (jpeg, closed) = {
+                    let s = latest.borrow_and_update();
+                    let fresh = s.jpeg.clone().filter(|_| s.seq > seen);
+                    seen = s.seq;
+                    (fresh, s.closed)
+                };
+                if closed {
+                    let _ = tx.send(Bytes::from_static(b"--frame--\r\n")).await;
+                    return;
+                }
+                if let Some(jpeg) = jpeg {
+                    let mut part = format!(
+                        "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+                        jpeg.len()
+                    )
+                    .into_bytes();
+                    part.extend_from_slice(&jpeg);
+                    part.extend_from_slice(b"\r\n");
+                    if tx.send(Bytes::from(part)).await.is_err() {
+                        return; // the client is gone
+                    }
+                }
+                tokio::select! {
+                    r = latest.changed() => if r.is_err() { return },
+                    _ = tx.closed() => return,
                 }
             }
         });
-        Ok(PreviewServer {
-            addr: local,
-            shared,
-            accept: Some(accept),
-        })
+        Parts(rx).boxed()
     }
 
-    /// Where it listens.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
+    /// A body made of the parts a feeder sends.
+    struct Parts(mpsc::Receiver<Bytes>);
 
-    /// Whether any client is connected (frames are only encoded to JPEG then).
-    pub fn watched(&self) -> bool {
-        self.shared.clients.load(Ordering::Relaxed) > 0
-    }
+    impl hyper::body::Body for Parts {
+        type Data = Bytes;
+        type Error = Infallible;
 
-    /// Show a new frame with its results (a JSON value as text) and the frame rate.
-    pub fn publish(
-        &self,
-        frame: &ImageView<'_>,
-        index: u64,
-        results: &str,
-        fps: f64,
-    ) -> Result<()> {
-        let jpeg = if self.watched() {
-            Some(Arc::new(imencode(frame, EncodeFormat::Jpeg(80))?))
-        } else {
-            None
-        };
-        let mut st = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
-        if jpeg.is_some() {
-            st.jpeg = jpeg;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<std::result::Result<Frame<Bytes>, Infallible>>> {
+            self.0.poll_recv(cx).map(|p| p.map(|b| Ok(Frame::data(b))))
         }
-        st.seq += 1;
-        st.results = format!(
-            "{{\"frame\":{index},\"fps\":{:.3},\"results\":{results}}}",
-            if fps.is_finite() { fps } else { 0.0 }
-        );
-        self.shared.fresh.notify_all();
-        Ok(())
-    }
-
-    /// Stop serving: streams end, the listener closes.
-    pub fn close(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        self.shared.stop.store(true, Ordering::Relaxed);
-        {
-            let mut st = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
-            st.closed = true;
-        }
-        self.shared.fresh.notify_all();
-        if let Some(h) = self.accept.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-impl Drop for PreviewServer {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
-}
-
-fn respond(stream: &mut TcpStream, status: &str, kind: &str, body: &[u8]) -> std::io::Result<()> {
-    write!(
-        stream,
-        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
-        body.len()
-    )?;
-    stream.write_all(body)
-}
-
-fn serve_client(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request = String::new();
-    reader.by_ref().take(8192).read_line(&mut request)?;
-    // the rest of the request headers
-    loop {
-        let mut line = String::new();
-        if reader.by_ref().take(8192).read_line(&mut line)? == 0 || line.trim().is_empty() {
-            break;
-        }
-    }
-    let mut stream = stream;
-    let path = request.split(' ').nth(1).unwrap_or("/");
-    let path = path.split('?').next().unwrap_or("/");
-    match path {
-        "/" | "/index.html" => respond(
-            &mut stream,
-            "200 OK",
-            "text/html; charset=utf-8",
-            PAGE.as_bytes(),
-        ),
-        "/results" => {
-            let body = shared
-                .state
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .results
-                .clone();
-            respond(&mut stream, "200 OK", "application/json", body.as_bytes())
-        }
-        "/frame.jpg" => {
-            let jpeg = wait_frame(shared, 0).map(|(j, _)| j);
-            match jpeg {
-                Some(j) => respond(&mut stream, "200 OK", "image/jpeg", &j),
-                None => respond(
-                    &mut stream,
-                    "503 Service Unavailable",
-                    "text/plain",
-                    b"no frame yet",
-                ),
-            }
-        }
-        "/stream" => stream_to(&mut stream, shared),
-        _ => respond(&mut stream, "404 Not Found", "text/plain", b"not found"),
-    }
-}
-
-/// The newest frame newer than `seen`, waiting up to 5 s; `None` when the server closes or no
-/// frame comes.
-fn wait_frame(shared: &Shared, seen: u64) -> Option<(Arc<Vec<u8>>, u64)> {
-    let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        if let Some(j) = &st.jpeg {
-            if st.seq > seen {
-                return Some((j.clone(), st.seq));
-            }
-        }
-        if st.closed {
-            return None;
-        }
-        let left = deadline.checked_duration_since(std::time::Instant::now())?;
-        st = shared
-            .fresh
-            .wait_timeout(st, left)
-            .unwrap_or_else(|p| p.into_inner())
-            .0;
-    }
-}
-
-fn stream_to(stream: &mut TcpStream, shared: &Shared) -> std::io::Result<()> {
-    stream.write_all(
-        b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\
-          Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-    )?;
-    let mut seen = 0;
-    loop {
-        let Some((jpeg, seq)) = wait_frame(shared, seen) else {
-            if shared.stop.load(Ordering::Relaxed) {
-                let _ = stream.write_all(b"--frame--\r\n");
-                return Ok(());
-            }
-            continue;
-        };
-        seen = seq;
-        write!(
-            stream,
-            "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
-            jpeg.len()
-        )?;
-        stream.write_all(&jpeg)?;
-        stream.write_all(b"\r\n")?;
     }
 }

@@ -28,6 +28,41 @@ pub enum VideoSink {
 }
 
 impl VideoSink {
+    /// Check an output before any frame is made: its kind (from the name) and, for a file,
+    /// that its folder exists — so a typo fails at once, naming the output, not after the
+    /// first frame.
+    pub fn check(output: &str) -> Result<()> {
+        let bad = |m: String| Error::Sink {
+            path: output.to_string(),
+            message: m,
+        };
+        if matches!(output, "-" | "-:bgr24" | "-:rgb24") || is_sequence_pattern(output) {
+            return Ok(());
+        }
+        let path = Path::new(output);
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        if !matches!(ext.as_deref(), Some("y4m" | "avi")) {
+            return Err(bad(
+                "give a .y4m or .avi file, a pattern like frames/%05d.png, or - for standard \
+                 output"
+                    .into(),
+            ));
+        }
+        if path.is_dir() {
+            return Err(bad("a folder, not a file".into()));
+        }
+        match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            Some(dir) if !dir.is_dir() => Err(bad(format!(
+                "the folder '{}' does not exist",
+                dir.display()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// An output for `width`×`height` frames at `fps`: `-` (Y4M on stdout), `-:bgr24`,
     /// `-:rgb24`, `x.y4m`, `x.avi`, or a `%d` pattern.
     pub fn create(output: &str, width: usize, height: usize, fps: f64) -> Result<Self> {

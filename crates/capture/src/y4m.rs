@@ -140,7 +140,8 @@ impl Y4mReader {
                 Some(c) => format!("Y4M {c:?}"),
                 None => "Y4M mono".into(),
             },
-            fps: Some(header.fps.0 as f64 / header.fps.1 as f64),
+            fps: Some(header.fps.0 as f64 / header.fps.1 as f64)
+                .filter(|f| (1e-3..=1e4).contains(f)),
             frames: None,
             live: false,
         };
@@ -233,7 +234,8 @@ impl Source for Y4mReader {
         Ok(Some(Frame {
             image,
             index,
-            timestamp: Duration::from_secs_f64(index as f64 * d as f64 / n as f64),
+            timestamp: Duration::try_from_secs_f64(index as f64 * d as f64 / n as f64)
+                .unwrap_or(Duration::MAX),
             name: None,
             scale: 1.0,
         }))
@@ -254,9 +256,9 @@ impl Y4mWriter {
     /// fraction over 1000).
     pub fn create(path: &Path, width: usize, height: usize, fps: f64) -> Result<Self> {
         let name = path.display().to_string();
-        let file = std::fs::File::create(path).map_err(|e| Error::Sink {
+        let file = std::fs::File::create(path).map_err(|e| Error::Write {
             path: name.clone(),
-            message: e.to_string(),
+            source: e,
         })?;
         Self::new(name, Box::new(file), width, height, fps)
     }
@@ -287,9 +289,9 @@ impl Y4mWriter {
         };
         let mut out = BufWriter::new(out);
         out.write_all(header.line().as_bytes())
-            .map_err(|e| Error::Sink {
+            .map_err(|e| Error::Write {
                 path: name.clone(),
-                message: e.to_string(),
+                source: e,
             })?;
         Ok(Y4mWriter {
             out,
@@ -316,9 +318,9 @@ impl Y4mWriter {
         }
         let chroma = self.header.chroma.unwrap_or(Chroma::C444);
         yuv::to_planar(frame, chroma, &mut self.buffer)?;
-        let sink = |e: std::io::Error| Error::Sink {
+        let sink = |e: std::io::Error| Error::Write {
             path: self.path.clone(),
-            message: e.to_string(),
+            source: e,
         };
         self.out.write_all(b"FRAME\n").map_err(sink)?;
         self.out.write_all(&self.buffer).map_err(sink)?;
@@ -333,9 +335,9 @@ impl Y4mWriter {
 
     /// Flush everything to the file.
     pub fn finish(mut self) -> Result<()> {
-        self.out.flush().map_err(|e| Error::Sink {
+        self.out.flush().map_err(|e| Error::Write {
             path: self.path.clone(),
-            message: e.to_string(),
+            source: e,
         })
     }
 }

@@ -126,13 +126,16 @@ impl Source for Troubled {
     }
 }
 
+/// What the sink does at one frame.
+type SinkAction = fn(u64) -> tensorcv_capture::Result<()>;
+
 /// Run and time it; the sink records frame indices and failures, and does `on` at the
 /// `sink_at`-th frame it gets (counting from 0).
 fn go(
     source: Troubled,
     options: &RunOptions,
     stop: &AtomicBool,
-    sink_at: Option<(u64, fn(u64) -> tensorcv_capture::Result<()>)>,
+    sink_at: Option<(u64, SinkAction)>,
 ) -> (tensorcv_capture::Result<Summary>, Vec<String>, Duration) {
     let mut seen = Vec::new();
     let mut frames = 0;

@@ -8,6 +8,7 @@ mod output;
 
 use clap::Parser;
 use options::{Background as BackgroundFlag, Cli, Command, TaskArgs};
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,45 +19,137 @@ use tensorcv_capture::serve::PreviewServer;
 use tensorcv_capture::sink::VideoSink;
 use tensorcv_capture::{self as capture, OpenOptions, SourceInfo};
 use tensorcv_imgproc::draw::Color;
-use tensorcv_imgproc::io::{imread, imwrite, DecodeOptions};
+use tensorcv_imgproc::io::{imread, imwrite, DecodeLimits, DecodeOptions};
 use tensorcv_infer::Task;
+use tensorcv_tasks::pipeline::Postprocess;
 use tensorcv_tasks::segmentation::Background;
 use tensorcv_tasks::visualize::draw_outcome;
 
+/// Why a command failed.
+enum Failure {
+    /// a message for stderr (exit 1)
+    Message(String),
+    /// standard output could not be written: a closed pipe ends quietly (exit 0, as ripgrep
+    /// and coreutils do), anything else is exit 1
+    Stdout(std::io::Error),
+}
+
+impl From<String> for Failure {
+    fn from(m: String) -> Self {
+        Failure::Message(m)
+    }
+}
+
+/// A capture error: a closed pipe on standard output (records, or `--output -`) becomes
+/// [`Failure::Stdout`], the rest a message.
+fn capture_failure(e: capture::Error) -> Failure {
+    match e {
+        capture::Error::Write { path, source } if path == STDOUT => Failure::Stdout(source),
+        e if e.is_broken_pipe() => Failure::Stdout(std::io::ErrorKind::BrokenPipe.into()),
+        e => Failure::Message(e.to_string()),
+    }
+}
+
+/// The name errors give standard output.
+const STDOUT: &str = "standard output";
+
+/// A line on stderr; a closed or full stderr is ignored (it is where errors would go).
+fn warn(message: impl std::fmt::Display) {
+    let _ = writeln!(std::io::stderr(), "tensorcv: {message}");
+}
+
+/// The message and place of the last panic, kept by the quiet panic hook.
+static LAST_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Panics are contained where they can happen (model loading, the runner's stages) and come
+/// back as errors naming what failed; the default hook would still print each one. This hook
+/// keeps the message for the rare panic that reaches `main` (a bug: exit 101 with one line).
+/// `TENSORCV_PANIC_TRACE=1` keeps the default hook (with `RUST_BACKTRACE` for a trace).
+fn quiet_panics() {
+    if std::env::var_os("TENSORCV_PANIC_TRACE").is_some_and(|v| v == "1") {
+        return;
+    }
+    std::panic::set_hook(Box::new(|info| {
+        let message = tensorcv_infer::panic_message(info.payload());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        *LAST_PANIC.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{message}{at}"));
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_panics();
     let cli = Cli::parse();
-    let result = match &cli.command {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(&cli)));
+    match outcome {
+        Ok(Ok(true)) => ExitCode::SUCCESS,
+        Ok(Ok(false)) => ExitCode::from(1),
+        Ok(Err(Failure::Message(message))) => {
+            warn(message);
+            ExitCode::from(1)
+        }
+        Ok(Err(Failure::Stdout(e))) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
+        Ok(Err(Failure::Stdout(e))) => {
+            warn(format!("cannot write to {STDOUT}: {e}"));
+            ExitCode::from(1)
+        }
+        Err(payload) => {
+            let message = LAST_PANIC
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+                .unwrap_or_else(|| tensorcv_infer::panic_message(&*payload));
+            warn(format!(
+                "internal error (a bug in tensorcv; please report it): {message}"
+            ));
+            ExitCode::from(101)
+        }
+    }
+}
+
+fn dispatch(cli: &Cli) -> Result<bool, Failure> {
+    let mut out = std::io::stdout().lock();
+    match &cli.command {
         Command::Models => {
-            output::models();
+            output::models(&mut out).map_err(Failure::Stdout)?;
             Ok(true)
         }
         Command::Bench(args) => bench(args),
-        Command::Cameras => match tensorcv_capture::camera::list() {
-            Ok(cameras) => {
-                output::cameras(&cameras);
-                Ok(true)
-            }
-            Err(e) => Err(e.to_string()),
-        },
+        Command::Cameras => {
+            let cameras = tensorcv_capture::camera::list().map_err(|e| e.to_string())?;
+            output::cameras(&mut out, &cameras).map_err(Failure::Stdout)?;
+            Ok(true)
+        }
         Command::Inspect(args) => {
-            options::load(&args.model, &args.pre, None, 1, false).map(|(model, from)| {
-                output::inspect(&model, &from, &args.pre, args.json);
-                true
-            })
+            let (model, from) = options::load(&args.model, &args.pre, None, 1, false)?;
+            output::inspect(&mut out, &model, &from, &args.pre, args.json)
+                .map_err(Failure::Stdout)?;
+            Ok(true)
         }
         Command::Classify(args) => run(args, Some(Task::Classification)),
         Command::Detect(args) => run(args, Some(Task::Detection)),
         Command::Segment(args) => run(args, Some(Task::Segmentation)),
         Command::Run(args) => run(args, None),
-    };
-    match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(message) => {
-            eprintln!("tensorcv: {message}");
-            ExitCode::from(1)
-        }
     }
+}
+
+/// `--threads`, used as at most the cores here (with a warning): threads that spin between
+/// operators on a shared core make a run hundreds of times slower.
+fn threads(asked: u64) -> usize {
+    let cores = tensorcv_infer::available_threads();
+    let asked = asked as usize;
+    if asked > cores {
+        warn(format!(
+            "--threads {asked} is more than the {cores} core{} here: using {cores}",
+            if cores == 1 { "" } else { "s" }
+        ));
+        return cores;
+    }
+    asked
 }
 
 /// Set by Ctrl-C: streams finish the frames they hold, close their outputs and summarise.
@@ -64,7 +157,7 @@ static STOP: AtomicBool = AtomicBool::new(false);
 
 /// Run the task on every input; `Ok(false)` when some inputs or frames failed (they are
 /// listed).
-fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, String> {
+fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, Failure> {
     let default = match task {
         Some(Task::Detection) => Some("face"),
         Some(Task::Segmentation) => Some("selfie"),
@@ -73,7 +166,11 @@ fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, String> {
     let spec = match (&args.model, default) {
         (Some(m), _) => m.as_str(),
         (None, Some(d)) => d,
-        (None, None) => return Err("which model? give one with -m (see `tensorcv models`)".into()),
+        (None, None) => {
+            return Err("which model? give one with -m (see `tensorcv models`)"
+                .to_string()
+                .into())
+        }
     };
     if args.dump.is_some() && args.roi_from.is_some() {
         usage("--dump writes one model's tensors per image; it cannot be used with --roi-from");
@@ -84,30 +181,25 @@ fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, String> {
     if args.output.is_some() && args.inputs.len() > 1 {
         usage("--output writes one video: give one INPUT");
     }
-    let (model, _) = options::load(
-        spec,
-        &args.pre,
-        Some(args),
-        args.threads,
-        args.tract_kernels,
-    )?;
+    if let Some(out) = &args.output {
+        VideoSink::check(out).map_err(|e| e.to_string())?;
+    }
+    let threads = threads(args.threads);
+    // the detector first: its errors name it, not the main model
     let detector = match &args.roi_from {
         Some(det) => {
             let pre = options::Preprocess::default();
-            Some(options::load(det, &pre, None, args.threads, args.tract_kernels)?.0)
+            let (model, _) = options::load(det, &pre, None, threads, args.tract_kernels)
+                .map_err(|e| format!("--roi-from: {e}"))?;
+            Postprocess::for_model(&model, Some(Task::Detection))
+                .map_err(|e| format!("--roi-from: detector '{det}': {e}"))?;
+            Some(model)
         }
         None => None,
     };
-    let work = || {
-        Work::new(&model, task, detector.as_ref()).map_err(|e| {
-            let which = if detector.is_some() {
-                "models"
-            } else {
-                "model"
-            };
-            format!("{which} '{spec}': {e}")
-        })
-    };
+    let (model, _) = options::load(spec, &args.pre, Some(args), threads, args.tract_kernels)?;
+    let work =
+        || Work::new(&model, task, detector.as_ref()).map_err(|e| format!("model '{spec}': {e}"));
     // check the models and settings once, before any input is opened
     let task = Some(work()?.postprocess().task());
     if args.background.is_some() && task != Some(Task::Segmentation) {
@@ -129,12 +221,17 @@ fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, String> {
     let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::Relaxed));
     let server = match &args.serve {
         Some(addr) => {
-            let s = PreviewServer::bind(addr).map_err(|e| e.to_string())?;
-            eprintln!("tensorcv: preview on http://{}/", s.local_addr());
+            let s = PreviewServer::bind(addr).map_err(|e| format!("--serve: {e}"))?;
+            warn(format!("preview on http://{}/", s.local_addr()));
             Some(s)
         }
         None => None,
     };
+    let mut limits = DecodeLimits::default();
+    if let Some(mp) = args.max_megapixels {
+        limits.max_pixels = mp * 1_000_000;
+    }
+    let timeout = Duration::from_secs_f64(args.timeout);
     let open_options = OpenOptions {
         raw: args.raw,
         camera: CameraRequest {
@@ -142,7 +239,9 @@ fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, String> {
             fps: args.camera_fps,
             format: args.camera_format,
         },
-        timeout: Some(Duration::from_secs_f64(args.timeout)),
+        timeout: Some(timeout),
+        frame_deadline: Some(Duration::from_secs_f64(args.frame_timeout).max(timeout)),
+        max_part: Some((args.max_frame_mib as usize) << 20),
         reduce_to: args.fast_decode.then(|| {
             // JPEGs stay at least the first model's input; a second model's crops are smaller
             // than the image, so with --roi-from it stays at least 4x the second input
@@ -155,6 +254,7 @@ fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, String> {
             }
             (w as u32, h as u32)
         }),
+        limits,
     };
     let run_options = RunOptions {
         max_frames: args.max_frames,
@@ -168,7 +268,9 @@ fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, String> {
             .decoders
             .map_or(RunOptions::default().decoders, |n| n as usize),
     };
+    run_options.validate().map_err(|e| e.to_string())?;
     let mut failures = Vec::new();
+    let mut ended = Ok(());
     for input in &args.inputs {
         if STOP.load(Ordering::Relaxed) {
             break;
@@ -176,7 +278,7 @@ fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, String> {
         let source = match capture::open(input, &open_options) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("tensorcv: {e}");
+                warn(&e);
                 failures.push(e.to_string());
                 continue;
             }
@@ -207,44 +309,60 @@ fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, String> {
             state.handle(event)
         });
         progress.finish();
-        if let Some(v) = video {
-            v.finish().map_err(|e| e.to_string())?;
-        }
+        // the video is closed (an AVI gets its index) whatever ended the run
+        let closed = video.map(VideoSink::finish).transpose();
         match result {
             Ok(summary) => {
                 if args.summary || stream {
-                    output::summary(&summary, args.json && args.summary);
+                    output::summary(&summary, args.json && args.summary)
+                        .map_err(Failure::Stdout)?;
                 }
             }
-            Err(e) => {
-                eprintln!("tensorcv: {e}");
-                failures.push(e.to_string());
+            Err(e) => match capture_failure(e) {
+                // standard output is gone: nothing more can be said there
+                Failure::Stdout(e) => {
+                    ended = Err(Failure::Stdout(e));
+                    break;
+                }
+                Failure::Message(m) => {
+                    warn(&m);
+                    failures.push(m);
+                }
+            },
+        }
+        if let Err(e) = closed {
+            match capture_failure(e) {
+                Failure::Stdout(e) => {
+                    ended = Err(Failure::Stdout(e));
+                    break;
+                }
+                Failure::Message(m) => {
+                    warn(&m);
+                    failures.push(m);
+                }
             }
         }
     }
     if let Some(s) = server {
         s.close();
     }
+    ended?;
     if failures.len() > 1 {
-        eprintln!("tensorcv: {} inputs or frames failed:", failures.len());
+        warn(format!("{} inputs or frames failed:", failures.len()));
+        let mut err = std::io::stderr().lock();
         for f in &failures {
-            eprintln!("  {f}");
+            let _ = writeln!(err, "  {f}");
         }
     }
     Ok(failures.is_empty())
 }
 
 /// `tensorcv bench`: load, first run, steady inference, preprocessing, per-op profile.
-fn bench(args: &options::BenchArgs) -> Result<bool, String> {
+fn bench(args: &options::BenchArgs) -> Result<bool, Failure> {
     use tensorcv_imgproc::tensor::Preprocessor;
+    let threads = threads(args.threads);
     let t = Instant::now();
-    let (model, origin) = options::load(
-        &args.model,
-        &args.pre,
-        None,
-        args.threads,
-        args.tract_kernels,
-    )?;
+    let (model, origin) = options::load(&args.model, &args.pre, None, threads, args.tract_kernels)?;
     let load_ms = t.elapsed().as_secs_f64() * 1e3;
     let image = match &args.image {
         Some(p) => imread(p, &DecodeOptions::default()).map_err(|e| e.to_string())?,
@@ -273,19 +391,23 @@ fn bench(args: &options::BenchArgs) -> Result<bool, String> {
     let ops = model
         .profile(&tensor, profile_runs)
         .map_err(|e| e.to_string())?;
-    output::bench(&output::BenchReport {
-        model: &origin.name,
-        threads: args.threads,
-        image: (image.width(), image.height()),
-        load_ms,
-        preprocess_ms: pre_times[pre_times.len() / 2],
-        runs: &runs,
-        ops: &ops,
-        profile_runs,
-        top: args.top,
-        peak_rss_kb: peak_rss_kb(),
-        json: args.json,
-    });
+    output::bench(
+        &mut std::io::stdout().lock(),
+        &output::BenchReport {
+            model: &origin.name,
+            threads,
+            image: (image.width(), image.height()),
+            load_ms,
+            preprocess_ms: pre_times[pre_times.len() / 2],
+            runs: &runs,
+            ops: &ops,
+            profile_runs,
+            top: args.top as usize,
+            peak_rss_kb: peak_rss_kb(),
+            json: args.json,
+        },
+    )
+    .map_err(Failure::Stdout)?;
     Ok(true)
 }
 
@@ -326,36 +448,40 @@ impl Stream<'_> {
         let p = match event {
             Event::Failed(e) => {
                 let message = e.to_string();
-                self.progress.println(|| eprintln!("tensorcv: {message}"));
+                self.progress.println(|| warn(&message));
                 self.failures.push(message);
                 self.progress.inc();
                 return Ok(());
             }
             Event::Frame(p) => p,
         };
-        let record = self.frame(*p).map_err(|message| capture::Error::Sink {
-            path: self.info.name.clone(),
-            message,
-        })?;
+        let record = self.frame(*p)?;
+        let text = output::render(&record, self.args.json);
+        // a video on standard output keeps it: the records go to stderr then
+        let video_on_stdout = self
+            .args
+            .output
+            .as_deref()
+            .is_some_and(|o| o.starts_with('-'));
         self.progress.println(|| {
-            let text = output::render(&record, self.args.json);
-            // a video on standard output keeps it: the records go to stderr then
-            if self
-                .args
-                .output
-                .as_deref()
-                .is_some_and(|o| o.starts_with('-'))
-            {
-                eprint!("{text}");
+            if video_on_stdout {
+                let _ = std::io::stderr().write_all(text.as_bytes());
+                Ok(())
             } else {
-                print!("{text}");
+                let mut out = std::io::stdout().lock();
+                out.write_all(text.as_bytes())
+                    .and_then(|()| out.flush())
+                    .map_err(|source| capture::Error::Write {
+                        path: STDOUT.into(),
+                        source,
+                    })
             }
-        });
+        })?;
         self.progress.inc();
         Ok(())
     }
 
-    fn frame(&mut self, p: Processed) -> Result<serde_json::Value, String> {
+    fn frame(&mut self, p: Processed) -> capture::Result<serde_json::Value> {
         let args = self.args;
         let Processed {
             frame,
@@ -367,7 +493,6 @@ impl Stream<'_> {
         } = p;
         let mut image = frame.image;
         let name = frame.name.clone().unwrap_or_else(|| self.info.name.clone());
-        let err = |e: &dyn std::fmt::Display| format!("{name}: {e}");
         let t0 = Instant::now();
         let base = Path::new(&name)
             .file_stem()
@@ -379,17 +504,24 @@ impl Stream<'_> {
         } else {
             base
         };
+        let saved = |path: &Path, e: tensorcv_imgproc::Error| capture::Error::Sink {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        };
         if let (Some(dir), Some(outputs), Some(input)) = (&args.dump, &outputs, &input) {
-            dump(dir, &stem, input, outputs).map_err(|e| err(&e))?;
+            dump(dir, &stem, input, outputs)?;
         }
         let labels = &self.labels;
         let (w, h) = (image.width(), image.height());
-        let seg = analysis.outcome.segmentation(w, h).map_err(|e| err(&e))?;
+        let seg = analysis
+            .outcome
+            .segmentation(w, h)
+            .map_err(capture::Error::from)?;
         let mut mask_path = None;
         if let (Some(dir), Some(seg)) = (&args.save, &seg) {
             let path = dir.join(format!("{stem}.mask.png"));
-            let colors = seg.colorized().map_err(|e| err(&e))?;
-            imwrite(&path, &colors.view()).map_err(|e| err(&e))?;
+            let colors = seg.colorized().map_err(capture::Error::from)?;
+            imwrite(&path, &colors.view()).map_err(|e| saved(&path, e))?;
             mask_path = Some(path.display().to_string());
         }
         let mut record = output::Record::new(&name, frame.index, w, h);
@@ -405,7 +537,7 @@ impl Stream<'_> {
             match (self.effect.as_deref_mut(), &seg) {
                 (Some(effect), Some(seg)) => effect
                     .apply(seg, &mut image.view_mut())
-                    .map_err(|e| err(&e))?,
+                    .map_err(capture::Error::from)?,
                 _ => draw_outcome(
                     &mut image.view_mut(),
                     &analysis.outcome,
@@ -413,28 +545,27 @@ impl Stream<'_> {
                     labels,
                     0.5,
                 )
-                .map_err(|e| err(&e))?,
+                .map_err(capture::Error::from)?,
             }
         }
         if let Some(dir) = &args.save {
-            imwrite(dir.join(format!("{stem}.png")), &image.view()).map_err(|e| err(&e))?;
+            let path = dir.join(format!("{stem}.png"));
+            imwrite(&path, &image.view()).map_err(|e| saved(&path, e))?;
         }
         if let Some(out) = &args.output {
             if self.video.is_none() {
                 let fps = args.fps.or(self.info.fps).unwrap_or(25.0) / args.every.max(1) as f64;
-                *self.video = Some(VideoSink::create(out, w, h, fps).map_err(|e| e.to_string())?);
+                *self.video = Some(VideoSink::create(out, w, h, fps)?);
             }
             if let Some(v) = self.video.as_mut() {
-                v.write(&image.view()).map_err(|e| e.to_string())?;
+                v.write(&image.view())?;
             }
         }
         self.processed += 1;
         if let Some(server) = self.server {
             let fps = self.processed as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
             let results = record.clone().into_json().to_string();
-            server
-                .publish(&image.view(), frame.index, &results, fps)
-                .map_err(|e| err(&e))?;
+            server.publish(&image.view(), frame.index, &results, fps)?;
         }
         let post = times.postprocess + t0.elapsed().as_secs_f64() * 1e3;
         record.timings(times.decode, times.preprocess, times.inference, post);
@@ -449,11 +580,14 @@ fn dump(
     stem: &str,
     input: &tensorcv_imgproc::tensor::Tensor,
     outputs: &tensorcv_infer::Outputs,
-) -> Result<(), String> {
+) -> capture::Result<()> {
     use tensorcv_infer::npy::{tensor_to_npy, to_npy};
     let write = |name: &str, bytes: Vec<u8>| {
         let path = dir.join(format!("{stem}.{name}.npy"));
-        std::fs::write(&path, bytes).map_err(|e| format!("cannot write '{}': {e}", path.display()))
+        std::fs::write(&path, bytes).map_err(|source| capture::Error::Write {
+            path: path.display().to_string(),
+            source,
+        })
     };
     write("input", tensor_to_npy(input))?;
     for (i, name) in outputs.names().iter().enumerate() {

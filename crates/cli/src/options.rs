@@ -57,18 +57,19 @@ pub struct BenchArgs {
     /// a built-in model's name or a model file
     #[arg(short, long)]
     pub model: String,
-    /// threads for tract's matrix products
-    #[arg(long, default_value_t = 1)]
-    pub threads: usize,
-    /// timed runs after the first
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    /// threads for tract's matrix products and tensorcv's kernels (1 to 1024; more than the
+    /// cores are used as the cores)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub threads: u64,
+    /// timed runs after the first (1 to 1000000)
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub iterations: u64,
     /// the image to preprocess and run (default: tests' 1080p JPEG if present, else gray)
     #[arg(long, value_name = "FILE")]
     pub image: Option<PathBuf>,
-    /// operators to list in the profile
-    #[arg(long, default_value_t = 8)]
-    pub top: usize,
+    /// operators to list in the profile (0 to 10000)
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub top: u64,
     /// run tract's own operators only, without tensorcv's kernels (to compare)
     #[arg(long)]
     pub tract_kernels: bool,
@@ -82,7 +83,7 @@ pub struct BenchArgs {
 /// Preprocessing flags: each overrides the model card.
 #[derive(Args, Default)]
 pub struct Preprocess {
-    /// model input size, WxH
+    /// model input size, WxH (1 to 16384 each)
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
     pub size: Option<(usize, usize)>,
     /// tensor layout: nhwc or nchw
@@ -94,11 +95,11 @@ pub struct Preprocess {
     /// value range: [0,1], [-1,1] or [0,255]
     #[arg(long)]
     pub range: Option<Range>,
-    /// per-channel mean, subtracted after the range mapping: R,G,B
+    /// per-channel mean, subtracted after the range mapping: R,G,B (each within ±1000000)
     #[arg(long, value_name = "R,G,B", value_parser = parse_triple)]
     pub mean: Option<[f32; 3]>,
-    /// per-channel standard deviation: R,G,B
-    #[arg(long, value_name = "R,G,B", value_parser = parse_triple)]
+    /// per-channel standard deviation: R,G,B (each within ±1000000, not 0)
+    #[arg(long, value_name = "R,G,B", value_parser = parse_std)]
     pub std: Option<[f32; 3]>,
     /// stretch, letterbox or crop
     #[arg(long)]
@@ -109,14 +110,15 @@ pub struct Preprocess {
     /// class labels, one per line
     #[arg(long, value_name = "FILE")]
     pub labels: Option<PathBuf>,
-    /// with --roi-from: grow each detected box by this factor around its center
-    #[arg(long, value_name = "F", value_parser = parse_positive)]
+    /// with --roi-from: grow each detected box by this factor around its center (above 0, at
+    /// most 100)
+    #[arg(long, value_name = "F", value_parser = parse_roi_scale)]
     pub roi_scale: Option<f32>,
     /// with --roi-from: make each region square (its longer side)
     #[arg(long)]
     pub roi_square: bool,
-    /// with --roi-from: pad each region by this many pixels
-    #[arg(long, value_name = "PX", value_parser = parse_non_negative)]
+    /// with --roi-from: pad each region by this many pixels (0 to 100000)
+    #[arg(long, value_name = "PX", value_parser = parse_roi_pad)]
     pub roi_pad: Option<f32>,
 }
 
@@ -133,24 +135,25 @@ pub struct TaskArgs {
     pub inputs: Vec<String>,
     #[command(flatten)]
     pub pre: Preprocess,
-    /// classes to report
-    #[arg(long)]
-    pub top_k: Option<usize>,
-    /// lowest score reported (classification and detection)
-    #[arg(long)]
+    /// classes to report (1 to 10000)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub top_k: Option<u64>,
+    /// lowest score reported, classification and detection (0 to 1)
+    #[arg(long, value_name = "S", value_parser = parse_unit)]
     pub score_threshold: Option<f32>,
-    /// overlap above which detections are merged
-    #[arg(long)]
+    /// overlap above which detections are merged (0 to 1)
+    #[arg(long, value_name = "IOU", value_parser = parse_unit)]
     pub iou_threshold: Option<f32>,
-    /// most detections per image
-    #[arg(long)]
-    pub max_detections: Option<usize>,
-    /// mask threshold (segmentation)
-    #[arg(long)]
+    /// most detections per image (1 to 10000)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub max_detections: Option<u64>,
+    /// mask threshold, segmentation (0 to 1)
+    #[arg(long, value_name = "T", value_parser = parse_unit)]
     pub threshold: Option<f32>,
-    /// threads for tract's matrix products
-    #[arg(long, default_value_t = 1)]
-    pub threads: usize,
+    /// threads for tract's matrix products and tensorcv's kernels (1 to 1024; more than the
+    /// cores are used as the cores, with a warning)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub threads: u64,
     /// print one JSON object per input (JSON Lines)
     #[arg(long)]
     pub json: bool,
@@ -174,14 +177,14 @@ pub struct TaskArgs {
     /// detect --raw 1280x720:rgb24 -`
     #[arg(long, value_name = "WxH:FORMAT")]
     pub raw: Option<tensorcv_capture::raw::RawFormat>,
-    /// stop after this many processed frames
-    #[arg(long, value_name = "N")]
+    /// stop after this many processed frames (at least 1)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_frames: Option<u64>,
-    /// process one frame in N
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    /// process one frame in N (1 to 1000000)
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub every: u64,
-    /// read at most this many frames per second
-    #[arg(long, value_name = "F", value_parser = parse_positive_f64)]
+    /// read at most this many frames per second (0.001 to 10000)
+    #[arg(long, value_name = "F", value_parser = parse_fps)]
     pub fps: Option<f64>,
     /// write the annotated frames as a video: x.y4m, x.avi (MJPEG), frames/%05d.png, `-`
     /// (Y4M on standard output, for `ffplay -`), `-:bgr24` or `-:rgb24` (raw frames)
@@ -199,10 +202,14 @@ pub struct TaskArgs {
     /// (for comparisons; the default overlaps them)
     #[arg(long)]
     pub sequential: bool,
-    /// image files decoded at once (default: the cores, 1 to 4); results stay
+    /// image files decoded at once (1 to 64; default: the cores, 1 to 4); results stay
     /// in order
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
     pub decoders: Option<u64>,
+    /// the largest image decoded, in megapixels (1 to 268; default 128): image files, AVI and
+    /// network frames; a file claiming more is refused before its pixels are allocated
+    #[arg(long, value_name = "MP", value_parser = clap::value_parser!(u64).range(1..=268))]
+    pub max_megapixels: Option<u64>,
     /// run tract's own operators only, without tensorcv's kernels (convolutions, fused blocks,
     /// pooling, resize, its thread team), to compare or to rule them out
     #[arg(long)]
@@ -212,25 +219,51 @@ pub struct TaskArgs {
     /// resize; coordinates are then the decoded image's (the record's `scale` maps them back)
     #[arg(long)]
     pub fast_decode: bool,
-    /// give up on a network source after this many seconds without data
-    #[arg(long, value_name = "S", default_value_t = 10.0, value_parser = parse_positive_f64)]
+    /// give up on a network source after this many seconds without data (0.01 to 86400)
+    #[arg(long, value_name = "S", default_value_t = 10.0, value_parser = parse_seconds)]
     pub timeout: f64,
-    /// camera frame size
+    /// give up on a network source when one frame takes longer than this many seconds to
+    /// arrive, even while bytes trickle in (0.01 to 86400; at least --timeout)
+    #[arg(long, value_name = "S", default_value_t = 30.0, value_parser = parse_seconds)]
+    pub frame_timeout: f64,
+    /// the largest frame a network source may send, in MiB (1 to 1024), with or without a
+    /// Content-Length
+    #[arg(long, value_name = "MIB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub max_frame_mib: u64,
+    /// camera frame size (1 to 16384 each)
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
     pub camera_size: Option<(usize, usize)>,
-    /// camera frame rate
-    #[arg(long, value_name = "F", value_parser = parse_positive_f64)]
+    /// camera frame rate (0.001 to 10000)
+    #[arg(long, value_name = "F", value_parser = parse_fps)]
     pub camera_fps: Option<f64>,
     /// camera pixel format: yuyv, nv12 or mjpeg
     #[arg(long, value_name = "FORMAT")]
     pub camera_format: Option<tensorcv_capture::camera::CameraFormat>,
 }
 
-fn parse_positive_f64(s: &str) -> Result<f64, String> {
+/// A number in `min..=max` (NaN and infinities are not); `what` says what is expected.
+fn number_in(s: &str, min: f64, max: f64, what: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
-        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
-        _ => Err(format!("'{s}' is not a positive number")),
+        Ok(v) if v.is_finite() && (min..=max).contains(&v) => Ok(v),
+        _ => Err(format!("'{s}' is not {what}")),
     }
+}
+
+fn parse_unit(s: &str) -> Result<f32, String> {
+    number_in(s, 0.0, 1.0, "a number from 0 to 1").map(|v| v as f32)
+}
+
+fn parse_fps(s: &str) -> Result<f64, String> {
+    number_in(
+        s,
+        0.001,
+        10_000.0,
+        "a rate from 0.001 to 10000 frames a second",
+    )
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    number_in(s, 0.01, 86_400.0, "a number of seconds from 0.01 to 86400")
 }
 
 /// `--background`: what replaces the background of a segmented image.
@@ -244,14 +277,25 @@ pub enum Background {
     Image(PathBuf),
 }
 
+/// The largest `--background blur:K`.
+const MAX_BLUR: usize = 1001;
+
+/// The largest side of `--size` and `--camera-size`.
+const MAX_SIDE: usize = 16384;
+
+/// The largest labels file.
+const MAX_LABELS_BYTES: u64 = 16 << 20;
+
 fn parse_background(s: &str) -> Result<Background, String> {
     if s == "blur" {
         return Ok(Background::Blur(None));
     }
     if let Some(k) = s.strip_prefix("blur:") {
         return match k.parse::<usize>() {
-            Ok(k) if k % 2 == 1 => Ok(Background::Blur(Some(k))),
-            _ => Err(format!("'{k}' is not an odd kernel size like 31")),
+            Ok(k) if k % 2 == 1 && k <= MAX_BLUR => Ok(Background::Blur(Some(k))),
+            _ => Err(format!(
+                "'{k}' is not an odd kernel size from 1 to {MAX_BLUR}, like 31"
+            )),
         };
     }
     if let Some(hex) = s.strip_prefix('#') {
@@ -272,40 +316,45 @@ fn parse_background(s: &str) -> Result<Background, String> {
 }
 
 fn parse_size(s: &str) -> Result<(usize, usize), String> {
-    let bad = || format!("'{s}' is not a size like 224x224");
+    let bad = || format!("'{s}' is not a size like 224x224 (1 to {MAX_SIDE} each)");
     let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
-    let (w, h) = (
+    let (w, h): (usize, usize) = (
         w.trim().parse().map_err(|_| bad())?,
         h.trim().parse().map_err(|_| bad())?,
     );
-    if w == 0 || h == 0 {
+    if !(1..=MAX_SIDE).contains(&w) || !(1..=MAX_SIDE).contains(&h) {
         return Err(bad());
     }
     Ok((w, h))
 }
 
-fn parse_positive(s: &str) -> Result<f32, String> {
-    match s.trim().parse::<f32>() {
-        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
-        _ => Err(format!("'{s}' is not a positive number")),
+fn parse_roi_scale(s: &str) -> Result<f32, String> {
+    match number_in(s, 0.0, 100.0, "a factor above 0, at most 100") {
+        Ok(v) if v > 0.0 => Ok(v as f32),
+        _ => Err(format!("'{s}' is not a factor above 0, at most 100")),
     }
 }
 
-fn parse_non_negative(s: &str) -> Result<f32, String> {
-    match s.trim().parse::<f32>() {
-        Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
-        _ => Err(format!("'{s}' is not a number >= 0")),
-    }
+fn parse_roi_pad(s: &str) -> Result<f32, String> {
+    number_in(s, 0.0, 100_000.0, "a number of pixels from 0 to 100000").map(|v| v as f32)
 }
 
 fn parse_triple(s: &str) -> Result<[f32; 3], String> {
+    let bad = || format!("'{s}' is not three numbers like 0.485,0.456,0.406 (within ±1000000)");
     let v: Vec<f32> = s
         .split(',')
-        .map(|x| x.trim().parse::<f32>())
+        .map(|x| number_in(x, -1e6, 1e6, "").map(|v| v as f32))
         .collect::<Result<_, _>>()
-        .map_err(|_| format!("'{s}' is not three numbers like 0.485,0.456,0.406"))?;
-    v.try_into()
-        .map_err(|_| format!("'{s}' is not three numbers like 0.485,0.456,0.406"))
+        .map_err(|_| bad())?;
+    v.try_into().map_err(|_| bad())
+}
+
+fn parse_std(s: &str) -> Result<[f32; 3], String> {
+    let v = parse_triple(s)?;
+    if v.contains(&0.0) {
+        return Err(format!("'{s}': a standard deviation of 0 divides by zero"));
+    }
+    Ok(v)
 }
 
 /// Where a model came from, for messages and `inspect`.
@@ -344,19 +393,10 @@ pub fn load(
                         names.join(", ")
                     ));
                 }
-                let bytes =
-                    std::fs::read(&path).map_err(|e| format!("cannot read '{spec}': {e}"))?;
-                let card_path = path.with_extension("toml");
-                let (card, source) = if card_path.exists() {
-                    let text = std::fs::read_to_string(&card_path)
-                        .map_err(|e| format!("cannot read '{}': {e}", card_path.display()))?;
-                    let name = card_path.display().to_string();
-                    (
-                        Some(ModelCard::parse(&text, &name).map_err(|e| e.to_string())?),
-                        Some(name),
-                    )
-                } else {
-                    (None, None)
+                let bytes = tensorcv_infer::read_model_file(&path).map_err(|e| e.to_string())?;
+                let (card, source) = match ModelCard::sidecar(&path).map_err(|e| e.to_string())? {
+                    Some((card, name)) => (Some(card), Some(name)),
+                    None => (None, None),
                 };
                 let origin = Origin {
                     name: spec.to_string(),
@@ -435,8 +475,8 @@ fn amend(card: &mut ModelCard, pre: &Preprocess, task: Option<&TaskArgs>) -> Res
         input.roi_square = Some(true);
     }
     if let Some(path) = &pre.labels {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read labels '{}': {e}", path.display()))?;
+        let text = tensorcv_infer::read_text_file(path, MAX_LABELS_BYTES)
+            .map_err(|e| format!("labels: {e}"))?;
         card.labels = text
             .lines()
             .map(str::trim)
@@ -452,7 +492,7 @@ fn amend(card: &mut ModelCard, pre: &Preprocess, task: Option<&TaskArgs>) -> Res
                 .insert(key.into(), v);
         }
     };
-    let int = |v: Option<usize>| v.map(|v| toml::Value::Integer(v as i64));
+    let int = |v: Option<u64>| v.map(|v| toml::Value::Integer(v.min(i64::MAX as u64) as i64));
     let float = |v: Option<f32>| v.map(|v| toml::Value::Float(v as f64));
     set(&mut card.classification, "top_k", int(t.top_k));
     set(

@@ -3,6 +3,7 @@
 use crate::builtin::BUILTINS;
 use crate::options::{Origin, Preprocess};
 use serde_json::{json, Map, Value};
+use std::io::{self, Write};
 use tensorcv_capture::camera::CameraInfo;
 use tensorcv_capture::runner::{StageStats, Summary};
 use tensorcv_infer::{Model, ModelCard};
@@ -173,7 +174,7 @@ impl Progress {
     }
 
     /// Print around the bar (it is hidden while `print` writes).
-    pub fn println(&self, print: impl FnOnce()) {
+    pub fn println<R>(&self, print: impl FnOnce() -> R) -> R {
         match &self.0 {
             Some(bar) => bar.suspend(print),
             None => print(),
@@ -311,7 +312,7 @@ fn shares_line(shares: &[Value], label: &dyn Fn(&Value) -> String) -> String {
 
 /// The run's summary: readable lines on stderr, or (`json`) a `{"summary": ...}` line on
 /// stdout.
-pub fn summary(s: &Summary, json: bool) {
+pub fn summary(s: &Summary, json: bool) -> io::Result<()> {
     let stage = |st: &StageStats| {
         json!({"mean": round(st.mean, 3), "p50": round(st.p50, 3), "p95": round(st.p95, 3),
                "max": round(st.max, 3)})
@@ -328,10 +329,14 @@ pub fn summary(s: &Summary, json: bool) {
             "seconds": round(s.seconds, 3), "fps": round(s.fps, 2),
             "stages_ms": stages, "latency_ms": stage(&s.latency),
             "interrupted": s.interrupted}});
-        println!("{v}");
-        return;
+        let mut out = io::stdout().lock();
+        writeln!(out, "{v}")?;
+        return out.flush();
     }
-    eprintln!(
+    // stderr: a closed or full stderr is ignored
+    let mut err = io::stderr().lock();
+    let _ = writeln!(
+        err,
         "tensorcv: {}: {} frames in, {} processed, {} dropped, {} skipped, {} failed in {:.2} s \
          ({:.1} fps){}",
         s.source,
@@ -350,8 +355,9 @@ pub fn summary(s: &Summary, json: bool) {
         .iter()
         .map(|(name, st)| format!("{name} {}", row(st)))
         .collect();
-    eprintln!("  ms p50 / p95 / max: {}", stages.join(", "));
-    eprintln!("  latency {} ms", row(&s.latency));
+    let _ = writeln!(err, "  ms p50 / p95 / max: {}", stages.join(", "));
+    let _ = writeln!(err, "  latency {} ms", row(&s.latency));
+    Ok(())
 }
 
 /// What `tensorcv bench` measured.
@@ -370,7 +376,7 @@ pub struct BenchReport<'a> {
 }
 
 /// `tensorcv bench`.
-pub fn bench(r: &BenchReport<'_>) {
+pub fn bench(out: &mut dyn Write, r: &BenchReport<'_>) -> io::Result<()> {
     let total: f64 = r
         .ops
         .iter()
@@ -396,72 +402,99 @@ pub fn bench(r: &BenchReport<'_>) {
                              "runs": r.runs.runs},
             "preprocess_ms": round(r.preprocess_ms, 3), "peak_rss_kb": r.peak_rss_kb,
             "ops": ops});
-        println!("{v}");
-        return;
+        writeln!(out, "{v}")?;
+        return Ok(());
     }
-    println!(
+    writeln!(
+        out,
         "{} ({} thread{})",
         r.model,
         r.threads,
         if r.threads == 1 { "" } else { "s" }
-    );
-    println!("  load (parse + optimize)  {:>9.2} ms", r.load_ms);
-    println!("  first run                {:>9.3} ms", r.runs.first);
-    println!(
+    )?;
+    writeln!(out, "  load (parse + optimize)  {:>9.2} ms", r.load_ms)?;
+    writeln!(out, "  first run                {:>9.3} ms", r.runs.first)?;
+    writeln!(
+        out,
         "  inference                {:>9.3} ms median, {:.3} p95, {:.3} min ({} runs)",
         r.runs.median, r.runs.p95, r.runs.min, r.runs.runs
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "  preprocess {}x{}      {:>9.3} ms median",
         r.image.0, r.image.1, r.preprocess_ms
-    );
+    )?;
     if let Some(kb) = r.peak_rss_kb {
-        println!("  peak RSS                 {:>9.1} MB", kb as f64 / 1024.0);
+        writeln!(
+            out,
+            "  peak RSS                 {:>9.1} MB",
+            kb as f64 / 1024.0
+        )?;
     }
-    println!(
+    writeln!(
+        out,
         "  where the time goes (per run, mean of {} profiled runs):",
         r.profile_runs
-    );
+    )?;
     for o in r.ops.iter().take(r.top) {
-        println!(
+        writeln!(
+            out,
             "    {:<24} {:>8.3} ms {:>5.1} %",
             o.op,
             per_run(o),
             100.0 * o.time.as_secs_f64() / total
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// `tensorcv cameras`.
-pub fn cameras(cameras: &[CameraInfo]) {
+pub fn cameras(out: &mut dyn Write, cameras: &[CameraInfo]) -> io::Result<()> {
     if cameras.is_empty() {
-        println!("no cameras found");
+        writeln!(out, "no cameras found")?;
     }
     for c in cameras {
-        println!("camera:{} {} ({})", c.index, c.name, c.path);
+        writeln!(out, "camera:{} {} ({})", c.index, c.name, c.path)?;
         for m in &c.modes {
-            println!("  {}x{} {:.1} fps {:?}", m.width, m.height, m.fps, m.format);
+            writeln!(
+                out,
+                "  {}x{} {:.1} fps {:?}",
+                m.width, m.height, m.fps, m.format
+            )?;
         }
     }
+    Ok(())
 }
 
 /// `tensorcv models`.
-pub fn models() {
-    println!("{:<14} {:<15} {:>8}  description", "name", "task", "size");
+pub fn models(out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "{:<14} {:<15} {:>8}  description",
+        "name", "task", "size"
+    )?;
     for b in BUILTINS {
         let card = ModelCard::parse(b.card, b.name).unwrap_or_default();
-        println!(
+        writeln!(
+            out,
             "{:<14} {:<15} {:>6.0}kB  {}",
             b.name,
             card.model.task.name(),
             b.bytes.len() as f64 / 1e3,
             card.model.description.unwrap_or_default()
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// `tensorcv inspect`: the model, and each preprocessing setting with where it came from.
-pub fn inspect(model: &Model, origin: &Origin, flags: &Preprocess, json: bool) {
+pub fn inspect(
+    out: &mut dyn Write,
+    model: &Model,
+    origin: &Origin,
+    flags: &Preprocess,
+    json: bool,
+) -> io::Result<()> {
     let card = model.card();
     let spec = model.input_spec();
     let info = model.info();
@@ -580,39 +613,41 @@ pub fn inspect(model: &Model, origin: &Origin, flags: &Preprocess, json: bool) {
             "labels": card.labels,
             "metadata": info.metadata,
         });
-        println!("{v}");
-        return;
+        writeln!(out, "{v}")?;
+        return Ok(());
     }
-    println!(
+    writeln!(
+        out,
         "{}: {:?}, task {}",
         origin.name,
         info.format,
         card.model.task.name()
-    );
+    )?;
     if let Some(d) = &card.model.description {
-        println!("  {d}");
+        writeln!(out, "  {d}")?;
     }
-    println!(
+    writeln!(
+        out,
         "card: {}",
         origin
             .card
             .as_deref()
             .unwrap_or("none (defaults inferred from the model)")
-    );
-    println!("inputs:");
+    )?;
+    writeln!(out, "inputs:")?;
     for i in &info.inputs {
-        println!("  {i}");
+        writeln!(out, "  {i}")?;
     }
-    println!("outputs:");
+    writeln!(out, "outputs:")?;
     for o in &info.outputs {
-        println!("  {o}");
+        writeln!(out, "  {o}")?;
     }
-    println!("preprocessing:");
+    writeln!(out, "preprocessing:")?;
     for (k, v, s) in &settings {
-        println!("  {k:<14} {v:<28} ({s})");
+        writeln!(out, "  {k:<14} {v:<28} ({s})")?;
     }
     if !card.labels.is_empty() {
-        println!("labels: {}", card.labels.join(", "));
+        writeln!(out, "labels: {}", card.labels.join(", "))?;
     }
     for (name, table) in [
         ("classification", &card.classification),
@@ -620,17 +655,18 @@ pub fn inspect(model: &Model, origin: &Origin, flags: &Preprocess, json: bool) {
         ("segmentation", &card.segmentation),
     ] {
         if let Some(t) = table {
-            println!("[{name}]");
+            writeln!(out, "[{name}]")?;
             for (k, v) in t {
-                println!("  {k} = {}", toml_value(v));
+                writeln!(out, "  {k} = {}", toml_value(v))?;
             }
         }
     }
     for (k, v) in &info.metadata {
         if k != "metadata_props.tensorcv.card" {
-            println!("metadata {k}: {v}");
+            writeln!(out, "metadata {k}: {v}")?;
         }
     }
+    Ok(())
 }
 
 /// A card value as TOML-like text.

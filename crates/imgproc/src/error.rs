@@ -119,6 +119,15 @@ pub enum Error {
     /// Encoding failed.
     #[error("cannot encode image: {0}")]
     Encode(String),
+    /// Decoding a file failed: the path, and why (any of the other errors).
+    #[error("'{path}': {source}")]
+    File {
+        /// the file
+        path: String,
+        /// the cause
+        #[source]
+        source: Box<Error>,
+    },
     /// A file could not be read or written.
     #[error("cannot {action} '{path}': {source}")]
     Io {

@@ -353,18 +353,36 @@ pub fn imread_scaled(path: impl AsRef<Path>, options: &DecodeOptions) -> Result<
         path: path.display().to_string(),
         source,
     };
-    let len = std::fs::metadata(path).map_err(io_err)?.len();
+    let in_file = |e: Error| Error::File {
+        path: path.display().to_string(),
+        source: Box::new(e),
+    };
+    let meta = std::fs::metadata(path).map_err(io_err)?;
+    if meta.is_dir() {
+        return Err(io_err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "a folder, not an image file",
+        )));
+    }
+    let len = meta.len();
     if len > options.limits.max_input_bytes {
-        return Err(Error::InputTooLarge {
+        return Err(in_file(Error::InputTooLarge {
             len,
             max: options.limits.max_input_bytes,
-        });
+        }));
     }
-    let bytes = std::fs::read(path).map_err(io_err)?;
-    imdecode_scaled(&bytes, options).map_err(|e| match e {
-        Error::Decode(msg) => Error::Decode(format!("'{}': {msg}", path.display())),
-        other => other,
-    })
+    // at most the limit even if the file grows while it is read (a pipe, a device)
+    let mut bytes = Vec::new();
+    {
+        use std::io::Read;
+        std::fs::File::open(path)
+            .and_then(|f| {
+                f.take(options.limits.max_input_bytes + 1)
+                    .read_to_end(&mut bytes)
+            })
+            .map_err(io_err)?;
+    }
+    imdecode_scaled(&bytes, options).map_err(in_file)
 }
 
 /// Encode an image. Channel order is taken from the image's format, so a BGR image is written
