@@ -188,7 +188,7 @@ pub struct TaskArgs {
     pub fps: Option<f64>,
     /// write the annotated frames as a video: x.y4m, x.avi (MJPEG), frames/%05d.png, `-`
     /// (Y4M on standard output, for `ffplay -`), `-:bgr24` or `-:rgb24` (raw frames)
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", allow_hyphen_values = true)]
     pub output: Option<String>,
     /// serve a live preview (annotated MJPEG stream, results, fps) at this address; a bare
     /// port means 127.0.0.1
