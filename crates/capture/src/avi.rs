@@ -15,6 +15,10 @@ use tensorcv_imgproc::{Image, ImageView, PixelFormat};
 /// The largest chunk the reader accepts (a corrupt size must not allocate gigabytes).
 const MAX_CHUNK: u32 = 256 << 20;
 
+/// What [`AviReader::from_reader`] reads from.
+pub trait ReadSeek: Read + Seek + Send {}
+impl<T: Read + Seek + Send> ReadSeek for T {}
+
 /// How the video stream is coded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Codec {
@@ -27,7 +31,7 @@ pub enum Codec {
 /// Reads an AVI file frame by frame.
 pub struct AviReader {
     info: SourceInfo,
-    input: BufReader<std::fs::File>,
+    input: Box<dyn ReadSeek>,
     codec: Codec,
     width: usize,
     height: usize,
@@ -50,9 +54,13 @@ impl AviReader {
     /// Open and parse the headers; frames are read on demand.
     pub fn open(path: &Path) -> Result<Self> {
         let name = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|e| source_err(&name, e))?;
+        Self::from_reader(name, Box::new(BufReader::new(file)))
+    }
+
+    /// Read from any seekable byte source (a file, bytes in memory), named `name` in errors.
+    pub fn from_reader(name: String, mut input: Box<dyn ReadSeek>) -> Result<Self> {
         let err = |m: String| source_err(&name, m);
-        let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
-        let mut input = BufReader::new(file);
         let mut head = [0u8; 12];
         input
             .read_exact(&mut head)

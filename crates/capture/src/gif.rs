@@ -38,10 +38,18 @@ impl GifReader {
     pub fn open(path: &Path) -> Result<Self> {
         let name = path.display().to_string();
         let file = std::fs::File::open(path).map_err(|e| source_err(&name, e))?;
+        Self::from_reader(name, std::io::BufReader::new(file))
+    }
+
+    /// Read from any seekable byte source (a file, bytes in memory), named `name` in errors.
+    pub fn from_reader(
+        name: String,
+        input: impl std::io::BufRead + std::io::Seek + Send + 'static,
+    ) -> Result<Self> {
         let (tx, frames) = sync_channel(AHEAD);
         std::thread::Builder::new()
             .name("tensorcv-gif".into())
-            .spawn(move || decode(file, tx))
+            .spawn(move || decode(input, tx))
             .map_err(|e| source_err(&name, format!("cannot start the GIF decoder: {e}")))?;
         let (w, h) = match frames.recv() {
             Ok(Decoded::Size(w, h)) => (w, h),
@@ -68,8 +76,8 @@ impl GifReader {
 
 /// The decoding thread: the size, then frame after frame, until the file ends or the reader
 /// is gone.
-fn decode(file: std::fs::File, tx: SyncSender<Decoded>) {
-    let decoder = match image::codecs::gif::GifDecoder::new(std::io::BufReader::new(file)) {
+fn decode(input: impl std::io::BufRead + std::io::Seek, tx: SyncSender<Decoded>) {
+    let decoder = match image::codecs::gif::GifDecoder::new(input) {
         Ok(d) => d,
         Err(e) => {
             let _ = tx.send(Decoded::Error(format!("cannot read GIF: {e}")));
@@ -86,7 +94,21 @@ fn decode(file: std::fs::File, tx: SyncSender<Decoded>) {
     if tx.send(Decoded::Size(w, h)).is_err() {
         return;
     }
-    for f in decoder.into_frames() {
+    let mut frames = decoder.into_frames();
+    loop {
+        // the image crate's decoder is third-party code: a panic in it is this file's error
+        let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| frames.next()))
+            .unwrap_or_else(|p| {
+                Some(Err(image::ImageError::IoError(std::io::Error::other(
+                    format!(
+                        "the GIF decoder failed: {}",
+                        tensorcv_infer::panic_message(&*p)
+                    ),
+                ))))
+            });
+        let Some(f) = next else {
+            return;
+        };
         let sent = match f {
             Ok(f) => tx.send(Decoded::Frame(f)),
             Err(e) => {

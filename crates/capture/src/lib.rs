@@ -135,7 +135,7 @@ impl OpenOptions {
     /// The idle timeout of network sources when none is given.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
     /// The longest one network frame may take when no deadline is given.
-    pub const DEFAULT_FRAME_DEADLINE: Duration = Duration::from_secs(30);
+    pub const DEFAULT_FRAME_DEADLINE: Duration = Duration::from_secs(15);
     /// The shortest timeout or deadline.
     pub const MIN_TIMEOUT: Duration = Duration::from_millis(10);
     /// The longest timeout or deadline (a day).

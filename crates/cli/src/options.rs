@@ -224,7 +224,7 @@ pub struct TaskArgs {
     pub timeout: f64,
     /// give up on a network source when one frame takes longer than this many seconds to
     /// arrive, even while bytes trickle in (0.01 to 86400; at least --timeout)
-    #[arg(long, value_name = "S", default_value_t = 30.0, value_parser = parse_seconds)]
+    #[arg(long, value_name = "S", default_value_t = 15.0, value_parser = parse_seconds)]
     pub frame_timeout: f64,
     /// the largest frame a network source may send, in MiB (1 to 1024), with or without a
     /// Content-Length

@@ -149,6 +149,18 @@ pub fn imdecode(bytes: &[u8], options: &DecodeOptions) -> Result<Image> {
 /// [`imdecode`], and the scale it decoded at: 1, or 1/2, 1/4, 1/8 under
 /// [`DecodeOptions::reduce_to`] (decoded width / the file's width).
 pub fn imdecode_scaled(bytes: &[u8], options: &DecodeOptions) -> Result<(Image, f32)> {
+    // the decoders are the `image` crate's and its codecs': a panic inside one (a bug they may
+    // still hold for some corrupt file) is this file's error, not the caller's crash
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode(bytes, options)))
+        .unwrap_or_else(|payload| {
+            Err(Error::Decode(format!(
+                "the decoder failed: {}",
+                crate::panic_message(&*payload)
+            )))
+        })
+}
+
+fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<(Image, f32)> {
     let limits = &options.limits;
     if bytes.len() as u64 > limits.max_input_bytes {
         return Err(Error::InputTooLarge {

@@ -46,6 +46,6 @@ pub mod resize;
 mod simd;
 pub mod tensor;
 
-pub use error::{Error, Result};
+pub use error::{panic_message, Error, Result};
 pub use image::{Image, ImageView, ImageViewMut, PixelFormat, Rect};
 pub use resize::Interpolation;

@@ -62,15 +62,8 @@ pub enum Error {
     Image(#[from] tensorcv_imgproc::Error),
 }
 
-/// The text of a panic's payload (`panic!("...")` carries a `&str` or a `String`), for errors
-/// made from contained panics.
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".into())
-}
+/// The text of a panic's payload (`tensorcv-imgproc`'s).
+pub use tensorcv_imgproc::panic_message;
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
