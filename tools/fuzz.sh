@@ -45,7 +45,7 @@ run_one() {
   ft=$(grep -E '^#[0-9]+' "$log" | tail -1 | grep -oE 'ft: [0-9]+' | awk '{print $2}')
   corpus=$(ls "fuzz/corpus/$t" | wc -l)
   local verdict=ok
-  [ $rc -ne 0 ] && verdict="FOUND ($(grep -m1 -oE 'ERROR: [^ ]+ [^ ]+|deadly signal|timeout|out-of-memory' "$log" | head -1))"
+  [ $rc -ne 0 ] && verdict="FOUND ($(grep -m1 -oE '(ERROR|SUMMARY): (libFuzzer|AddressSanitizer): [a-z -]+' "$log" | head -1))"
   printf '%-13s %6ss  %10s execs  %7s/s  cov %6s  ft %6s  corpus %5s  %s\n' \
     "$t" "$SECONDS_EACH" "${execs:-?}" "${speed:-?}" "${cov:-?}" "${ft:-?}" "$corpus" "$verdict" | tee -a "$REPORT"
   [ $rc -eq 0 ]

@@ -37,11 +37,15 @@ impl Header {
         let (mut width, mut height, mut fps, mut chroma) =
             (None, None, (25, 1), Some(Chroma::C420));
         for f in fields.filter(|f| !f.is_empty()) {
-            let (tag, value) = f.split_at(1);
+            // the tag is one character, not one byte (a field may start with any UTF-8)
+            let Some(tag) = f.chars().next() else {
+                continue;
+            };
+            let value = &f[tag.len_utf8()..];
             match tag {
-                "W" => width = value.parse::<usize>().ok(),
-                "H" => height = value.parse::<usize>().ok(),
-                "F" => {
+                'W' => width = value.parse::<usize>().ok(),
+                'H' => height = value.parse::<usize>().ok(),
+                'F' => {
                     let (n, d) = value
                         .split_once(':')
                         .ok_or(format!("bad frame rate '{value}'"))?;
@@ -50,7 +54,7 @@ impl Header {
                         d.parse().map_err(|_| format!("bad frame rate '{value}'"))?,
                     );
                 }
-                "C" => {
+                'C' => {
                     chroma = match value {
                         "420jpeg" | "420paldv" | "420mpeg2" | "420" => Some(Chroma::C420),
                         "422" => Some(Chroma::C422),
@@ -363,6 +367,9 @@ mod tests {
             .unwrap_err()
             .contains("not supported"));
         assert!(Header::parse("RIFF").is_err());
+        // found by fuzzing: a field that starts with a character of several bytes
+        let h = Header::parse("YUV4MPEG2 W5 H3 \u{1d2}ono").unwrap();
+        assert_eq!((h.width, h.height), (5, 3));
     }
 
     #[test]

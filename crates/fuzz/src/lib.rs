@@ -137,7 +137,9 @@ pub fn multipart(data: &[u8]) {
     // at most one step per byte and part, with a margin: anything more is a loop
     for _ in 0..(stream.len() * 4 + 64) {
         match m.step(eof) {
-            Ok(Step::Part(p)) => assert!(p.len() <= 64 + max as usize * 64, "a part over the limit"),
+            Ok(Step::Part(p)) => {
+                assert!(p.len() <= 64 + max as usize * 64, "a part over the limit")
+            }
             Ok(Step::End) | Err(_) => return,
             Ok(Step::NeedMore) => match pieces.next() {
                 Some(p) => m.feed(p),
@@ -159,7 +161,11 @@ pub fn raw(data: &[u8]) {
     let Ok(format) = format!("{}x{}:{format}", w % 64 + 1, h % 64 + 1).parse::<RawFormat>() else {
         return;
     };
-    let r = RawReader::new("fuzz".into(), Box::new(Cursor::new(data[3..].to_vec())), format);
+    let r = RawReader::new(
+        "fuzz".into(),
+        Box::new(Cursor::new(data[3..].to_vec())),
+        format,
+    );
     drain(Box::new(r), 64);
 }
 

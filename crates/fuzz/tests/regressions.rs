@@ -16,7 +16,10 @@ fn every_kept_crash_stays_fixed() {
         };
         let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
         files.sort();
-        for file in files.iter().filter(|f| f.extension().is_none_or(|e| e != "md")) {
+        for file in files
+            .iter()
+            .filter(|f| f.extension().is_none_or(|e| e != "md"))
+        {
             let data = std::fs::read(file).unwrap();
             let r = std::panic::catch_unwind(|| target(&data));
             assert!(r.is_ok(), "{name}: {} panicked", file.display());
