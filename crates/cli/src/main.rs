@@ -50,6 +50,19 @@ fn capture_failure(e: capture::Error) -> Failure {
     }
 }
 
+/// A failed input or output: said and listed; `Err` when standard output is gone (nothing more
+/// can be said there, the command ends).
+fn report(e: capture::Error, failures: &mut Vec<String>) -> Result<(), Failure> {
+    match capture_failure(e) {
+        Failure::Stdout(e) => Err(Failure::Stdout(e)),
+        Failure::Message(m) => {
+            warn(&m);
+            failures.push(m);
+            Ok(())
+        }
+    }
+}
+
 /// The name errors give standard output.
 const STDOUT: &str = "standard output";
 
@@ -318,28 +331,17 @@ fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, Failure> {
                         .map_err(Failure::Stdout)?;
                 }
             }
-            Err(e) => match capture_failure(e) {
-                // standard output is gone: nothing more can be said there
-                Failure::Stdout(e) => {
-                    ended = Err(Failure::Stdout(e));
+            Err(e) => {
+                if let Err(gone) = report(e, &mut failures) {
+                    ended = Err(gone);
                     break;
                 }
-                Failure::Message(m) => {
-                    warn(&m);
-                    failures.push(m);
-                }
-            },
+            }
         }
         if let Err(e) = closed {
-            match capture_failure(e) {
-                Failure::Stdout(e) => {
-                    ended = Err(Failure::Stdout(e));
-                    break;
-                }
-                Failure::Message(m) => {
-                    warn(&m);
-                    failures.push(m);
-                }
+            if let Err(gone) = report(e, &mut failures) {
+                ended = Err(gone);
+                break;
             }
         }
     }

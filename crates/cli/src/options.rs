@@ -206,8 +206,8 @@ pub struct TaskArgs {
     /// in order
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
     pub decoders: Option<u64>,
-    /// the largest image decoded, in megapixels (1 to 268; default 128): image files, AVI and
-    /// network frames; a file claiming more is refused before its pixels are allocated
+    /// the largest image decoded, in megapixels (1 to 268; default 67, 8192x8192): image files,
+    /// AVI and network frames; a file claiming more is refused before its pixels are allocated
     #[arg(long, value_name = "MP", value_parser = clap::value_parser!(u64).range(1..=268))]
     pub max_megapixels: Option<u64>,
     /// run tract's own operators only, without tensorcv's kernels (convolutions, fused blocks,

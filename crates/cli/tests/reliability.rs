@@ -315,16 +315,12 @@ fn corrupt_models_and_cards_are_errors_naming_the_file() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("cut.onnx"), "{}", stderr(&o));
     // a card beside a good model, naming an output the model lacks: once, at load
-    let model = dir.join("face.onnx");
-    std::fs::copy(
-        root().join("models/face_detection_short_range.onnx"),
-        &model,
-    )
-    .unwrap();
-    let card = std::fs::read_to_string(root().join("models/face_detection_short_range.toml"))
-        .unwrap()
-        .replace("boxes = \"regressors\"", "boxes = \"regresors\"");
-    std::fs::write(dir.join("face.toml"), card).unwrap();
+    let model = face_with_card(
+        &dir,
+        "face",
+        "boxes = \"regressors\"",
+        "boxes = \"regresors\"",
+    );
     let o = tensorcv(&[
         "detect",
         "-m",
@@ -345,19 +341,26 @@ fn corrupt_models_and_cards_are_errors_naming_the_file() {
     assert!(o.stdout.is_empty(), "nothing processed");
 }
 
-#[test]
-fn a_broken_detector_card_is_blamed_on_the_detector() {
-    let dir = scratch("broken-detector");
-    let model = dir.join("det.onnx");
+/// The zoo's face detector copied into `dir` as `name.onnx`, its card beside it with `from`
+/// replaced by `to`.
+fn face_with_card(dir: &Path, name: &str, from: &str, to: &str) -> std::path::PathBuf {
+    let model = dir.join(format!("{name}.onnx"));
     std::fs::copy(
         root().join("models/face_detection_short_range.onnx"),
         &model,
     )
     .unwrap();
-    let card = std::fs::read_to_string(root().join("models/face_detection_short_range.toml"))
-        .unwrap()
-        .replace("min_score = 0.5", "min_score = nan");
-    std::fs::write(dir.join("det.toml"), card).unwrap();
+    let card =
+        std::fs::read_to_string(root().join("models/face_detection_short_range.toml")).unwrap();
+    assert!(card.contains(from), "{from}");
+    std::fs::write(model.with_extension("toml"), card.replace(from, to)).unwrap();
+    model
+}
+
+#[test]
+fn a_broken_detector_card_is_blamed_on_the_detector() {
+    let dir = scratch("broken-detector");
+    let model = face_with_card(&dir, "det", "min_score = 0.5", "min_score = nan");
     let o = tensorcv(&[
         "classify",
         "-m",
@@ -393,18 +396,12 @@ fn errors_name_the_output_and_the_file() {
     assert!(!e.contains("pan.avi"), "{e}");
     assert!(o.stdout.is_empty());
     // an image over the decode limit names its file, and the other inputs go on
-    let dir = scratch("over-limit");
-    let big = dir.join("big.png");
-    std::fs::write(&big, png_claiming(20_000, 20_000)).unwrap();
-    let o = tensorcv(&[
-        "detect",
-        big.to_str().unwrap(),
-        "tests/data/imgproc/astronaut.png",
-    ]);
+    let big = "tests/data/fuzz/image_decode/png-claims-20000x20000";
+    let o = tensorcv(&["detect", big, "tests/data/imgproc/astronaut.png"]);
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        e.contains("big.png") && e.contains("over the decode limit"),
+        e.contains(big) && e.contains("over the decode limit"),
         "{e}"
     );
     assert!(String::from_utf8_lossy(&o.stdout).contains("1 detection"));
@@ -426,35 +423,6 @@ fn errors_name_the_output_and_the_file() {
     ]);
     assert_eq!(labels.status.code(), Some(1));
     assert!(stderr(&labels).contains("/dev/zero"), "{}", stderr(&labels));
-}
-
-/// A PNG whose header claims `w`×`h` (with a tiny, wrong body).
-fn png_claiming(w: u32, h: u32) -> Vec<u8> {
-    fn crc(data: &[u8]) -> u32 {
-        let mut c = 0xffff_ffffu32;
-        for &b in data {
-            c ^= b as u32;
-            for _ in 0..8 {
-                c = if c & 1 != 0 {
-                    0xedb8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-            }
-        }
-        !c
-    }
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = b"IHDR".to_vec();
-    ihdr.extend_from_slice(&w.to_be_bytes());
-    ihdr.extend_from_slice(&h.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    for chunk in [ihdr, b"IDAT\x78\x9c\x03\x00".to_vec(), b"IEND".to_vec()] {
-        out.extend_from_slice(&(chunk.len() as u32 - 4).to_be_bytes());
-        out.extend_from_slice(&chunk);
-        out.extend_from_slice(&crc(&chunk).to_be_bytes());
-    }
-    out
 }
 
 /// One JPEG of the test video.

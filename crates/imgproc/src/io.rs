@@ -50,14 +50,16 @@ pub struct DecodeLimits {
 }
 
 impl Default for DecodeLimits {
-    /// 16384 pixels a side, 128 megapixels, 256 MiB of input, 1 GiB of decoder memory.
+    /// 16384 pixels a side, 2²⁶ pixels (8192×8192, 67 megapixels), 256 MiB of input, 512 MiB
+    /// of decoder memory: one decode of the largest image peaks near 250 MB of memory, so
+    /// several decoding at once stay within a gigabyte. Raise `max_pixels` for larger photos.
     fn default() -> Self {
         DecodeLimits {
             max_width: 16384,
             max_height: 16384,
-            max_pixels: 128 << 20,
+            max_pixels: 1 << 26,
             max_input_bytes: 256 << 20,
-            max_alloc: 1 << 30,
+            max_alloc: 512 << 20,
         }
     }
 }
