@@ -92,7 +92,15 @@ fn quiet_panics() {
     }));
 }
 
+/// The process's memory budget: a model that folds into huge tensors while it loads fails
+/// with an error naming it instead of taking the machine's memory (`tensorcv_infer::memory`;
+/// limits from `TENSORCV_MEMORY_MB` and `TENSORCV_MAX_ALLOCATION_MB`).
+#[global_allocator]
+static MEMORY: tensorcv_infer::memory::Budget = tensorcv_infer::memory::Budget::new();
+
 fn main() -> ExitCode {
+    let (total, single) = tensorcv_infer::memory::Budget::from_env();
+    MEMORY.set_limits(total, single);
     quiet_panics();
     let cli = Cli::parse();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(&cli)));

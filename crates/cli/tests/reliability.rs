@@ -358,6 +358,31 @@ fn face_with_card(dir: &Path, name: &str, from: &str, to: &str) -> std::path::Pa
 }
 
 #[test]
+fn a_model_that_folds_into_huge_tensors_fails_fast_within_the_memory_budget() {
+    // 181 bytes of ONNX: ConstantOfShape([50000, 50000]), 10 GB, folded while tract loads it
+    let bomb = "tests/data/fuzz/onnx/constant-of-shape-10gb";
+    for args in [
+        &["inspect", bomb][..],
+        &["run", "-m", bomb, "tests/data/imgproc/astronaut.png"][..],
+    ] {
+        let mut c = bin();
+        c.args(args);
+        let (o, took) = run_within(c, Duration::from_secs(30));
+        let e = stderr(&o);
+        no_panic(&o);
+        assert_eq!(o.status.code(), Some(1), "{e}");
+        assert!(e.contains(bomb) && e.contains("needs more memory"), "{e}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
+    }
+    // the budget is the user's to set; a normal run fits a small one
+    let mut c = bin();
+    c.env("TENSORCV_MEMORY_MB", "256")
+        .args(["detect", "tests/data/imgproc/astronaut.png"]);
+    let (o, _) = run_within(c, Duration::from_secs(30));
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
 fn a_broken_detector_card_is_blamed_on_the_detector() {
     let dir = scratch("broken-detector");
     let model = face_with_card(&dir, "det", "min_score = 0.5", "min_score = nan");

@@ -39,16 +39,23 @@ fn contained_by_design(file: &str) -> bool {
     file.contains("/.cargo/registry/") || file.contains("index.crates.io")
 }
 
+/// The fuzzers' memory budget: 1.5 GB live, 1 GB at once (libFuzzer's own limit is 2 GB), as
+/// the `tensorcv` command keeps its own (`tensorcv_infer::memory`).
+#[global_allocator]
+static MEMORY: tensorcv_infer::memory::Budget = tensorcv_infer::memory::Budget::new();
+
 static HOOKED: Once = Once::new();
 /// Set when a panic of tensorcv's own code was seen (the hook aborts under libFuzzer; tests
 /// read this).
 pub static OWN_PANIC: AtomicBool = AtomicBool::new(false);
 
-/// Replace the panic hook (libFuzzer's aborts on every panic, contained or not): a panic in
-/// third-party code is let unwind to tensorcv's `catch_unwind`, silently; a panic in
-/// tensorcv's own code is printed and, when `abort` (the fuzzers), aborts the process.
+/// Set the memory budget and replace the panic hook (libFuzzer's aborts on every panic,
+/// contained or not): a panic in third-party code is let unwind to tensorcv's `catch_unwind`,
+/// silently; a panic in tensorcv's own code is printed and, when `abort` (the fuzzers),
+/// aborts the process.
 pub fn install_hook(abort: bool) {
     HOOKED.call_once(|| {
+        MEMORY.set_limits(1536 << 20, 1 << 30);
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let file = info.location().map(|l| l.file()).unwrap_or("");

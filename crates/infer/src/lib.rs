@@ -24,6 +24,7 @@
 pub mod card;
 mod error;
 pub mod kernels;
+pub mod memory;
 pub mod model;
 pub mod npy;
 mod tflite;

@@ -278,12 +278,18 @@ impl Model {
             Self::load_bytes(bytes, what, options)
         }))
         .unwrap_or_else(|payload| {
+            let panic = crate::panic_message(&*payload);
             Err(Error::Load {
                 what: what.to_string(),
-                message: format!(
-                    "the model file is corrupt or unsupported (tract's loader panicked: {})",
-                    crate::panic_message(&*payload)
-                ),
+                message: if panic.contains("failed to allocate") {
+                    // a refused allocation (crate::memory): the graph folds into huge tensors
+                    format!("loading it needs more memory than this process may use ({panic})")
+                } else {
+                    format!(
+                        "the model file is corrupt or unsupported (tract's loader panicked: \
+                         {panic})"
+                    )
+                },
             })
         })
     }

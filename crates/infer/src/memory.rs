@@ -1,0 +1,218 @@
+//! A memory budget for the whole process: a global allocator over the system's that refuses
+//! an allocation larger than a cap, or one that would take the live total past a limit.
+//!
+//! Why: a model file can make tract allocate far more than its own size while it loads —
+//! 181 bytes of ONNX holding `ConstantOfShape([50000, 50000])` are folded into a 10 GB tensor
+//! before any of the model's shapes can be checked. Under a budget such an allocation fails
+//! instead: tract's tensors then panic, which [`Model::from_bytes`](crate::Model::from_bytes)
+//! contains and reports as [`Error::Load`](crate::Error::Load) naming the file, in
+//! milliseconds and without the memory. (An ordinary `Vec` that cannot grow still aborts the
+//! process, as Rust does without a budget — but at the budget, not when the machine is out
+//! of memory.)
+//!
+//! ```no_run
+//! use tensorcv_infer::memory::Budget;
+//!
+//! #[global_allocator]
+//! static MEMORY: Budget = Budget::new();
+//!
+//! fn main() {
+//!     MEMORY.set_limits(4 << 30, 1 << 30); // 4 GiB in all, 1 GiB at once
+//!     // ... load untrusted models ...
+//! }
+//! ```
+//!
+//! The `tensorcv` command installs one, with limits from `TENSORCV_MEMORY_MB` and
+//! `TENSORCV_MAX_ALLOCATION_MB` ([`Budget::from_env`]). Counting costs one atomic add per
+//! allocation and per free.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A global allocator that keeps the process within a memory budget (see the module docs).
+#[derive(Debug)]
+pub struct Budget {
+    live: AtomicUsize,
+    total: AtomicUsize,
+    single: AtomicUsize,
+    refused: AtomicUsize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Budget {
+    /// No limits until [`Budget::set_limits`].
+    pub const fn new() -> Self {
+        Budget {
+            live: AtomicUsize::new(0),
+            total: AtomicUsize::new(usize::MAX),
+            single: AtomicUsize::new(usize::MAX),
+            refused: AtomicUsize::new(0),
+        }
+    }
+
+    /// At most `total` bytes live at once, at most `single` in one allocation.
+    pub fn set_limits(&self, total: usize, single: usize) {
+        self.total.store(total.max(1 << 20), Ordering::Relaxed);
+        self.single.store(single.max(1 << 20), Ordering::Relaxed);
+    }
+
+    /// The limits the `tensorcv` command uses: `TENSORCV_MEMORY_MB` in all (default: three
+    /// quarters of the machine's memory, 4 GiB when it cannot be read) and
+    /// `TENSORCV_MAX_ALLOCATION_MB` at once (default 2 GiB — the largest model file, far more
+    /// than any tensor of a vision model — and never more than the total):
+    /// `(total, single)` in bytes.
+    pub fn from_env() -> (usize, usize) {
+        let mb = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .filter(|&v| v > 0)
+                .map(|v| v.saturating_mul(1 << 20))
+        };
+        let total = mb("TENSORCV_MEMORY_MB")
+            .or_else(|| physical_memory().map(|m| m / 4 * 3))
+            .unwrap_or(4 << 30);
+        let single = mb("TENSORCV_MAX_ALLOCATION_MB")
+            .unwrap_or(2 << 30)
+            .min(total);
+        (total, single)
+    }
+
+    /// Bytes allocated now.
+    pub fn live(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    /// The limits in effect: `(total, single)`.
+    pub fn limits(&self) -> (usize, usize) {
+        (
+            self.total.load(Ordering::Relaxed),
+            self.single.load(Ordering::Relaxed),
+        )
+    }
+
+    /// How many allocations were refused so far.
+    pub fn refused(&self) -> usize {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Count `n` more bytes if the limits allow.
+    fn reserve(&self, n: usize) -> bool {
+        if n > self.single.load(Ordering::Relaxed) {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        let total = self.total.load(Ordering::Relaxed);
+        let before = self.live.fetch_add(n, Ordering::Relaxed);
+        if before.checked_add(n).is_none_or(|after| after > total) {
+            self.live.fetch_sub(n, Ordering::Relaxed);
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    fn release(&self, n: usize) {
+        self.live.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged, or returns
+// null (allowed for `alloc`, `alloc_zeroed` and `realloc`: "the allocation failed"); the
+// counting is bookkeeping beside it and never touches the memory.
+unsafe impl GlobalAlloc for Budget {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if !self.reserve(layout.size()) {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: the caller's `layout` is valid and of non-zero size (GlobalAlloc's contract).
+        let p = unsafe { System.alloc(layout) };
+        if p.is_null() {
+            self.release(layout.size());
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if !self.reserve(layout.size()) {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: as in `alloc`.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if p.is_null() {
+            self.release(layout.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by this allocator (so by `System`) with `layout`.
+        unsafe { System.dealloc(ptr, layout) };
+        self.release(layout.size());
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let old = layout.size();
+        if new_size > old && !self.reserve(new_size - old) {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: `ptr` was allocated by `System` with `layout`; `new_size` is valid for it
+        // (GlobalAlloc's contract for `realloc`).
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        match (p.is_null(), new_size > old) {
+            (true, true) => self.release(new_size - old),
+            (false, false) => self.release(old - new_size),
+            _ => {}
+        }
+        p
+    }
+}
+
+/// The machine's memory (Linux: `MemTotal` in /proc/meminfo).
+fn physical_memory() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_refuse_and_counts_balance() {
+        let b = Budget::new();
+        b.set_limits(8 << 20, 4 << 20);
+        let small = Layout::from_size_align(1 << 20, 8).unwrap();
+        let big = Layout::from_size_align(5 << 20, 8).unwrap();
+        // SAFETY: layouts of non-zero size; every pointer is freed with its own layout.
+        unsafe {
+            assert!(b.alloc(big).is_null(), "over the single cap");
+            let p: Vec<*mut u8> = (0..8).map(|_| b.alloc(small)).collect();
+            assert!(p.iter().all(|p| !p.is_null()));
+            assert_eq!(b.live(), 8 << 20);
+            assert!(b.alloc(small).is_null(), "over the total");
+            let grown = b.realloc(p[0], small, 2 << 20);
+            assert!(grown.is_null(), "growing past the total is refused");
+            for q in &p {
+                b.dealloc(*q, small);
+            }
+            assert_eq!(b.live(), 0);
+            let z = b.alloc_zeroed(small);
+            assert!(!z.is_null() && *z == 0);
+            let z2 = b.realloc(z, small, 3 << 20);
+            assert_eq!(b.live(), 3 << 20);
+            b.dealloc(z2, Layout::from_size_align(3 << 20, 8).unwrap());
+        }
+        assert_eq!(b.live(), 0);
+        assert_eq!(b.refused(), 3);
+    }
+}
