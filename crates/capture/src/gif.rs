@@ -7,6 +7,7 @@ use image::AnimationDecoder;
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::time::Duration;
+use tensorcv_imgproc::io::DecodeLimits;
 use tensorcv_imgproc::{color, Image, PixelFormat};
 
 /// Frames decoded ahead of the reader.
@@ -34,22 +35,29 @@ pub struct GifReader {
 }
 
 impl GifReader {
-    /// Open `path` (a still GIF is a one-frame stream).
+    /// Open `path` (a still GIF is a one-frame stream) with the default [`DecodeLimits`].
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, DecodeLimits::default())
+    }
+
+    /// Open `path`, refusing a canvas or a frame over `limits` (a frame may claim a size far
+    /// larger than its canvas: it is checked before its buffer is allocated).
+    pub fn open_with(path: &Path, limits: DecodeLimits) -> Result<Self> {
         let name = path.display().to_string();
         let file = std::fs::File::open(path).map_err(|e| source_err(&name, e))?;
-        Self::from_reader(name, std::io::BufReader::new(file))
+        Self::from_reader(name, std::io::BufReader::new(file), limits)
     }
 
     /// Read from any seekable byte source (a file, bytes in memory), named `name` in errors.
     pub fn from_reader(
         name: String,
         input: impl std::io::BufRead + std::io::Seek + Send + 'static,
+        limits: DecodeLimits,
     ) -> Result<Self> {
         let (tx, frames) = sync_channel(AHEAD);
         std::thread::Builder::new()
             .name("tensorcv-gif".into())
-            .spawn(move || decode(input, tx))
+            .spawn(move || decode(input, limits, tx))
             .map_err(|e| source_err(&name, format!("cannot start the GIF decoder: {e}")))?;
         let (w, h) = match frames.recv() {
             Ok(Decoded::Size(w, h)) => (w, h),
@@ -76,19 +84,33 @@ impl GifReader {
 
 /// The decoding thread: the size, then frame after frame, until the file ends or the reader
 /// is gone.
-fn decode(input: impl std::io::BufRead + std::io::Seek, tx: SyncSender<Decoded>) {
-    let decoder = match image::codecs::gif::GifDecoder::new(input) {
+fn decode(
+    input: impl std::io::BufRead + std::io::Seek,
+    limits: DecodeLimits,
+    tx: SyncSender<Decoded>,
+) {
+    use image::ImageDecoder;
+    let mut decoder = match image::codecs::gif::GifDecoder::new(input) {
         Ok(d) => d,
         Err(e) => {
             let _ = tx.send(Decoded::Error(format!("cannot read GIF: {e}")));
             return;
         }
     };
-    let (w, h) = image::ImageDecoder::dimensions(&decoder);
-    if (w as u64) * (h as u64) > MAX_PIXELS {
+    let (w, h) = decoder.dimensions();
+    if (w as u64) * (h as u64) > MAX_PIXELS.min(limits.max_pixels) {
         let _ = tx.send(Decoded::Error(format!(
             "{w}x{h} frames are larger than allowed"
         )));
+        return;
+    }
+    // the decoder checks every frame's buffer against these before allocating it
+    let mut image_limits = image::Limits::default();
+    image_limits.max_image_width = Some(limits.max_width);
+    image_limits.max_image_height = Some(limits.max_height);
+    image_limits.max_alloc = Some(limits.max_alloc);
+    if let Err(e) = decoder.set_limits(image_limits) {
+        let _ = tx.send(Decoded::Error(format!("cannot read GIF: {e}")));
         return;
     }
     if tx.send(Decoded::Size(w, h)).is_err() {

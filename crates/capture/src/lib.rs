@@ -219,7 +219,7 @@ pub fn open(input: &str, options: &OpenOptions) -> Result<Box<dyn Source>> {
         "avi" => Ok(Box::new(
             avi::AviReader::open(path)?.with_limits(options.limits),
         )),
-        "gif" => Ok(Box::new(gif::GifReader::open(path)?)),
+        "gif" => Ok(Box::new(gif::GifReader::open_with(path, options.limits)?)),
         _ => Ok(files(files::ImageFiles::file(path)?)),
     }
 }

@@ -633,6 +633,12 @@ fn corrupt_videos_end_with_an_error_or_the_frames_they_hold() {
     let y4m = std::fs::read(root().join("tests/data/capture/pan.y4m")).unwrap();
     let gif = std::fs::read(root().join("tests/data/capture/pan.gif")).unwrap();
     let mut cases: Vec<(String, Vec<u8>)> = Vec::new();
+    // found by fuzzing: a GIF frame claiming 21573x17235 pixels on a 2x2 canvas
+    cases.push((
+        "frame-larger-than-canvas.gif".into(),
+        std::fs::read(root().join("tests/data/fuzz/gif/crash-gif-frame-larger-than-canvas"))
+            .unwrap(),
+    ));
     for (name, data) in [("a.avi", &avi), ("a.y4m", &y4m), ("a.gif", &gif)] {
         // cut short, and sizes and offsets overwritten near the start and in the middle
         cases.push((format!("cut-{name}"), data[..data.len() / 2].to_vec()));

@@ -123,9 +123,11 @@ pub fn avi(data: &[u8]) {
 
 /// A GIF: canvas, frames, disposal.
 pub fn gif(data: &[u8]) {
-    if let Ok(r) =
-        tensorcv_capture::gif::GifReader::from_reader("fuzz.gif".into(), Cursor::new(data.to_vec()))
-    {
+    if let Ok(r) = tensorcv_capture::gif::GifReader::from_reader(
+        "fuzz.gif".into(),
+        Cursor::new(data.to_vec()),
+        limits(),
+    ) {
         drain(Box::new(r), 64);
     }
 }
