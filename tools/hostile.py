@@ -216,6 +216,31 @@ def file_cases(rng, n, tmp):
         yield f"mutated {seed} #{k}", cmd + [p], [p]
 
 
+def bomb_cases(tmp):
+    """Small files that decode or load into a lot: a PNG of 16384x8192 zeros (400 kB), the
+    kept ONNX and GIF bombs of tests/data/fuzz."""
+    import struct
+    import zlib
+
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+    w, h = 16384, 8192
+    c = zlib.compressobj(9)
+    row = b"\x00" * (w * 3 + 1)
+    idat = b"".join(c.compress(row) for _ in range(h)) + c.flush()
+    png = Path(tmp) / "bomb.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                    + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    yield "bomb: PNG 16384x8192 of zeros", ["detect", png], [png]
+    for f in sorted((ROOT / "tests/data/fuzz/onnx").glob("*")):
+        yield f"bomb: {f.name}", ["inspect", f], []
+        yield f"bomb: {f.name} (run)", ["run", "-m", f, IMG], []
+    for f in sorted((ROOT / "tests/data/fuzz/gif").glob("crash-*")):
+        g = Path(tmp) / (f.name + ".gif")
+        g.write_bytes(f.read_bytes())
+        yield f"bomb: {f.name}", ["detect", g], [g]
+
+
 def model_cases(rng, n, tmp):
     models = [m for m in ["models/face_detection_short_range.onnx", "models/emotion.onnx",
                           "models/shapes.onnx", "models/shapes_int8.tflite",
@@ -455,6 +480,7 @@ def main():
             jobs += list(file_cases(rng, a.cases, tmp))
         if "models" in only:
             jobs += list(model_cases(rng, a.cases, tmp))
+            jobs += list(bomb_cases(tmp))
         with cf.ThreadPoolExecutor(a.jobs) as ex:
             futs = [ex.submit(run_case, a.binary, n, args, files=f) for n, args, f in jobs]
             for f in cf.as_completed(futs):

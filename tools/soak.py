@@ -17,6 +17,7 @@ Standard library only. Prints a table (the README's "Reliability" section shows 
 
 import argparse
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -220,6 +221,7 @@ def main():
         if r["code"] != 0 or not (at1k and at_n) or at_n > at1k + 8 * 1024:
             ok = False
     print("memory flat (within 8 MB from 1,000 to the end): " + ("yes" if ok else "NO"))
+    shutil.rmtree(tmp, ignore_errors=True)
     return 0 if ok else 1
 
 

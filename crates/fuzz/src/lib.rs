@@ -279,8 +279,11 @@ pub fn preview_http(data: &[u8]) {
     assert!(ok, "the preview server stopped answering");
 }
 
+/// What a target does with its bytes.
+pub type Target = fn(&[u8]);
+
 /// Every target by name (for the regression test and the campaign script).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("image_decode", image_decode),
     ("y4m", y4m),
     ("avi", avi),
