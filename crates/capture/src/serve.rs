@@ -53,7 +53,7 @@ pub use net::PreviewServer;
 
 /// Without the `net` feature there is no preview server: binding says so.
 #[cfg(not(feature = "net"))]
-pub struct PreviewServer(());
+pub struct PreviewServer(std::convert::Infallible);
 
 #[cfg(not(feature = "net"))]
 impl PreviewServer {
@@ -68,23 +68,26 @@ impl PreviewServer {
             message: "this build has no network support (tensorcv-capture's `net` feature)".into(),
         })
     }
-    /// Never reached.
+    /// Never called: no value of this type exists.
     pub fn local_addr(&self) -> SocketAddr {
-        unreachable!()
+        match self.0 {}
     }
-    /// Never reached.
+    /// Never called: no value of this type exists.
     pub fn watched(&self) -> bool {
-        false
+        match self.0 {}
     }
-    /// Never reached.
+    /// Never called: no value of this type exists.
     pub fn publish(&self, _: &ImageView<'_>, _: u64, _: &str, _: f64) -> Result<()> {
-        Ok(())
+        match self.0 {}
     }
-    /// Never reached.
-    pub fn close(self) {}
+    /// Never called: no value of this type exists.
+    pub fn close(self) {
+        match self.0 {}
+    }
 }
 
 /// The page at `/`.
+#[cfg(feature = "net")]
 const PAGE: &str = r#"<!doctype html>
 <html><head><meta charset="utf-8"><title>tensorcv preview</title>
 <style>body{font-family:sans-serif;background:#111;color:#eee;margin:1em}
