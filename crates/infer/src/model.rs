@@ -955,18 +955,103 @@ fn input_spec(input: &TensorInfo, card: &ModelCard) -> Result<TensorSpec> {
     Ok(spec)
 }
 
-/// Read a model file, refusing one larger than [`MAX_MODEL_BYTES`] before reading it.
+/// Read a model file, refusing one larger than [`MAX_MODEL_BYTES`] (before reading it where
+/// its size is known; devices and pipes are cut at the limit).
 pub fn read_model_file(path: &Path) -> Result<Vec<u8>> {
+    read_bounded(path, MAX_MODEL_BYTES)
+}
+
+fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let io = |source| Error::Io {
         path: path.display().to_string(),
         source,
     };
-    let len = std::fs::metadata(path).map_err(io)?.len();
-    if len > MAX_MODEL_BYTES {
-        return Err(Error::Load {
-            what: format!("'{}'", path.display()),
-            message: format!("{len} bytes is larger than any model ({MAX_MODEL_BYTES} at most)"),
-        });
+    let too_large = |size: String| Error::Load {
+        what: format!("'{}'", path.display()),
+        message: format!("{size} is larger than any model ({limit} bytes at most)"),
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if meta.is_dir() {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "a folder, not a model file",
+        )));
     }
-    std::fs::read(path).map_err(io)
+    if meta.len() > limit {
+        return Err(too_large(format!("{} bytes", meta.len())));
+    }
+    // Devices and pipes report no length, and a file may grow while it is read: what is
+    // read is bounded too, the buffer growing by doubling up to the limit and no further.
+    let max = limit as usize;
+    let mut bytes: Vec<u8> = Vec::new();
+    bytes
+        .try_reserve_exact((meta.len() as usize).max(64 << 10).min(max.max(1)))
+        .map_err(|_| io(std::io::ErrorKind::OutOfMemory.into()))?;
+    loop {
+        if bytes.len() == bytes.capacity() {
+            if bytes.len() >= max {
+                let mut probe = [0u8; 1];
+                if read_some(&mut file, &mut probe).map_err(io)? > 0 {
+                    return Err(too_large("what it holds".into()));
+                }
+                break;
+            }
+            let more = bytes.capacity().min(max - bytes.len());
+            bytes
+                .try_reserve_exact(more)
+                .map_err(|_| io(std::io::ErrorKind::OutOfMemory.into()))?;
+        }
+        // at most 8 MiB a read, so a pipe's small reads do not zero the whole spare room each time
+        let filled = bytes.len();
+        bytes.resize(bytes.capacity().min(filled + (8 << 20)), 0);
+        let n = read_some(&mut file, &mut bytes[filled..]).map_err(io)?;
+        bytes.truncate(filled + n);
+        if n == 0 {
+            break;
+        }
+    }
+    Ok(bytes)
+}
+
+/// One `read`, retried when a signal interrupts it.
+fn read_some(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::io::Read;
+    loop {
+        match file.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_files_are_read_to_the_limit_and_no_further() {
+        let dir = std::env::temp_dir().join(format!("tensorcv-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("m.onnx");
+        std::fs::write(&file, vec![7u8; 300_000]).unwrap();
+        // a file of known size: its bytes, or refused before reading
+        assert_eq!(read_bounded(&file, 300_000).unwrap().len(), 300_000);
+        let err = read_bounded(&file, 299_999).unwrap_err().to_string();
+        assert!(
+            err.contains("300000 bytes is larger than any model"),
+            "{err}"
+        );
+        // a device that never ends (its size reads as 0): cut at the limit, whatever the limit
+        for limit in [1u64, 65_536, 1 << 20, (1 << 20) + 17] {
+            let err = read_bounded(Path::new("/dev/zero"), limit)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("({limit} bytes at most)")), "{err}");
+        }
+        assert!(read_bounded(Path::new("/dev/null"), 10).unwrap().is_empty());
+        let err = read_bounded(&dir, 10).unwrap_err().to_string();
+        assert!(err.contains("a folder"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
