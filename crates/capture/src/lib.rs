@@ -199,13 +199,30 @@ pub fn open(input: &str, options: &OpenOptions) -> Result<Box<dyn Source>> {
              yuyv, nv12)",
         ));
     }
-    let files = |f: files::ImageFiles| -> Box<dyn Source> {
-        Box::new(f.reduce_to(options.reduce_to).with_limits(options.limits))
-    };
     if files::is_sequence_pattern(input) {
-        return Ok(files(files::ImageFiles::sequence(input)?));
+        return Ok(image_files(files::ImageFiles::sequence(input)?, options));
     }
-    let path = Path::new(input);
+    open_path(Path::new(input), options)
+}
+
+/// [`open`] for an input that may not be UTF-8 (a file or folder name from the command line
+/// or a walk): a UTF-8 one goes to [`open`] as it is, any other is a path for [`open_path`].
+pub fn open_os(input: &std::ffi::OsStr, options: &OpenOptions) -> Result<Box<dyn Source>> {
+    match input.to_str() {
+        Some(input) => open(input, options),
+        None => open_path(Path::new(input), options),
+    }
+}
+
+/// Open a file or folder by its path, whatever bytes it is made of: a folder of images, a
+/// file by extension (`.y4m`, `.avi`, `.gif`, else an image), or raw frames when `raw` is set.
+/// No URL, camera or pattern is looked for in it (that is [`open`]).
+pub fn open_path(path: &Path, options: &OpenOptions) -> Result<Box<dyn Source>> {
+    options.validate()?;
+    if let Some(format) = options.raw {
+        return Ok(Box::new(raw::RawReader::open(path, format)?));
+    }
+    let files = |f: files::ImageFiles| image_files(f, options);
     if path.is_dir() {
         return Ok(files(files::ImageFiles::folder(path)?));
     }
@@ -222,4 +239,12 @@ pub fn open(input: &str, options: &OpenOptions) -> Result<Box<dyn Source>> {
         "gif" => Ok(Box::new(gif::GifReader::open_with(path, options.limits)?)),
         _ => Ok(files(files::ImageFiles::file(path)?)),
     }
+}
+
+fn image_files(files: files::ImageFiles, options: &OpenOptions) -> Box<dyn Source> {
+    Box::new(
+        files
+            .reduce_to(options.reduce_to)
+            .with_limits(options.limits),
+    )
 }

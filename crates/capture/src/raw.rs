@@ -98,15 +98,17 @@ pub struct RawReader {
 
 impl RawReader {
     /// `-` for standard input, else a file (or a named pipe).
-    pub fn open(input: &str, format: RawFormat) -> Result<Self> {
-        let reader: Box<dyn Read + Send> = if input == "-" {
+    pub fn open(input: impl AsRef<std::path::Path>, format: RawFormat) -> Result<Self> {
+        let input = input.as_ref();
+        let name = input.display().to_string();
+        let reader: Box<dyn Read + Send> = if input.as_os_str() == "-" {
             Box::new(std::io::stdin())
         } else {
             Box::new(BufReader::new(
-                std::fs::File::open(input).map_err(|e| source_err(input, e))?,
+                std::fs::File::open(input).map_err(|e| source_err(&name, e))?,
             ))
         };
-        Ok(Self::new(input.to_string(), reader, format))
+        Ok(Self::new(name, reader, format))
     }
 
     /// Read from any byte stream.

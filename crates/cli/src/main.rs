@@ -296,7 +296,7 @@ fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, Failure> {
         if STOP.load(Ordering::Relaxed) {
             break;
         }
-        let source = match capture::open(input, &open_options) {
+        let source = match capture::open_os(input, &open_options) {
             Ok(s) => s,
             Err(e) => {
                 warn(&e);

@@ -131,8 +131,8 @@ pub struct TaskArgs {
     /// image files, folders (walked, sorted), numbered sequences (frames/%05d.png), videos
     /// (.y4m, .avi MJPEG, .gif), `-` or a file of raw frames (with --raw), http:// MJPEG
     /// streams, cameras (camera:0)
-    #[arg(required = true, value_name = "INPUT")]
-    pub inputs: Vec<String>,
+    #[arg(required = true, value_name = "INPUT", value_parser = clap::value_parser!(std::ffi::OsString))]
+    pub inputs: Vec<std::ffi::OsString>,
     #[command(flatten)]
     pub pre: Preprocess,
     /// classes to report (1 to 10000)

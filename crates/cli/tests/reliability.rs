@@ -664,3 +664,30 @@ fn corrupt_videos_end_with_an_error_or_the_frames_they_hold() {
         assert!(took < Duration::from_secs(20), "{name}: {took:?}");
     }
 }
+
+#[test]
+fn file_names_that_are_not_utf8_are_read_like_any_other() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = scratch("not-utf8");
+    let name = |stem: &[u8], ext: &str| {
+        let mut b = stem.to_vec();
+        b.extend_from_slice(ext.as_bytes());
+        dir.join(std::ffi::OsStr::from_bytes(&b))
+    };
+    let jpeg = name(b"caf\xe9", ".jpg");
+    let y4m = name(b"\xff\xfe", ".y4m");
+    std::fs::copy(root().join("tests/data/imgproc/chelsea_q90_420.jpg"), &jpeg).unwrap();
+    std::fs::copy(root().join("tests/data/capture/pan.y4m"), &y4m).unwrap();
+    for input in [jpeg.as_os_str(), y4m.as_os_str(), dir.as_os_str()] {
+        let mut c = bin();
+        c.args(["detect", "--summary"]).arg(input);
+        let (o, _) = run_within(c, Duration::from_secs(60));
+        no_panic(&o);
+        assert_eq!(o.status.code(), Some(0), "{input:?}: {}", stderr(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains('\u{fffd}'),
+            "the name is shown, its odd bytes replaced: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+    }
+}
