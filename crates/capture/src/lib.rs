@@ -202,7 +202,7 @@ pub fn open(input: &str, options: &OpenOptions) -> Result<Box<dyn Source>> {
     if files::is_sequence_pattern(input) {
         return Ok(image_files(files::ImageFiles::sequence(input)?, options));
     }
-    open_path(Path::new(input), options)
+    open_file(Path::new(input), options)
 }
 
 /// [`open`] for an input that may not be UTF-8 (a file or folder name from the command line
@@ -219,12 +219,16 @@ pub fn open_os(input: &std::ffi::OsStr, options: &OpenOptions) -> Result<Box<dyn
 /// No URL, camera or pattern is looked for in it (that is [`open`]).
 pub fn open_path(path: &Path, options: &OpenOptions) -> Result<Box<dyn Source>> {
     options.validate()?;
+    open_file(path, options)
+}
+
+/// [`open_path`] with the options already checked.
+fn open_file(path: &Path, options: &OpenOptions) -> Result<Box<dyn Source>> {
     if let Some(format) = options.raw {
         return Ok(Box::new(raw::RawReader::open(path, format)?));
     }
-    let files = |f: files::ImageFiles| image_files(f, options);
     if path.is_dir() {
-        return Ok(files(files::ImageFiles::folder(path)?));
+        return Ok(image_files(files::ImageFiles::folder(path)?, options));
     }
     let ext = path
         .extension()
@@ -237,7 +241,7 @@ pub fn open_path(path: &Path, options: &OpenOptions) -> Result<Box<dyn Source>> 
             avi::AviReader::open(path)?.with_limits(options.limits),
         )),
         "gif" => Ok(Box::new(gif::GifReader::open_with(path, options.limits)?)),
-        _ => Ok(files(files::ImageFiles::file(path)?)),
+        _ => Ok(image_files(files::ImageFiles::file(path)?, options)),
     }
 }
 

@@ -298,11 +298,13 @@ fn run(args: &TaskArgs, task: Option<Task>) -> Result<bool, Failure> {
         }
         let source = match capture::open_os(input, &open_options) {
             Ok(s) => s,
-            Err(e) => {
-                warn(&e);
-                failures.push(e.to_string());
-                continue;
-            }
+            Err(e) => match report(e, &mut failures) {
+                Ok(()) => continue,
+                Err(gone) => {
+                    ended = Err(gone);
+                    break;
+                }
+            },
         };
         let info = source.info().clone();
         let stream = info.format != capture::files::FORMAT;

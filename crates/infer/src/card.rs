@@ -178,26 +178,18 @@ pub const MAX_CARD_BYTES: u64 = 16 << 20;
 /// Read a text file of at most `max` bytes (a card, a labels file): a larger one, a folder or
 /// a device that never ends is an error naming the path, not unbounded memory.
 pub fn read_text_file(path: &std::path::Path, max: u64) -> Result<String> {
-    use std::io::Read;
+    use crate::bounded::{read_at_most, ReadError};
     let io = |source| Error::Io {
         path: path.display().to_string(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(io)?;
-    if file.metadata().map_err(io)?.is_dir() {
-        return Err(io(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "a folder, not a file",
-        )));
-    }
-    let mut bytes = Vec::new();
-    file.take(max + 1).read_to_end(&mut bytes).map_err(io)?;
-    if bytes.len() as u64 > max {
-        return Err(io(std::io::Error::new(
+    let bytes = read_at_most(path, max).map_err(|e| match e {
+        ReadError::Io(e) => io(e),
+        ReadError::TooLarge(_) => io(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("larger than the {max} bytes allowed"),
-        )));
-    }
+        )),
+    })?;
     String::from_utf8(bytes).map_err(|_| {
         io(std::io::Error::new(
             std::io::ErrorKind::InvalidData,

@@ -21,6 +21,7 @@
 //! pooling and resize operators in place of tract's (1.5–2.3× faster inference on the zoo;
 //! `LoadOptions::tract_kernels` turns them off).
 
+mod bounded;
 pub mod card;
 mod error;
 pub mod kernels;

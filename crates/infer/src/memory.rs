@@ -31,6 +31,15 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// Allocations refused by every budget of the process so far.
+static REFUSED: AtomicUsize = AtomicUsize::new(0);
+
+/// How many allocations any [`Budget`] of this process has refused so far: a failure that
+/// comes with a rise in it (a panic in tract's loader, say) was a refused allocation.
+pub fn refusals() -> usize {
+    REFUSED.load(Ordering::Relaxed)
+}
+
 /// A global allocator that keeps the process within a memory budget (see the module docs).
 #[derive(Debug)]
 pub struct Budget {
@@ -105,22 +114,36 @@ impl Budget {
 
     /// Count `n` more bytes if the limits allow.
     fn reserve(&self, n: usize) -> bool {
-        if n > self.single.load(Ordering::Relaxed) {
+        let within = n <= self.single.load(Ordering::Relaxed) && {
+            let total = self.total.load(Ordering::Relaxed);
+            let before = self.live.fetch_add(n, Ordering::Relaxed);
+            let fits = before.checked_add(n).is_some_and(|after| after <= total);
+            if !fits {
+                self.live.fetch_sub(n, Ordering::Relaxed);
+            }
+            fits
+        };
+        if !within {
             self.refused.fetch_add(1, Ordering::Relaxed);
-            return false;
+            REFUSED.fetch_add(1, Ordering::Relaxed);
         }
-        let total = self.total.load(Ordering::Relaxed);
-        let before = self.live.fetch_add(n, Ordering::Relaxed);
-        if before.checked_add(n).is_none_or(|after| after > total) {
-            self.live.fetch_sub(n, Ordering::Relaxed);
-            self.refused.fetch_add(1, Ordering::Relaxed);
-            return false;
-        }
-        true
+        within
     }
 
     fn release(&self, n: usize) {
         self.live.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// `allocate` for `layout` if the limits allow, counted; null if not or if it fails.
+    fn counted(&self, layout: Layout, allocate: impl FnOnce() -> *mut u8) -> *mut u8 {
+        if !self.reserve(layout.size()) {
+            return std::ptr::null_mut();
+        }
+        let p = allocate();
+        if p.is_null() {
+            self.release(layout.size());
+        }
+        p
     }
 }
 
@@ -129,27 +152,13 @@ impl Budget {
 // counting is bookkeeping beside it and never touches the memory.
 unsafe impl GlobalAlloc for Budget {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if !self.reserve(layout.size()) {
-            return std::ptr::null_mut();
-        }
         // SAFETY: the caller's `layout` is valid and of non-zero size (GlobalAlloc's contract).
-        let p = unsafe { System.alloc(layout) };
-        if p.is_null() {
-            self.release(layout.size());
-        }
-        p
+        self.counted(layout, || unsafe { System.alloc(layout) })
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if !self.reserve(layout.size()) {
-            return std::ptr::null_mut();
-        }
         // SAFETY: as in `alloc`.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if p.is_null() {
-            self.release(layout.size());
-        }
-        p
+        self.counted(layout, || unsafe { System.alloc_zeroed(layout) })
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
@@ -214,5 +223,9 @@ mod tests {
         }
         assert_eq!(b.live(), 0);
         assert_eq!(b.refused(), 3);
+        assert!(
+            refusals() >= 3,
+            "every budget's refusals are counted for the process"
+        );
     }
 }

@@ -274,6 +274,7 @@ impl Model {
                 message: format!("not a valid TFLite file: {message}"),
             })?;
         }
+        let refusals = crate::memory::refusals();
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             Self::load_bytes(bytes, what, options)
         }))
@@ -281,7 +282,7 @@ impl Model {
             let panic = crate::panic_message(&*payload);
             Err(Error::Load {
                 what: what.to_string(),
-                message: if panic.contains("failed to allocate") {
+                message: if crate::memory::refusals() > refusals {
                     // a refused allocation (crate::memory): the graph folds into huge tensors
                     format!("loading it needs more memory than this process may use ({panic})")
                 } else {
@@ -962,67 +963,20 @@ pub fn read_model_file(path: &Path) -> Result<Vec<u8>> {
 }
 
 fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
-    let io = |source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let too_large = |size: String| Error::Load {
-        what: format!("'{}'", path.display()),
-        message: format!("{size} is larger than any model ({limit} bytes at most)"),
-    };
-    let mut file = std::fs::File::open(path).map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
-    if meta.is_dir() {
-        return Err(io(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "a folder, not a model file",
-        )));
-    }
-    if meta.len() > limit {
-        return Err(too_large(format!("{} bytes", meta.len())));
-    }
-    // Devices and pipes report no length, and a file may grow while it is read: what is
-    // read is bounded too, the buffer growing by doubling up to the limit and no further.
-    let max = limit as usize;
-    let mut bytes: Vec<u8> = Vec::new();
-    bytes
-        .try_reserve_exact((meta.len() as usize).max(64 << 10).min(max.max(1)))
-        .map_err(|_| io(std::io::ErrorKind::OutOfMemory.into()))?;
-    loop {
-        if bytes.len() == bytes.capacity() {
-            if bytes.len() >= max {
-                let mut probe = [0u8; 1];
-                if read_some(&mut file, &mut probe).map_err(io)? > 0 {
-                    return Err(too_large("what it holds".into()));
-                }
-                break;
-            }
-            let more = bytes.capacity().min(max - bytes.len());
-            bytes
-                .try_reserve_exact(more)
-                .map_err(|_| io(std::io::ErrorKind::OutOfMemory.into()))?;
-        }
-        // at most 8 MiB a read, so a pipe's small reads do not zero the whole spare room each time
-        let filled = bytes.len();
-        bytes.resize(bytes.capacity().min(filled + (8 << 20)), 0);
-        let n = read_some(&mut file, &mut bytes[filled..]).map_err(io)?;
-        bytes.truncate(filled + n);
-        if n == 0 {
-            break;
-        }
-    }
-    Ok(bytes)
-}
-
-/// One `read`, retried when a signal interrupts it.
-fn read_some(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    use std::io::Read;
-    loop {
-        match file.read(buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
-    }
+    use crate::bounded::{read_at_most, ReadError};
+    read_at_most(path, limit).map_err(|e| match e {
+        ReadError::Io(source) => Error::Io {
+            path: path.display().to_string(),
+            source,
+        },
+        ReadError::TooLarge(size) => Error::Load {
+            what: format!("'{}'", path.display()),
+            message: match size {
+                Some(n) => format!("{n} bytes is larger than any model ({limit} bytes at most)"),
+                None => format!("what it holds is larger than any model ({limit} bytes at most)"),
+            },
+        },
+    })
 }
 
 #[cfg(test)]
