@@ -105,11 +105,7 @@ fn decode(
         return;
     }
     // the decoder checks every frame's buffer against these before allocating it
-    let mut image_limits = image::Limits::default();
-    image_limits.max_image_width = Some(limits.max_width);
-    image_limits.max_image_height = Some(limits.max_height);
-    image_limits.max_alloc = Some(limits.max_alloc);
-    if let Err(e) = decoder.set_limits(image_limits) {
+    if let Err(e) = decoder.set_limits(limits.decoder_limits()) {
         let _ = tx.send(Decoded::Error(format!("cannot read GIF: {e}")));
         return;
     }

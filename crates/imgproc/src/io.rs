@@ -64,6 +64,18 @@ impl Default for DecodeLimits {
     }
 }
 
+impl DecodeLimits {
+    /// The same limits as the `image` crate's decoders take them (a side and the memory they
+    /// may allocate; they check a frame's buffer before allocating it).
+    pub fn decoder_limits(&self) -> image::Limits {
+        let mut limits = image::Limits::default();
+        limits.max_image_width = Some(self.max_width);
+        limits.max_image_height = Some(self.max_height);
+        limits.max_alloc = Some(self.max_alloc);
+        limits
+    }
+}
+
 /// Options of [`imdecode`] and [`imread`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DecodeOptions {
@@ -197,11 +209,9 @@ fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<(Image, f32)> {
     let mut decoder = reader.into_decoder().map_err(decode_err)?;
     let (w, h) = decoder.dimensions();
     check_limits(w, h, limits)?;
-    let mut image_limits = image::Limits::default();
-    image_limits.max_image_width = Some(limits.max_width);
-    image_limits.max_image_height = Some(limits.max_height);
-    image_limits.max_alloc = Some(limits.max_alloc);
-    decoder.set_limits(image_limits).map_err(decode_err)?;
+    decoder
+        .set_limits(limits.decoder_limits())
+        .map_err(decode_err)?;
     let orientation = if options.mode == ImreadMode::Unchanged {
         None
     } else {
