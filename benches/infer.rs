@@ -18,24 +18,24 @@ fn infer(c: &mut Criterion) {
         let name = path.file_stem().unwrap().to_string_lossy().to_string();
         let bytes = std::fs::read(&path).expect("the model reads");
         let card = Model::load(&path).expect("the model loads").card().clone();
-        let options = |threads, tract_kernels| LoadOptions {
+        let options = |threads, tract_only| LoadOptions {
             card: Some(card.clone()),
             threads,
-            tract_kernels,
+            tract_only,
             ..Default::default()
         };
         c.bench_function(&format!("infer/{name}/load"), |b| {
             b.iter(|| Model::from_bytes(&bytes, options(1, false)).unwrap())
         });
-        for (threads, tract_kernels) in [(1, false), (2, false), (1, true), (2, true)] {
-            let model = Model::from_bytes(&bytes, options(threads, tract_kernels)).unwrap();
+        for (threads, tract_only) in [(1, false), (2, false), (1, true), (2, true)] {
+            let model = Model::from_bytes(&bytes, options(threads, tract_only)).unwrap();
             let tensor = model
                 .session()
                 .unwrap()
                 .preprocess(&photo.view())
                 .unwrap()
                 .clone();
-            let which = if tract_kernels { "_tract" } else { "" };
+            let which = if tract_only { "_tract" } else { "" };
             c.bench_function(&format!("infer/{name}/run_{threads}t{which}"), |b| {
                 b.iter(|| model.run_tensor(&tensor).unwrap())
             });

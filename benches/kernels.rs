@@ -1,11 +1,11 @@
 //! tensorcv's kernels against tract's own operators, one lever at a time, on the layer shapes
 //! of MobileNetV2 and BlazeFace: each case is a small graph (the convolution and the nodes its
 //! replacement absorbs) run once optimized by tract alone (`.../tract`) and once patched by
-//! `tensorcv_infer::kernels::accelerate` (`.../tensorcv`), on one thread. The whole-model
+//! `tensorcv_infer::rewrite::accelerate` (`.../tensorcv`), on one thread. The whole-model
 //! effect is `infer/<model>/run_1t` against `run_1t_tract` in the `infer` bench.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use tensorcv_infer::kernels::{accelerate, Replaced};
+use tensorcv_infer::rewrite::{accelerate, Replaced};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::change_axes::AxisOp;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};

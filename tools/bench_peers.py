@@ -217,7 +217,7 @@ def main():
                             rss=rss, faces=faces)
     # the levers one by one: tract's own operators instead of tensorcv's kernels; reduced JPEG
     # decoding
-    for label, flag in (("tensorcv --tract-kernels", "--tract-kernels"),
+    for label, flag in (("tensorcv --tract-only", "--tract-only"),
                         ("tensorcv --fast-decode", "--fast-decode")):
         w1, r1, _ = timed([str(EXE), "detect", "--json", flag, one])
         w, r, out = timed([str(EXE), "detect", "--json", "--summary", flag, str(FRAMES_DIR),

@@ -51,7 +51,7 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A setting out of its range ([`crate::runner::RunOptions`], [`crate::OpenOptions`]).
+    /// A setting out of its range (the runner's options, [`crate::OpenOptions`]).
     #[error("{setting}: {message}")]
     Invalid {
         /// the setting, as the library names it (`fps`, `every`, ...)
@@ -71,7 +71,8 @@ pub enum Error {
     /// Pixels: conversion or decoding.
     #[error(transparent)]
     Image(#[from] tensorcv_imgproc::Error),
-    /// The model run in the runner.
+    /// The model run in the runner (feature `runner`).
+    #[cfg(feature = "runner")]
     #[error(transparent)]
     Task(#[from] tensorcv_tasks::Error),
 }
@@ -89,6 +90,7 @@ impl Error {
     }
 }
 
+#[cfg(feature = "runner")]
 impl From<tensorcv_infer::Error> for Error {
     fn from(e: tensorcv_infer::Error) -> Self {
         Error::Task(e.into())

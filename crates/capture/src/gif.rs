@@ -120,7 +120,7 @@ fn decode(
                 Some(Err(image::ImageError::IoError(std::io::Error::other(
                     format!(
                         "the GIF decoder failed: {}",
-                        tensorcv_infer::panic_message(&*p)
+                        tensorcv_imgproc::panic_message(&*p)
                     ),
                 ))))
             });

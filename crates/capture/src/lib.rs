@@ -16,9 +16,10 @@
 //! Every source says its frame size, pixel format and frame rate ([`SourceInfo`]) and gives
 //! [`Frame`]s with their index and timestamp, decoded to BGR by `tensorcv-imgproc` (camera and
 //! video YUV included, with OpenCV's numbers). Sinks write Y4M, MJPEG-AVI, image sequences or
-//! raw frames ([`sink`]); [`serve`] shows a live preview over HTTP. [`runner`] runs decode,
-//! preprocessing, inference and post-processing on their own threads, dropping stale frames
-//! of live sources.
+//! raw frames ([`sink`]); [`serve`] shows a live preview over HTTP. Sources and sinks need
+//! only `tensorcv-imgproc`. With the `runner` feature (which brings the model crates, and
+//! tract), `runner` runs decode, preprocessing, inference and post-processing on their own
+//! threads, dropping stale frames of live sources.
 
 pub mod avi;
 pub mod camera;
@@ -29,6 +30,7 @@ pub mod http;
 pub mod jpeg;
 pub mod multipart;
 pub mod raw;
+#[cfg(feature = "runner")]
 pub mod runner;
 pub mod serve;
 pub mod sink;

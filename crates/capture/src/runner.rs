@@ -255,6 +255,71 @@ pub struct Summary {
     pub interrupted: bool,
 }
 
+/// A [`Summary`] as `tensorcv --json --summary` prints it (`{"summary": {...}}`, numbers
+/// rounded: milliseconds to 3 places, fps to 2), so a program using the runner emits the same
+/// schema.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct SummaryRecord {
+    pub summary: SummaryFields,
+}
+
+/// The fields of a [`SummaryRecord`], in the order they are printed.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct SummaryFields {
+    pub dropped: u64,
+    pub failed: u64,
+    pub fps: f64,
+    pub frames_in: u64,
+    pub interrupted: bool,
+    pub latency_ms: StageRecord,
+    pub processed: u64,
+    pub seconds: f64,
+    pub skipped: u64,
+    pub source: String,
+    pub stages_ms: BTreeMap<&'static str, StageRecord>,
+}
+
+/// A stage's times in milliseconds, rounded to 3 places.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct StageRecord {
+    pub max: f64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p95: f64,
+}
+
+impl From<&StageStats> for StageRecord {
+    fn from(s: &StageStats) -> StageRecord {
+        let r = |v: f64| (v * 1e3).round() / 1e3;
+        StageRecord {
+            max: r(s.max),
+            mean: r(s.mean),
+            p50: r(s.p50),
+            p95: r(s.p95),
+        }
+    }
+}
+
+impl From<&Summary> for SummaryRecord {
+    fn from(s: &Summary) -> SummaryRecord {
+        SummaryRecord {
+            summary: SummaryFields {
+                dropped: s.dropped,
+                failed: s.failed,
+                fps: (s.fps * 1e2).round() / 1e2,
+                frames_in: s.frames_in,
+                interrupted: s.interrupted,
+                latency_ms: (&s.latency).into(),
+                processed: s.processed,
+                seconds: (s.seconds * 1e3).round() / 1e3,
+                skipped: s.skipped,
+                source: s.source.clone(),
+                stages_ms: s.stages.iter().map(|(n, st)| (*n, st.into())).collect(),
+            },
+        }
+    }
+}
+
 /// Percentiles in constant memory: log-spaced buckets 2 % wide from 1 µs to ~10⁶ s.
 #[derive(Clone, Debug)]
 struct Histogram {

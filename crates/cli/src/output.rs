@@ -1,153 +1,18 @@
 //! What the command prints: a readable table by default, JSON Lines with `--json`.
 
 use crate::builtin::BUILTINS;
-use crate::options::{Origin, Preprocess};
+use crate::flags::Preprocess;
+use crate::load::Origin;
 use serde_json::{json, Map, Value};
 use std::io::{self, Write};
 use tensorcv_capture::camera::CameraInfo;
-use tensorcv_capture::runner::{StageStats, Summary};
+use tensorcv_capture::runner::{StageStats, Summary, SummaryRecord};
 use tensorcv_infer::{Model, ModelCard};
-use tensorcv_tasks::classification::Class;
-use tensorcv_tasks::pipeline::Outcome;
-use tensorcv_tasks::segmentation::{ClassShare, Segmentation};
-use tensorcv_tasks::Detection;
-
-/// One input's result, in the JSON shape of the README (keys that do not apply are left out).
-#[derive(Clone)]
-pub struct Record(Map<String, Value>);
+use tensorcv_tasks::record::{DetectionRecord, Record, ShareRecord};
 
 fn round(v: f64, places: i32) -> f64 {
     let p = 10f64.powi(places);
     (v * p).round() / p
-}
-
-impl Record {
-    pub fn new(source: &str, frame: u64, width: usize, height: usize) -> Self {
-        let mut m = Map::new();
-        m.insert("source".into(), json!(source));
-        m.insert("frame".into(), json!(frame));
-        m.insert("width".into(), json!(width));
-        m.insert("height".into(), json!(height));
-        Record(m)
-    }
-
-    /// The outcome's keys: `classes`, `detections` (regions: each with what the second model
-    /// found in it), `segmentation` (the whole image's, with the mask file), `outputs`.
-    pub fn outcome(
-        &mut self,
-        outcome: &Outcome,
-        segmentation: Option<&Segmentation>,
-        labels: &[String],
-        mask: Option<String>,
-    ) {
-        match outcome {
-            Outcome::Classes(classes) => {
-                self.0.insert("classes".into(), classes_json(classes));
-            }
-            Outcome::Detections(found) => {
-                self.0.insert("detections".into(), detections_json(found));
-            }
-            Outcome::Outputs(outputs) => {
-                let v: Vec<Value> = outputs
-                    .iter()
-                    .map(|o| {
-                        json!({"name": o.name, "shape": o.shape, "min": o.min, "max": o.max,
-                               "mean": round(o.mean, 6)})
-                    })
-                    .collect();
-                self.0.insert("outputs".into(), Value::Array(v));
-            }
-            Outcome::Segmentation(_) => {}
-            Outcome::Regions(regions) => {
-                let found: Vec<Detection> = regions.iter().map(|r| r.detection.clone()).collect();
-                let mut list = detections_json(&found);
-                if let Value::Array(entries) = &mut list {
-                    for (entry, r) in entries.iter_mut().zip(regions) {
-                        let rect = r.rect;
-                        entry["region"] =
-                            json!([rect.x, rect.y, rect.x + rect.width, rect.y + rect.height]);
-                        match &r.outcome {
-                            Outcome::Classes(c) => entry["classes"] = classes_json(c),
-                            Outcome::Detections(d) => entry["detections"] = detections_json(d),
-                            Outcome::Segmentation(s) => {
-                                entry["segmentation"] =
-                                    json!({"classes": shares_json(&s.fractions(labels))})
-                            }
-                            Outcome::Outputs(_) | Outcome::Regions(_) => {}
-                        }
-                    }
-                }
-                self.0.insert("detections".into(), list);
-            }
-        }
-        if let Some(seg) = segmentation {
-            let mut o = json!({ "classes": shares_json(&seg.fractions(labels)) });
-            if let Some(m) = mask {
-                o["mask"] = json!(m);
-            }
-            self.0.insert("segmentation".into(), o);
-        }
-    }
-
-    /// The image was decoded reduced (`--fast-decode`): `width`, `height` and every coordinate
-    /// are the decoded image's; divided by `scale` they are the file's.
-    pub fn scale(&mut self, scale: f32) {
-        self.0.insert("scale".into(), json!(scale));
-    }
-
-    /// When the frame is shown in its stream.
-    pub fn timestamp(&mut self, ms: f64) {
-        self.0.insert("timestamp_ms".into(), json!(round(ms, 3)));
-    }
-
-    pub fn timings(&mut self, decode: f64, preprocess: f64, inference: f64, post: f64) {
-        self.0.insert(
-            "timings_ms".into(),
-            json!({"decode": round(decode, 3), "preprocess": round(preprocess, 3),
-                   "inference": round(inference, 3), "postprocess": round(post, 3)}),
-        );
-    }
-
-    pub fn into_json(self) -> Value {
-        Value::Object(self.0)
-    }
-}
-
-fn classes_json(classes: &[Class]) -> Value {
-    classes
-        .iter()
-        .map(|c| json!({"index": c.index, "label": c.label, "score": round(c.score as f64, 5)}))
-        .collect()
-}
-
-fn shares_json(shares: &[ClassShare]) -> Value {
-    shares
-        .iter()
-        .map(|s| json!({"index": s.index, "label": s.label, "fraction": round(s.fraction as f64, 5)}))
-        .collect()
-}
-
-fn detections_json(detections: &[Detection]) -> Value {
-    detections
-        .iter()
-        .map(|d| {
-            let mut o = json!({
-                "box": d.bbox.map(|v| round(v as f64, 2)),
-                "score": round(d.score as f64, 5),
-                "class": d.class,
-                "label": d.label,
-            });
-            if !d.keypoints.is_empty() {
-                let k: Vec<[f64; 2]> = d
-                    .keypoints
-                    .iter()
-                    .map(|k| [round(k[0] as f64, 2), round(k[1] as f64, 2)])
-                    .collect();
-                o["keypoints"] = json!(k);
-            }
-            o
-        })
-        .collect()
 }
 
 /// A progress bar on stderr while many inputs are processed, only when stderr is a terminal
@@ -195,26 +60,21 @@ impl Progress {
 }
 
 /// One input's record as text: a JSON line, or a few readable lines.
-pub fn render(record: &Value, json: bool) -> String {
+/// A record as printed: its JSON line (`json`), else readable lines.
+pub fn render(record: &Record, json: bool) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     if json {
-        let _ = writeln!(out, "{record}");
+        // through serde_json's `Value`, whose numbers print as the records always have
+        let value = serde_json::to_value(record).unwrap_or(Value::Null);
+        let _ = writeln!(out, "{value}");
         return out;
     }
-    let source = record["source"].as_str().unwrap_or_default();
-    let label = |v: &Value| {
-        v["label"].as_str().map(String::from).unwrap_or_else(|| {
-            format!(
-                "class {}",
-                v["index"].as_u64().or(v["class"].as_u64()).unwrap_or(0)
-            )
-        })
-    };
-    if let Some(classes) = record["classes"].as_array() {
+    let source = &record.source;
+    if let Some(classes) = &record.classes {
         let text: Vec<String> = classes
             .iter()
-            .map(|c| format!("{} {:.3}", label(c), c["score"].as_f64().unwrap_or(0.0)))
+            .map(|c| format!("{} {:.3}", label(&c.label, c.index), c.score))
             .collect();
         let _ = writeln!(
             out,
@@ -226,7 +86,7 @@ pub fn render(record: &Value, json: bool) -> String {
             }
         );
     }
-    if let Some(dets) = record["detections"].as_array() {
+    if let Some(dets) = &record.detections {
         let _ = writeln!(
             out,
             "{source}: {} detection{}",
@@ -234,58 +94,54 @@ pub fn render(record: &Value, json: bool) -> String {
             if dets.len() == 1 { "" } else { "s" }
         );
         for d in dets {
-            let _ = writeln!(out, "  {}", detection_line(d, &label));
+            let _ = writeln!(out, "  {}", detection_line(d));
             // what a second model found in this region
-            for inner in d["detections"].as_array().into_iter().flatten() {
-                let _ = writeln!(out, "    {}", detection_line(inner, &label));
+            for inner in d.detections.iter().flatten() {
+                let _ = writeln!(out, "    {}", detection_line(inner));
             }
-            if let Some(shares) = d["segmentation"]["classes"].as_array() {
-                let _ = writeln!(out, "    {}", shares_line(shares, &label));
+            if let Some(seg) = &d.segmentation {
+                let _ = writeln!(out, "    {}", shares_line(&seg.classes));
             }
         }
     }
-    if let Some(seg) = record["segmentation"].as_object() {
-        let shares = seg["classes"].as_array().cloned().unwrap_or_default();
-        let _ = writeln!(out, "{source}: {}", shares_line(&shares, &label));
-        if let Some(m) = seg.get("mask").and_then(Value::as_str) {
+    if let Some(seg) = &record.segmentation {
+        let _ = writeln!(out, "{source}: {}", shares_line(&seg.classes));
+        if let Some(m) = &seg.mask {
             let _ = writeln!(out, "  mask: {m}");
         }
     }
-    if let Some(outputs) = record["outputs"].as_array() {
+    if let Some(outputs) = &record.outputs {
         let _ = writeln!(out, "{source}:");
         for o in outputs {
+            let shape = serde_json::to_value(&o.shape).unwrap_or(Value::Null);
             let _ = writeln!(
                 out,
                 "  {} {} min {:.4} max {:.4} mean {:.4}",
-                o["name"].as_str().unwrap_or_default(),
-                o["shape"],
-                o["min"].as_f64().unwrap_or(0.0),
-                o["max"].as_f64().unwrap_or(0.0),
-                o["mean"].as_f64().unwrap_or(0.0)
+                o.name, shape, o.min, o.max, o.mean
             );
         }
     }
     out
 }
 
+/// A class's label, or `class N`.
+fn label(label: &Option<String>, index: usize) -> String {
+    label.clone().unwrap_or_else(|| format!("class {index}"))
+}
+
 /// `label 0.970 [x1, y1, x2, y2]: class 0.9, ...` for one detection.
-fn detection_line(d: &Value, label: &dyn Fn(&Value) -> String) -> String {
-    let b: Vec<String> = d["box"]
-        .as_array()
-        .into_iter()
+fn detection_line(d: &DetectionRecord) -> String {
+    let b: Vec<String> = d.bbox.iter().map(|v| format!("{v:.1}")).collect();
+    let classes: Vec<String> = d
+        .classes
+        .iter()
         .flatten()
-        .map(|v| format!("{:.1}", v.as_f64().unwrap_or(0.0)))
-        .collect();
-    let classes: Vec<String> = d["classes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| format!("{} {:.3}", label(c), c["score"].as_f64().unwrap_or(0.0)))
+        .map(|c| format!("{} {:.3}", label(&c.label, c.index), c.score))
         .collect();
     format!(
         "{} {:.3} [{}]{}",
-        label(d),
-        d["score"].as_f64().unwrap_or(0.0),
+        label(&d.label, d.class),
+        d.score,
         b.join(", "),
         if classes.is_empty() {
             String::new()
@@ -296,16 +152,10 @@ fn detection_line(d: &Value, label: &dyn Fn(&Value) -> String) -> String {
 }
 
 /// `person 49.1%, background 50.9%` for a segmentation's class shares.
-fn shares_line(shares: &[Value], label: &dyn Fn(&Value) -> String) -> String {
+fn shares_line(shares: &[ShareRecord]) -> String {
     shares
         .iter()
-        .map(|c| {
-            format!(
-                "{} {:.1}%",
-                label(c),
-                c["fraction"].as_f64().unwrap_or(0.0) * 100.0
-            )
-        })
+        .map(|c| format!("{} {:.1}%", label(&c.label, c.index), c.fraction * 100.0))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -313,24 +163,10 @@ fn shares_line(shares: &[Value], label: &dyn Fn(&Value) -> String) -> String {
 /// The run's summary: readable lines on stderr, or (`json`) a `{"summary": ...}` line on
 /// stdout.
 pub fn summary(s: &Summary, json: bool) -> io::Result<()> {
-    let stage = |st: &StageStats| {
-        json!({"mean": round(st.mean, 3), "p50": round(st.p50, 3), "p95": round(st.p95, 3),
-               "max": round(st.max, 3)})
-    };
     if json {
-        let stages: Map<String, Value> = s
-            .stages
-            .iter()
-            .map(|(name, st)| (name.to_string(), stage(st)))
-            .collect();
-        let v = json!({"summary": {
-            "source": s.source, "frames_in": s.frames_in, "processed": s.processed,
-            "dropped": s.dropped, "skipped": s.skipped, "failed": s.failed,
-            "seconds": round(s.seconds, 3), "fps": round(s.fps, 2),
-            "stages_ms": stages, "latency_ms": stage(&s.latency),
-            "interrupted": s.interrupted}});
+        let record = serde_json::to_value(SummaryRecord::from(s)).unwrap_or(Value::Null);
         let mut out = io::stdout().lock();
-        writeln!(out, "{v}")?;
+        writeln!(out, "{record}")?;
         return out.flush();
     }
     // stderr: a closed or full stderr is ignored

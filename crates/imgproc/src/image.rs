@@ -177,11 +177,6 @@ impl<'a> ImageView<'a> {
         let end = needed_bytes(self.width * self.channels(), self.stride, self.height).unwrap_or(0);
         &self.data[..end]
     }
-    /// Whether rows follow each other with no padding.
-    pub fn is_contiguous(&self) -> bool {
-        self.stride == self.width * self.channels() || self.height <= 1
-    }
-
     /// Row `y` (`width * channels` bytes). Panics if `y >= height`.
     #[inline]
     pub fn row(&self, y: usize) -> &'a [u8] {
@@ -356,16 +351,6 @@ impl<'a> ImageViewMut<'a> {
             for px in self.row_mut(y).chunks_exact_mut(value.len()) {
                 px.copy_from_slice(value);
             }
-        }
-        Ok(())
-    }
-
-    /// Copy pixels of the same size and format from `src`.
-    pub fn copy_from(&mut self, src: &ImageView<'_>) -> Result<()> {
-        check_same_size("copy", src.width(), src.height(), self.width, self.height)?;
-        check_same_format("copy", self.format, src.format())?;
-        for y in 0..self.height {
-            self.row_mut(y).copy_from_slice(src.row(y));
         }
         Ok(())
     }

@@ -482,20 +482,6 @@ pub fn imwrite(path: impl AsRef<Path>, img: &ImageView<'_>) -> Result<()> {
     })
 }
 
-/// The container format of encoded bytes, if recognised.
-pub fn sniff_format(bytes: &[u8]) -> Option<&'static str> {
-    image::guess_format(bytes).ok().map(|f| match f {
-        ImageFormat::Png => "png",
-        ImageFormat::Jpeg => "jpeg",
-        ImageFormat::Gif => "gif",
-        ImageFormat::WebP => "webp",
-        ImageFormat::Tiff => "tiff",
-        ImageFormat::Bmp => "bmp",
-        ImageFormat::Pnm => "pnm",
-        _ => "other",
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

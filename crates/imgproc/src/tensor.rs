@@ -304,10 +304,6 @@ impl Tensor {
     pub fn data(&self) -> &TensorData {
         &self.data
     }
-    /// The elements, by value.
-    pub fn into_data(self) -> TensorData {
-        self.data
-    }
     /// The elements if they are `f32`.
     pub fn as_f32(&self) -> Option<&[f32]> {
         match &self.data {

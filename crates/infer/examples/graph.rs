@@ -26,7 +26,7 @@ fn main() -> TractResult<()> {
     let mut typed = model.into_typed()?;
     typed.declutter()?;
     if ours && mode.as_deref() != Some("declutter") {
-        let replaced = tensorcv_infer::kernels::accelerate(&mut typed)?;
+        let replaced = tensorcv_infer::rewrite::accelerate(&mut typed)?;
         eprintln!("{replaced:?}");
     }
     if mode.as_deref() == Some("declutter") {
@@ -58,7 +58,7 @@ fn main() -> TractResult<()> {
         .ok()
         .and_then(|t| t.parse().ok())
         .unwrap_or(1);
-    let team = tensorcv_infer::kernels::team::Team::new(threads).map(std::sync::Arc::new);
+    let team = tensorcv_kernels::team::Team::new(threads).map(std::sync::Arc::new);
     for run in 0..runs + 5 {
         let mut go = |state: &mut TypedSimpleState| {
             state.run_plan_with_eval(

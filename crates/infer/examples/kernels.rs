@@ -10,12 +10,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = args.next().ok_or("usage: kernels MODEL [THREADS] [RUNS]")?;
     let threads = args.next().map(|t| t.parse()).transpose()?.unwrap_or(1);
     let runs = args.next().map(|t| t.parse()).transpose()?.unwrap_or(200);
-    let load = |tract_kernels| {
+    let load = |tract_only| {
         Model::load_with(
             &path,
             LoadOptions {
                 threads,
-                tract_kernels,
+                tract_only,
                 ..Default::default()
             },
         )

@@ -17,24 +17,30 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! While a model is optimized, [`kernels`] puts tensorcv's own depthwise convolution, max
-//! pooling and resize operators in place of tract's (1.5–2.3× faster inference on the zoo;
-//! `LoadOptions::tract_kernels` turns them off).
+//! While a model is optimized, [`rewrite`] puts tensorcv's own operators ([`ops`]: depthwise,
+//! 1×1 and dense convolutions, fused inverted residual blocks, max pooling, resize, channel
+//! moves and per-channel scaling, running the kernels of `tensorcv-kernels`) in place of
+//! tract's; `LoadOptions::tract_only` leaves tract's own.
+//!
+//! The crate's modules: [`model`] (loading in stages, sessions, profiling), [`card`] (model
+//! cards), [`ops`] and [`rewrite`] (tensorcv's operators and the graph rewrites that put them
+//! in), [`memory`] (the allocation budget), [`npy`] (reference arrays for tests and tools).
 
 mod bounded;
 pub mod card;
 mod error;
-pub mod kernels;
 pub mod memory;
 pub mod model;
 pub mod npy;
+pub mod ops;
+pub mod rewrite;
 mod tflite;
 
 pub use card::{read_text_file, ModelCard, Task, MAX_CARD_BYTES};
 pub use error::{panic_message, Error, Result};
 pub use model::{
-    available_threads, read_model_file, Dim, Format, LoadOptions, Model, ModelInfo, OpTime,
-    Outputs, RunTimes, Session, TensorInfo, MAX_INPUT_ELEMENTS, MAX_MODEL_BYTES,
+    available_threads, read_model_file, CardSource, Dim, Format, LoadOptions, Model, ModelFile,
+    ModelInfo, OpTime, Outputs, RunTimes, Session, TensorInfo, MAX_INPUT_ELEMENTS, MAX_MODEL_BYTES,
 };
 /// The `ndarray` version outputs are given in.
 pub use tract_onnx::prelude::tract_ndarray as ndarray;

@@ -3,7 +3,9 @@
 //! kernel size, stride, padding, width (vector tails), batch and activation; and each
 //! instruction set this machine has against the same reference.
 
-use tensorcv_infer::kernels::{accelerate, DepthwiseConv, Level, PointwiseConv, Replaced};
+use tensorcv_infer::ops::{DepthwiseConv, PointwiseConv};
+use tensorcv_infer::rewrite::{accelerate, Replaced};
+use tensorcv_kernels::Level;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::axes::AxesMapping;
 use tract_onnx::tract_core::ops::array::{Pad, PadMode};
@@ -986,7 +988,7 @@ fn fused_blocks_match_tracts_ops() {
 fn one_and_two_threads(
     model: TypedModel,
     input: &Tensor,
-    team: &std::sync::Arc<tensorcv_infer::kernels::team::Team>,
+    team: &std::sync::Arc<tensorcv_kernels::team::Team>,
 ) -> (Vec<f32>, Vec<f32>) {
     let plan = model.into_runnable().unwrap();
     let run = || -> Vec<f32> {
@@ -1007,7 +1009,7 @@ fn one_and_two_threads(
 #[test]
 fn fused_blocks_split_bands_between_threads() {
     use std::sync::Arc;
-    use tensorcv_infer::kernels::team::Team;
+    use tensorcv_kernels::team::Team;
     let Some(team) = Team::new(2) else {
         return;
     };
@@ -1077,7 +1079,7 @@ fn channels_last_tails_match_tracts_ops() {
 #[test]
 fn channels_last_depthwise_splits_rows_between_threads() {
     use std::sync::Arc;
-    use tensorcv_infer::kernels::team::Team;
+    use tensorcv_kernels::team::Team;
     let c = Case {
         nhwc: Some(KernelFormat::HWIO),
         batch: 2,
@@ -1116,8 +1118,8 @@ fn channels_last_depthwise_splits_rows_between_threads() {
 #[test]
 fn pointwise_shares_uneven_channel_tiles_between_threads() {
     use std::sync::Arc;
-    use tensorcv_infer::kernels::gemm::Kind;
-    use tensorcv_infer::kernels::team::Team;
+    use tensorcv_kernels::gemm::Kind;
+    use tensorcv_kernels::team::Team;
     let Some(team) = Team::new(2) else {
         return;
     };

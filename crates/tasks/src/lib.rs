@@ -21,6 +21,7 @@ pub mod classification;
 pub mod detection;
 mod error;
 pub mod pipeline;
+pub mod record;
 pub mod segmentation;
 pub mod visualize;
 
@@ -28,6 +29,7 @@ pub use classification::{classify, ClassifySettings};
 pub use detection::{Detection, Detector};
 pub use error::{Error, Result};
 pub use pipeline::{Analysis, Outcome, Pipeline, Postprocess};
+pub use record::Record;
 pub use segmentation::{segment, SegmentSettings, Segmentation};
 
 /// An output's values in logical (C) order: borrowed when the array is contiguous, as engine

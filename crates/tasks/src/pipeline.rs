@@ -318,7 +318,6 @@ pub struct Pipeline {
     session: Session,
     post: Postprocess,
     regions: Option<RegionStage>,
-    outputs: Option<Outputs>,
 }
 
 impl Pipeline {
@@ -328,7 +327,6 @@ impl Pipeline {
             session: model.session()?,
             post: Postprocess::for_model(model, task)?,
             regions: None,
-            outputs: None,
         })
     }
 
@@ -360,11 +358,6 @@ impl Pipeline {
         self.session.input()
     }
 
-    /// The model's raw outputs for the last image of a one-stage run (for dumps and checks).
-    pub fn last_outputs(&self) -> Option<&Outputs> {
-        self.outputs.as_ref()
-    }
-
     /// Analyse one image (any pixel format).
     pub fn process(&mut self, image: &ImageView<'_>) -> Result<Analysis> {
         let (width, height) = (image.width(), image.height());
@@ -377,7 +370,6 @@ impl Pipeline {
             t.inference += clock.lap();
             let outcome = self.post.apply(&outputs, &transform, width, height)?;
             t.postprocess += clock.lap();
-            self.outputs = Some(outputs);
             return Ok(Analysis {
                 width,
                 height,
@@ -385,7 +377,6 @@ impl Pipeline {
                 timings: t,
             });
         };
-        self.outputs = None;
         let transform = stage.session.prepare(image)?;
         t.preprocess += clock.lap();
         let outputs = stage.session.run_prepared()?;

@@ -1,40 +1,28 @@
-//! tensorcv's own kernels for the operators where tract loses most time on mobile vision
-//! models, put into tract's graph when a model is loaded (tract's ops are trait objects and its
-//! graphs can be patched, so this needs no fork):
+//! The graph rewrites that put tensorcv's operators ([`crate::ops`]) in place of tract's, on a
+//! decluttered model before tract's own optimisation (tract's ops are trait objects and its
+//! graphs can be patched, so this needs no fork). Each `replace` recognises one pattern of
+//! tract's nodes, with what follows it that folds in; [`accelerate`] applies them, then the
+//! passes over tensorcv's ops: stems switched to channels first, inverted residual blocks
+//! fused, small planes switched to channels last, channel moves made tensorcv's.
 //!
-//! - [`DepthwiseConv`] (NCHW and NHWC), the workhorse of MobileNet, EfficientNet-Lite,
-//!   BlazeFace and the selfie segmenter, with the bias, per-channel scale/shift and a following ReLU / ReLU6 / clip
-//!   folded in, in AVX-512, AVX2 + FMA, WebAssembly SIMD128 and portable copies;
-//! - [`MaxPool2d`], max pooling (BlazeFace's 2×2 pools);
-//! - [`Resize2d`], resizing of the two spatial axes (the segmenter's upsampling decoder).
-//!
-//! [`LoadOptions::tract_kernels`](crate::LoadOptions) turns them off, to compare with tract's
+//! [`LoadOptions::tract_only`](crate::LoadOptions) skips all of it, to compare with tract's
 //! own operators; tests run both on random inputs and compare.
 
-pub mod block;
-pub mod conv;
-pub mod depthwise;
-pub mod gemm;
-mod lanes;
-pub mod layout;
-pub mod pointwise;
-pub mod pool;
-pub mod resample;
-mod simd;
-#[cfg(not(target_family = "wasm"))]
-pub mod team;
+mod channels;
+mod conv;
+mod depthwise;
+mod epilogue;
+mod pointwise;
+mod pool;
+mod resize;
 
-pub use block::Block;
-pub use conv::Conv2d;
-pub use depthwise::{DepthwiseConv, Geometry};
-pub use lanes::Level;
-pub use layout::{MoveChannels, ScaleChannels};
-pub use pointwise::PointwiseConv;
-pub use pool::MaxPool2d;
-pub use resample::Resize2d;
-
+use crate::ops::{Conv2d, DepthwiseConv, InvertedResidual, MoveChannels, PointwiseConv};
+use tensorcv_kernels::depthwise::{Geometry, MAX_TAPS};
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core::internal::{ensure, format_err};
+use tract_onnx::tract_core::internal::format_err;
+use tract_onnx::tract_core::ops::binary::TypedBinOp;
+use tract_onnx::tract_core::ops::cnn::PoolSpec;
+use tract_onnx::tract_core::ops::nn::DataFormat;
 
 /// What [`accelerate`] replaced.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -79,98 +67,9 @@ impl Replaced {
     }
 }
 
-/// A clamp as bit patterns (the ops are `Hash` and `Eq`), and back.
-pub(super) fn clamp_bits(c: Option<(f32, f32)>) -> Option<(u32, u32)> {
-    c.map(|(lo, hi)| (lo.to_bits(), hi.to_bits()))
-}
-
-/// See [`clamp_bits`].
-pub(super) fn clamp_floats(c: Option<(u32, u32)>) -> Option<(f32, f32)> {
-    c.map(|(lo, hi)| (f32::from_bits(lo), f32::from_bits(hi)))
-}
-
-/// A residual input: its channel count and shape.
-pub(super) type Residual = Option<(usize, TVec<usize>)>;
-
-/// The `info` line of the GEMM ops' epilogue: clamp, residual add, clamp.
-pub(super) fn epilogue_info(
-    pre: Option<(u32, u32)>,
-    residual: &Residual,
-    post: Option<(u32, u32)>,
-) -> String {
-    let mut info = String::new();
-    if let Some((lo, hi)) = clamp_floats(pre) {
-        info += &format!(", clamp [{lo}, {hi}]");
-    }
-    if let Some((c, _)) = residual {
-        info += &format!(", + residual ({c} channels)");
-    }
-    if let Some((lo, hi)) = clamp_floats(post) {
-        info += &format!(", clamp [{lo}, {hi}]");
-    }
-    info
-}
-
-/// `output_facts` of an op reading one `f32` tensor of `in_shape` (and the `residual`) and
-/// writing one of `out_shape`.
-pub(super) fn residual_op_facts(
-    what: &str,
-    inputs: &[&TypedFact],
-    in_shape: &[usize],
-    residual: &Residual,
-    out_shape: &[usize],
-) -> TractResult<TVec<TypedFact>> {
-    ensure!(inputs.len() == 1 + residual.is_some() as usize);
-    ensure!(inputs.iter().all(|f| f.datum_type == f32::datum_type()));
-    ensure!(
-        inputs[0].shape.as_concrete() == Some(in_shape),
-        "{what} input is {:?}, the op was built for {:?}",
-        inputs[0].shape,
-        in_shape
-    );
-    if let Some((_, shape)) = residual {
-        ensure!(
-            inputs[1].shape.as_concrete() == Some(&**shape),
-            "{what} residual is {:?}, the op was built for {:?}",
-            inputs[1].shape,
-            shape
-        );
-    }
-    Ok(tvec!(f32::fact(out_shape)))
-}
-
-/// `eval` of such an op: `compute(input, residual, output)` into a new `out_shape` tensor.
-pub(super) fn eval_residual_op(
-    inputs: TVec<TValue>,
-    residual: bool,
-    out_shape: &[usize],
-    compute: impl FnOnce(&[f32], Option<&[f32]>, &mut [f32]) -> TractResult<()>,
-) -> TractResult<TVec<TValue>> {
-    ensure!(inputs.len() == 1 + residual as usize);
-    let input = inputs[0].try_as_plain_ram()?;
-    let residual = match inputs.get(1) {
-        Some(r) => Some(r.try_as_plain_ram()?),
-        None => None,
-    };
-    let mut output = unsafe { Tensor::uninitialized::<f32>(out_shape)? };
-    {
-        let mut out = output.try_as_plain_ram_mut()?;
-        let residual = match &residual {
-            Some(r) => Some(r.as_slice::<f32>()?),
-            None => None,
-        };
-        compute(
-            input.as_slice::<f32>()?,
-            residual,
-            out.as_slice_mut::<f32>()?,
-        )?;
-    }
-    Ok(tvec!(output.into_tvalue()))
-}
-
 /// A replacing op, the inputs it reads and the nodes it absorbs (the last one's output is the
 /// op's).
-pub(super) type Replacement<Op> = (Op, TVec<OutletId>, Vec<usize>);
+pub(crate) type Replacement<Op> = (Op, TVec<OutletId>, Vec<usize>);
 
 /// Put tensorcv's ops in place of the tract nodes they run faster. Call on a decluttered model,
 /// before tract's `optimize()` (codegen), which then leaves them alone.
@@ -194,10 +93,10 @@ pub fn accelerate(model: &mut TypedModel) -> TractResult<Replaced> {
             } else if let Some(op) = pool::replace(model, node)? {
                 replaced.pools += 1;
                 (Box::new(op), tvec![node.inputs[0]], vec![])
-            } else if let Some(op) = resample::replace(model, node)? {
+            } else if let Some(op) = resize::replace(model, node)? {
                 replaced.resizes += 1;
                 (Box::new(op), tvec![node.inputs[0]], vec![])
-            } else if let Some((op, inputs)) = layout::replace_scale(model, node)? {
+            } else if let Some((op, inputs)) = channels::replace_scale(model, node)? {
                 replaced.scales += 1;
                 (Box::new(op), inputs, vec![])
             } else {
@@ -240,7 +139,7 @@ fn move_channels(model: &mut TypedModel) -> TractResult<usize> {
     let mut moved = 0;
     for id in model.eval_order()? {
         let node = model.node(id);
-        let Some(op) = layout::replace(model, node)? else {
+        let Some(op) = channels::replace(model, node)? else {
             continue;
         };
         let mut patch = TypedModelPatch::new("tensorcv channel move");
@@ -254,6 +153,31 @@ fn move_channels(model: &mut TypedModel) -> TractResult<usize> {
     Ok(moved)
 }
 
+/// The next step of a chain after node `last`: its single reader when that is an
+/// element-wise binary op (no quantization) of the same shape as `last`'s output, with the
+/// reader's node, the slot `last` feeds and the op; `None` where the chain ends (the output
+/// leaves the model, is read twice, or by something else).
+pub(crate) fn next_binary(
+    model: &TypedModel,
+    last: usize,
+) -> TractResult<Option<(&TypedNode, usize, &TypedBinOp)>> {
+    let outlet = OutletId::new(last, 0);
+    let successors = model.outlet_successors(outlet);
+    if model.output_outlets()?.contains(&outlet) || successors.len() != 1 {
+        return Ok(None);
+    }
+    let next = model.node(successors[0].node);
+    let Some(bin) = next.op_as::<TypedBinOp>() else {
+        return Ok(None);
+    };
+    let same_shape = model
+        .outlet_fact(OutletId::new(next.id, 0))?
+        .shape
+        .as_concrete()
+        == model.outlet_fact(outlet)?.shape.as_concrete();
+    Ok((bin.1.is_none() && same_shape).then_some((next, successors[0].slot, bin)))
+}
+
 /// The single reader of `n`'s output, unless that output leaves the model.
 fn only_reader(model: &TypedModel, n: usize) -> TractResult<Option<usize>> {
     let outlet = OutletId::new(n, 0);
@@ -261,7 +185,7 @@ fn only_reader(model: &TypedModel, n: usize) -> TractResult<Option<usize>> {
     Ok((s.len() == 1 && !model.output_outlets()?.contains(&outlet)).then(|| s[0].node))
 }
 
-/// Fuse [expand →] depthwise → project chains of tensorcv's ops into [`Block`]s where the
+/// Fuse [expand →] depthwise → project chains of tensorcv's ops into [`InvertedResidual`]s where the
 /// expanded tensor is too large for the cache. Returns the blocks made.
 fn fuse_blocks(model: &mut TypedModel) -> TractResult<usize> {
     let mut fused = 0;
@@ -269,7 +193,7 @@ fn fuse_blocks(model: &mut TypedModel) -> TractResult<usize> {
         let Some(dw) = model.node(id).op_as::<DepthwiseConv>() else {
             continue;
         };
-        if dw.channels_last() || !block::worth_it(dw) {
+        if dw.channels_last() || !InvertedResidual::worth_it(dw) {
             continue;
         }
         let Some(pw_id) = only_reader(model, id)? else {
@@ -286,7 +210,9 @@ fn fuse_blocks(model: &mut TypedModel) -> TractResult<usize> {
             Some(e) if only_reader(model, source.node)? == Some(id) => Some((source.node, e)),
             _ => None,
         };
-        let Ok(op) = Block::new(expand.map(|(_, e)| e.clone()), dw.clone(), project.clone()) else {
+        let Ok(op) =
+            InvertedResidual::new(expand.map(|(_, e)| e.clone()), dw.clone(), project.clone())
+        else {
             continue;
         };
         let first = match expand {
@@ -400,7 +326,7 @@ fn channels_last_tails(model: &mut TypedModel) -> TractResult<usize> {
             let op = model.node(id).op();
             if let Some(pw) = op.downcast_ref::<PointwiseConv>() {
                 // (one that already writes channels last keeps doing so)
-                let out_shape = layout::channels_moved(&pw.out_shape, pw.out_last(), false);
+                let out_shape = crate::ops::channels_moved(&pw.out_shape, pw.out_last(), false);
                 !pw.in_last()
                     && small(&pw.in_shape, pw.pixels())
                     && out_shape.is_ok_and(|s| small(&s, pw.pixels()))
@@ -528,144 +454,73 @@ pub(crate) fn chain_clamp(
     true
 }
 
-/// A pointer shared by the threads of one op, which write disjoint parts of what it points to.
-#[derive(Clone, Copy)]
-pub(crate) struct SendPtr(pub(crate) *mut f32);
-// SAFETY: the ops hand each thread its own part of the buffer
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    /// The pointer (a method, so closures capture the whole `SendPtr`).
-    pub(crate) fn get(self) -> *mut f32 {
-        self.0
+/// The values of a constant that broadcasts per channel over an `[.., C, H, W]` tensor of rank
+/// `rank` (a scalar, `[C]` for a bias, `[1, C, 1, 1]`, ...), as `channels` floats.
+pub(crate) fn per_channel(
+    t: &Tensor,
+    rank: usize,
+    c_axis: usize,
+    channels: usize,
+) -> Option<Vec<f32>> {
+    if t.datum_type() != f32::datum_type() {
+        return None;
     }
+    let plain = t.try_as_plain_ram().ok()?;
+    let values = plain.as_slice::<f32>().ok()?;
+    if values.len() == 1 {
+        return Some(vec![values[0]; channels]);
+    }
+    let shape = t.shape();
+    // right-aligned broadcasting: the constant's axis for C is at `c_axis - (rank - its rank)`
+    let offset = rank.checked_sub(shape.len())?;
+    let c = c_axis.checked_sub(offset)?;
+    let only_c = shape
+        .iter()
+        .enumerate()
+        .all(|(i, &d)| if i == c { d == channels } else { d == 1 });
+    only_c.then(|| values.to_vec())
 }
 
-/// Threads for this run: the current [`team::Team`]'s, else tract's executor's (1 without one,
-/// and on wasm).
-pub(crate) fn threads() -> usize {
-    #[cfg(not(target_family = "wasm"))]
+/// The geometry of a 2-D pooling or convolution (tract's `PoolSpec`) over an input of
+/// `shape`, with whether it has a batch axis and whether channels come last; `None` where
+/// the kernels do not apply (other ranks, dilations, windows over [`MAX_TAPS`]).
+pub(crate) fn geometry_of(spec: &PoolSpec, shape: &[usize]) -> Option<(Geometry, bool, bool)> {
+    let (has_batch, channels_last) = match spec.data_format {
+        DataFormat::NCHW => (true, false),
+        DataFormat::CHW => (false, false),
+        DataFormat::NHWC => (true, true),
+        DataFormat::HWC => (false, true),
+    };
+    if spec.rank() != 2
+        || shape.len() != 3 + has_batch as usize
+        || spec.dilations().iter().any(|&d| d != 1)
+        || spec.kernel_shape.iter().product::<usize>() > MAX_TAPS
     {
-        if let Some(n) = team::team_size() {
-            return n;
-        }
-        use tract_onnx::tract_core::tract_linalg::multithread::{current_tract_executor, Executor};
-        if let Executor::MultiThread(pool) = current_tract_executor() {
-            return pool.current_num_threads();
-        }
+        return None;
     }
-    1
-}
-
-/// Multiply-adds (or taps) below which an operator runs on one thread: splitting it costs the
-/// threads' handshake, which on small tensors is more than the work it shares (2^18 measured
-/// best of 2^18, 2^21 and 2^23 on the zoo at 2 threads).
-const MIN_PARALLEL_WORK: usize = 1 << 18;
-
-/// How many parts to split an operator of `work` multiply-adds into: the run's threads (at most
-/// `limit`) when the work is large enough to share, else 1.
-pub(crate) fn parts_for(work: usize, limit: usize) -> usize {
-    if work >= MIN_PARALLEL_WORK {
-        threads().min(limit).max(1)
+    let r = shape.len();
+    let (hw, channels) = if channels_last {
+        (&shape[r - 3..r - 1], shape[r - 1])
     } else {
-        1
-    }
-}
-
-/// Run `f(part)` for every `part < parts`, on the current team's threads, else tract's
-/// executor's when it has some.
-pub(crate) fn for_parts(parts: usize, f: impl Fn(usize) + Sync + Send) {
-    #[cfg(not(target_family = "wasm"))]
-    if parts > 1 {
-        if team::team_run(parts, &f) {
-            return;
-        }
-        use rayon::prelude::*;
-        use tract_onnx::tract_core::tract_linalg::multithread::{current_tract_executor, Executor};
-        if let Executor::MultiThread(pool) = current_tract_executor() {
-            pool.install(|| (0..parts).into_par_iter().for_each(&f));
-            return;
-        }
-    }
-    (0..parts).for_each(f)
-}
-
-/// Evaluate a one-input `f32` op: a fresh output of `shape`, filled by `compute(input, output)`.
-pub(crate) fn eval_f32(
-    inputs: TVec<TValue>,
-    shape: &[usize],
-    compute: impl FnOnce(&[f32], &mut [f32]) -> TractResult<()>,
-) -> TractResult<TVec<TValue>> {
-    use tract_onnx::tract_core::internal::*;
-    let input = args_1!(inputs);
-    let input = input.try_as_plain_ram()?;
-    let mut output = unsafe { Tensor::uninitialized::<f32>(shape)? };
-    {
-        let mut out = output.try_as_plain_ram_mut()?;
-        compute(input.as_slice::<f32>()?, out.as_slice_mut::<f32>()?)?;
-    }
-    Ok(tvec!(output.into_tvalue()))
-}
-
-/// Run `f(first, input_planes, output_planes)` over runs of consecutive planes of a `[.., H, W]`
-/// tensor (`first` the index of the run's first plane), one run per thread of the run (the team,
-/// else tract's executor) when the work (`work` per output value) is large, else one run.
-pub(crate) fn chunks(
-    input: &[f32],
-    in_plane: usize,
-    output: &mut [f32],
-    out_plane: usize,
-    work: usize,
-    f: impl Fn(usize, &[f32], &mut [f32]) + Sync + Send,
-) -> TractResult<()> {
-    if out_plane == 0 || output.is_empty() {
-        return Ok(());
-    }
-    let count = output.len() / out_plane;
-    tract_onnx::tract_core::internal::ensure!(
-        output.len() == count * out_plane && input.len() == count * in_plane,
-        "plane sizes do not divide the tensors"
-    );
-    let parts = parts_for(output.len() * work.max(1), count);
-    let per = count.div_ceil(parts);
-    let out = SendPtr(output.as_mut_ptr());
-    for_parts(parts, |part| {
-        let (first, last) = ((part * per).min(count), ((part + 1) * per).min(count));
-        if first < last {
-            // SAFETY: parts write disjoint runs of planes of `output`
-            let out = unsafe {
-                std::slice::from_raw_parts_mut(
-                    out.get().add(first * out_plane),
-                    (last - first) * out_plane,
-                )
-            };
-            f(first, &input[first * in_plane..last * in_plane], out);
-        }
-    });
-    Ok(())
-}
-
-/// Run `f(plane, input_plane, output_plane)` over the planes of a `[.., H, W]` tensor, the
-/// runs of [`chunks`] split between the run's threads.
-pub(crate) fn planes(
-    input: &[f32],
-    in_plane: usize,
-    output: &mut [f32],
-    out_plane: usize,
-    work: usize,
-    f: impl Fn(usize, &[f32], &mut [f32]) + Sync + Send,
-) -> TractResult<()> {
-    chunks(
-        input,
-        in_plane,
-        output,
-        out_plane,
-        work,
-        |first, input, out| {
-            for (i, out) in out.chunks_exact_mut(out_plane).enumerate() {
-                f(first + i, &input[i * in_plane..(i + 1) * in_plane], out);
-            }
-        },
-    )
+        (&shape[r - 2..], shape[r - 3])
+    };
+    let strides = spec.strides();
+    let padded = spec
+        .padding
+        .compute(hw, &spec.kernel_shape, &[1, 1], &strides);
+    let geo = Geometry {
+        batch: if has_batch { shape[0] } else { 1 },
+        channels,
+        in_h: hw[0],
+        in_w: hw[1],
+        out_h: padded[0].convoluted,
+        out_w: padded[1].convoluted,
+        kh: spec.kernel_shape[0],
+        kw: spec.kernel_shape[1],
+        stride_h: strides[0],
+        stride_w: strides[1],
+        pad_top: padded[0].pad_before,
+        pad_left: padded[1].pad_before,
+    };
+    Some((geo, has_batch, channels_last))
 }

@@ -1,12 +1,11 @@
-//! Flags, and loading a model with the card its flags amend.
+//! The command's flags (clap), each with its validated range; [`crate::plan`] turns them into
+//! the libraries' settings.
 
-use crate::builtin;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use tensorcv_imgproc::geometry::Fit;
 use tensorcv_imgproc::tensor::{ChannelOrder, Layout, Range};
 use tensorcv_imgproc::Interpolation;
-use tensorcv_infer::{LoadOptions, Model, ModelCard};
 
 /// Run TensorFlow-trained vision models (ONNX or TFLite) on images.
 #[derive(Parser)]
@@ -71,8 +70,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub top: u64,
     /// run tract's own operators only, without tensorcv's kernels (to compare)
-    #[arg(long)]
-    pub tract_kernels: bool,
+    #[arg(long, alias = "tract-kernels")]
+    pub tract_only: bool,
     /// print JSON
     #[arg(long)]
     pub json: bool,
@@ -212,8 +211,8 @@ pub struct TaskArgs {
     pub max_megapixels: Option<u64>,
     /// run tract's own operators only, without tensorcv's kernels (convolutions, fused blocks,
     /// pooling, resize, its thread team), to compare or to rule them out
-    #[arg(long)]
-    pub tract_kernels: bool,
+    #[arg(long, alias = "tract-kernels")]
+    pub tract_only: bool,
     /// decode JPEG files with a 1/2, 1/4 or 1/8 scaled inverse DCT, as small as the model input
     /// allows: several times faster on large photos, but not bit-identical to cv2.imread +
     /// resize; coordinates are then the decoded image's (the record's `scale` maps them back)
@@ -282,9 +281,6 @@ const MAX_BLUR: usize = 1001;
 
 /// The largest side of `--size` and `--camera-size`.
 const MAX_SIDE: usize = 16384;
-
-/// The largest labels file.
-const MAX_LABELS_BYTES: u64 = 16 << 20;
 
 fn parse_background(s: &str) -> Result<Background, String> {
     if s == "blur" {
@@ -355,156 +351,4 @@ fn parse_std(s: &str) -> Result<[f32; 3], String> {
         return Err(format!("'{s}': a standard deviation of 0 divides by zero"));
     }
     Ok(v)
-}
-
-/// Where a model came from, for messages and `inspect`.
-pub struct Origin {
-    /// the built-in's name or the path
-    pub name: String,
-    /// the card's source: a path, "built-in", "metadata" or none
-    pub card: Option<String>,
-}
-
-/// Load `spec` (a built-in name or a path) with its card amended by the flags.
-pub fn load(
-    spec: &str,
-    pre: &Preprocess,
-    task: Option<&TaskArgs>,
-    threads: usize,
-    tract_kernels: bool,
-) -> Result<(Model, Origin), String> {
-    let (bytes, card, origin): (std::borrow::Cow<'_, [u8]>, Option<ModelCard>, Origin) =
-        match builtin::find(spec) {
-            Some(b) => {
-                let card = ModelCard::parse(b.card, &format!("built-in '{}'", b.name))
-                    .map_err(|e| e.to_string())?;
-                let origin = Origin {
-                    name: format!("{} (built-in '{}')", b.file, b.name),
-                    card: Some("built-in".into()),
-                };
-                (b.bytes.into(), Some(card), origin)
-            }
-            None => {
-                let path = PathBuf::from(spec);
-                if !path.exists() {
-                    let names: Vec<&str> = builtin::BUILTINS.iter().map(|b| b.name).collect();
-                    return Err(format!(
-                        "no model file '{spec}' and no built-in of that name (built-ins: {})",
-                        names.join(", ")
-                    ));
-                }
-                let bytes = tensorcv_infer::read_model_file(&path).map_err(|e| e.to_string())?;
-                let (card, source) = match ModelCard::sidecar(&path).map_err(|e| e.to_string())? {
-                    Some((card, name)) => (Some(card), Some(name)),
-                    None => (None, None),
-                };
-                let origin = Origin {
-                    name: spec.to_string(),
-                    card: source,
-                };
-                (bytes.into(), card, origin)
-            }
-        };
-    let named = |e: tensorcv_infer::Error| e.to_string();
-    let what = match builtin::find(spec) {
-        Some(b) => format!("built-in '{}'", b.name),
-        None => format!("'{spec}'"),
-    };
-    let (mut card, mut origin) = (card, origin);
-    // a model without a card file: its metadata card, or the defaults; that first load is
-    // kept when the flags change nothing
-    let mut loaded = None;
-    if card.is_none() {
-        let model = Model::from_bytes_named(
-            &bytes,
-            &what,
-            LoadOptions {
-                threads,
-                tract_kernels,
-                ..Default::default()
-            },
-        )
-        .map_err(named)?;
-        if model
-            .info()
-            .metadata
-            .contains_key("metadata_props.tensorcv.card")
-        {
-            origin.card = Some("metadata".into());
-        }
-        card = Some(model.card().clone());
-        loaded = Some(model);
-    }
-    let mut card = card.unwrap_or_default();
-    let before = card.clone();
-    amend(&mut card, pre, task)?;
-    let model = match loaded {
-        Some(model) if card == before => model,
-        _ => Model::from_bytes_named(
-            &bytes,
-            &what,
-            LoadOptions {
-                card: Some(card),
-                threads,
-                tract_kernels,
-                ..Default::default()
-            },
-        )
-        .map_err(named)?,
-    };
-    Ok((model, origin))
-}
-
-/// Write the flags into the card, where the libraries read every setting.
-fn amend(card: &mut ModelCard, pre: &Preprocess, task: Option<&TaskArgs>) -> Result<(), String> {
-    let input = &mut card.input;
-    if let Some((w, h)) = pre.size {
-        input.width = Some(w);
-        input.height = Some(h);
-    }
-    input.layout = pre.layout.or(input.layout);
-    input.channels = pre.color.or(input.channels);
-    input.range = pre.range.or(input.range);
-    input.mean = pre.mean.or(input.mean);
-    input.std = pre.std.or(input.std);
-    input.fit = pre.fit.or(input.fit);
-    input.interpolation = pre.interp.or(input.interpolation);
-    input.roi_scale = pre.roi_scale.or(input.roi_scale);
-    input.roi_pad = pre.roi_pad.or(input.roi_pad);
-    if pre.roi_square {
-        input.roi_square = Some(true);
-    }
-    if let Some(path) = &pre.labels {
-        let text = tensorcv_infer::read_text_file(path, MAX_LABELS_BYTES)
-            .map_err(|e| format!("labels: {e}"))?;
-        card.labels = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(String::from)
-            .collect();
-    }
-    let Some(t) = task else { return Ok(()) };
-    let set = |table: &mut Option<toml::Table>, key: &str, value: Option<toml::Value>| {
-        if let Some(v) = value {
-            table
-                .get_or_insert_with(Default::default)
-                .insert(key.into(), v);
-        }
-    };
-    let int = |v: Option<u64>| v.map(|v| toml::Value::Integer(v.min(i64::MAX as u64) as i64));
-    let float = |v: Option<f32>| v.map(|v| toml::Value::Float(v as f64));
-    set(&mut card.classification, "top_k", int(t.top_k));
-    set(
-        &mut card.classification,
-        "score_threshold",
-        float(t.score_threshold),
-    );
-    if card.detection.is_some() {
-        set(&mut card.detection, "min_score", float(t.score_threshold));
-        set(&mut card.detection, "iou_threshold", float(t.iou_threshold));
-        set(&mut card.detection, "max_detections", int(t.max_detections));
-    }
-    set(&mut card.segmentation, "threshold", float(t.threshold));
-    Ok(())
 }

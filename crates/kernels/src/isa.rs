@@ -3,9 +3,15 @@
 //! (4, when the crate is compiled with `+simd128`) and a portable 8-lane array the compiler
 //! vectorises for the baseline target. [`Level`] says which one runs; the x86 copies are chosen
 //! at run time.
+//!
+//! [`dispatch`] is the one place that turns a [`Level`] into code: a kernel is a value
+//! implementing [`Kernel`] (its arguments) whose `run::<L>()` is written once over [`Lanes`];
+//! `dispatch` calls it through one `#[target_feature]` trampoline per instruction set, so the
+//! whole kernel, inlined into the trampoline, is compiled with those instructions. A level this
+//! machine cannot run falls back to the portable copy.
 
 /// One vector of `N` floats.
-pub(crate) trait Lanes: Copy {
+pub trait Lanes: Copy {
     const N: usize;
     /// # Safety
     /// The CPU must support the instruction set of the implementing type (as for all methods).
@@ -17,12 +23,24 @@ pub(crate) trait Lanes: Copy {
     /// `p..p + N` writable.
     unsafe fn store(self, p: *mut f32);
     /// `acc + self * w`
+    ///
+    /// # Safety
+    /// The CPU supports the implementing type's instruction set (as for every method).
     unsafe fn mul_add(self, w: Self, acc: Self) -> Self;
     /// `self + other`
+    ///
+    /// # Safety
+    /// The instruction set, as for every method.
     unsafe fn add(self, other: Self) -> Self;
     /// `min(max(self, lo), hi)`
+    ///
+    /// # Safety
+    /// The instruction set, as for every method.
     unsafe fn clamp(self, lo: Self, hi: Self) -> Self;
     /// lane-wise maximum
+    ///
+    /// # Safety
+    /// The instruction set, as for every method.
     unsafe fn max(self, other: Self) -> Self;
     /// Store the first `n < N` lanes.
     ///
@@ -31,6 +49,7 @@ pub(crate) trait Lanes: Copy {
     #[inline(always)]
     unsafe fn store_first(self, p: *mut f32, n: usize) {
         let mut tmp = [0f32; 16];
+        // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
         unsafe {
             self.store(tmp.as_mut_ptr());
             std::ptr::copy_nonoverlapping(tmp.as_ptr(), p, n);
@@ -45,15 +64,21 @@ pub(crate) trait Lanes: Copy {
     unsafe fn load_range(p: *const f32, lo: usize, hi: usize, fill: f32) -> Self {
         let mut tmp = [fill; 16];
         for (l, t) in tmp.iter_mut().enumerate().take(hi).skip(lo) {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             *t = unsafe { *p.wrapping_add(l) };
         }
+        // SAFETY: the instruction set is the caller's contract; `tmp` holds 16 floats, `N` at most
         unsafe { Self::load(tmp.as_ptr()) }
     }
     /// The even lanes of `a` then those of `b` (`a0 a2 .. b0 b2 ..`): a stride-2 read of the
     /// `2N` floats `a` then `b` hold.
+    ///
+    /// # Safety
+    /// The instruction set, as for every method.
     #[inline(always)]
     unsafe fn even(a: Self, b: Self) -> Self {
         let (mut x, mut y, mut z) = ([0f32; 16], [0f32; 16], [0f32; 16]);
+        // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
         unsafe {
             a.store(x.as_mut_ptr());
             b.store(y.as_mut_ptr());
@@ -65,9 +90,13 @@ pub(crate) trait Lanes: Copy {
         }
     }
     /// The odd lanes of `a` then those of `b` (`a1 a3 .. b1 b3 ..`).
+    ///
+    /// # Safety
+    /// The instruction set, as for every method.
     #[inline(always)]
     unsafe fn odd(a: Self, b: Self) -> Self {
         let (mut x, mut y, mut z) = ([0f32; 16], [0f32; 16], [0f32; 16]);
+        // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
         unsafe {
             a.store(x.as_mut_ptr());
             b.store(y.as_mut_ptr());
@@ -86,6 +115,7 @@ pub(crate) trait Lanes: Copy {
     #[inline(always)]
     unsafe fn shifted<const K: usize>(p: *const f32, a: Self, b: Self) -> Self {
         let _ = (a, b);
+        // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
         unsafe { Self::load(p.add(K)) }
     }
     /// Transpose `N` vectors in place: lane `j` of vector `i` becomes lane `i` of vector `j`.
@@ -95,6 +125,7 @@ pub(crate) trait Lanes: Copy {
     #[inline(always)]
     unsafe fn transpose(v: &mut [Self]) {
         let mut m = [[0f32; 16]; 16];
+        // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
         unsafe {
             for (i, x) in v.iter().enumerate() {
                 x.store(m[i].as_mut_ptr());
@@ -112,6 +143,7 @@ pub(crate) trait Lanes: Copy {
     #[inline(always)]
     unsafe fn load_first(p: *const f32, n: usize) -> Self {
         let mut tmp = [0f32; 16];
+        // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
         unsafe {
             std::ptr::copy_nonoverlapping(p, tmp.as_mut_ptr(), n);
             Self::load(tmp.as_ptr())
@@ -199,7 +231,7 @@ impl Level {
 /// Eight floats as an array: the compiler vectorises the element loops for the build target.
 /// Multiply then add (no fused multiply-add, which is a slow library call without FMA).
 #[derive(Clone, Copy)]
-pub(crate) struct Portable([f32; 8]);
+pub struct Portable([f32; 8]);
 
 impl Lanes for Portable {
     const N: usize = 8;
@@ -209,10 +241,12 @@ impl Lanes for Portable {
     }
     #[inline(always)]
     unsafe fn load(p: *const f32) -> Self {
+        // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
         unsafe { Portable(std::ptr::read_unaligned(p as *const [f32; 8])) }
     }
     #[inline(always)]
     unsafe fn store(self, p: *mut f32) {
+        // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
         unsafe { std::ptr::write_unaligned(p as *mut [f32; 8], self.0) }
     }
     #[inline(always)]
@@ -234,7 +268,40 @@ impl Lanes for Portable {
 }
 
 #[cfg(target_arch = "x86_64")]
-pub(crate) use x86::{Avx2, Avx512};
+pub use x86::{Avx2, Avx512};
+
+/// A kernel written once over [`Lanes`], run by [`dispatch`] at a [`Level`].
+pub trait Kernel {
+    /// What the kernel returns.
+    type Output;
+    /// Run with vectors `L`.
+    ///
+    /// # Safety
+    /// The CPU supports `L`'s instruction set (which [`dispatch`] guarantees), and whatever
+    /// the implementing kernel documents about its buffers.
+    unsafe fn run<L: Lanes>(self) -> Self::Output;
+}
+
+/// Run `kernel` with `level`'s vectors, or the portable ones where this machine lacks `level`.
+///
+/// # Safety
+/// The kernel's own preconditions on its buffers (the instruction set is checked here).
+#[inline(always)]
+pub unsafe fn dispatch<K: Kernel>(level: Level, kernel: K) -> K::Output {
+    match level {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `available` checked AVX-512F; the buffers are the caller's contract
+        Level::Avx512 if level.available() => unsafe { x86::with_avx512(kernel) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `available` checked AVX2 and FMA; the buffers are the caller's contract
+        Level::Avx2 if level.available() => unsafe { x86::with_avx2(kernel) },
+        #[cfg(all(target_family = "wasm", target_feature = "simd128"))]
+        // SAFETY: the crate is compiled with SIMD128; the buffers are the caller's contract
+        Level::Simd128 => unsafe { kernel.run::<V128>() },
+        // SAFETY: portable code needs no instruction set; the buffers are the caller's contract
+        _ => unsafe { kernel.run::<Portable>() },
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -248,6 +315,7 @@ mod tests {
             }
             let n = L::N;
             let m: Vec<f32> = (0..n * n).map(|i| i as f32).collect();
+            // SAFETY: the test runs a level only where `available` says this CPU has it; the arrays hold every lane read or written
             unsafe {
                 let mut v: Vec<L> = (0..n).map(|i| L::load(m[i * n..].as_ptr())).collect();
                 L::transpose(&mut v);
@@ -271,11 +339,31 @@ mod tests {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::Lanes;
+    use super::{Kernel, Lanes};
     use std::arch::x86_64::*;
 
+    /// `kernel` compiled with AVX-512F.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; the kernel's own preconditions hold.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn with_avx512<K: Kernel>(kernel: K) -> K::Output {
+        // SAFETY: this function's contract is the kernel's, with AVX-512F present
+        unsafe { kernel.run::<Avx512>() }
+    }
+
+    /// `kernel` compiled with AVX2 and FMA.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; the kernel's own preconditions hold.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn with_avx2<K: Kernel>(kernel: K) -> K::Output {
+        // SAFETY: this function's contract is the kernel's, with AVX2 and FMA present
+        unsafe { kernel.run::<Avx2>() }
+    }
+
     #[derive(Clone, Copy)]
-    pub(crate) struct Avx512(__m512);
+    pub struct Avx512(__m512);
 
     impl Avx512 {
         #[inline(always)]
@@ -288,48 +376,59 @@ mod x86 {
         const N: usize = 16;
         #[inline(always)]
         unsafe fn splat(x: f32) -> Self {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe { Avx512(_mm512_set1_ps(x)) }
         }
         #[inline(always)]
         unsafe fn load(p: *const f32) -> Self {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe { Avx512(_mm512_loadu_ps(p)) }
         }
         #[inline(always)]
         unsafe fn store(self, p: *mut f32) {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe { _mm512_storeu_ps(p, self.0) }
         }
         #[inline(always)]
         unsafe fn mul_add(self, w: Self, acc: Self) -> Self {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe { Avx512(_mm512_fmadd_ps(self.0, w.0, acc.0)) }
         }
         #[inline(always)]
         unsafe fn add(self, other: Self) -> Self {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe { Avx512(_mm512_add_ps(self.0, other.0)) }
         }
         #[inline(always)]
         unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe { Avx512(_mm512_min_ps(_mm512_max_ps(self.0, lo.0), hi.0)) }
         }
         #[inline(always)]
         unsafe fn max(self, other: Self) -> Self {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe { Avx512(_mm512_max_ps(self.0, other.0)) }
         }
         #[inline(always)]
         unsafe fn store_first(self, p: *mut f32, n: usize) {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe { _mm512_mask_storeu_ps(p, Self::mask(n), self.0) }
         }
         #[inline(always)]
         unsafe fn load_first(p: *const f32, n: usize) -> Self {
             // masked-off lanes are not read (no fault past the end)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe { Avx512(_mm512_maskz_loadu_ps(Self::mask(n), p)) }
         }
         #[inline(always)]
         unsafe fn load_range(p: *const f32, lo: usize, hi: usize, fill: f32) -> Self {
             let mask = (Self::mask(hi) & !Self::mask(lo)) as __mmask16;
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe { Avx512(_mm512_mask_loadu_ps(_mm512_set1_ps(fill), mask, p)) }
         }
         #[inline(always)]
         unsafe fn even(a: Self, b: Self) -> Self {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe {
                 let idx =
                     _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -338,6 +437,7 @@ mod x86 {
         }
         #[inline(always)]
         unsafe fn odd(a: Self, b: Self) -> Self {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe {
                 let idx =
                     _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
@@ -346,6 +446,7 @@ mod x86 {
         }
         #[inline(always)]
         unsafe fn transpose(v: &mut [Self]) {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe {
                 debug_assert!(v.len() == 16);
                 let r: [__m512; 16] = std::array::from_fn(|i| v[i].0);
@@ -391,6 +492,7 @@ mod x86 {
         }
         #[inline(always)]
         unsafe fn shifted<const K: usize>(_p: *const f32, a: Self, b: Self) -> Self {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe {
                 let (a, b) = (_mm512_castps_si512(a.0), _mm512_castps_si512(b.0));
                 let v = match K {
@@ -408,13 +510,14 @@ mod x86 {
     }
 
     #[derive(Clone, Copy)]
-    pub(crate) struct Avx2(__m256);
+    pub struct Avx2(__m256);
 
     impl Avx2 {
         /// The first `n` lanes set, for `vmaskmovps` (which reads and writes no masked lane).
         #[inline(always)]
         unsafe fn mask(n: usize) -> __m256i {
             const M: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe { _mm256_loadu_si256(M.as_ptr().add(8 - n) as *const __m256i) }
         }
     }
@@ -423,42 +526,52 @@ mod x86 {
         const N: usize = 8;
         #[inline(always)]
         unsafe fn splat(x: f32) -> Self {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe { Avx2(_mm256_set1_ps(x)) }
         }
         #[inline(always)]
         unsafe fn load(p: *const f32) -> Self {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe { Avx2(_mm256_loadu_ps(p)) }
         }
         #[inline(always)]
         unsafe fn store(self, p: *mut f32) {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe { _mm256_storeu_ps(p, self.0) }
         }
         #[inline(always)]
         unsafe fn mul_add(self, w: Self, acc: Self) -> Self {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe { Avx2(_mm256_fmadd_ps(self.0, w.0, acc.0)) }
         }
         #[inline(always)]
         unsafe fn add(self, other: Self) -> Self {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe { Avx2(_mm256_add_ps(self.0, other.0)) }
         }
         #[inline(always)]
         unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe { Avx2(_mm256_min_ps(_mm256_max_ps(self.0, lo.0), hi.0)) }
         }
         #[inline(always)]
         unsafe fn max(self, other: Self) -> Self {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe { Avx2(_mm256_max_ps(self.0, other.0)) }
         }
         #[inline(always)]
         unsafe fn store_first(self, p: *mut f32, n: usize) {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe { _mm256_maskstore_ps(p, Self::mask(n), self.0) }
         }
         #[inline(always)]
         unsafe fn load_first(p: *const f32, n: usize) -> Self {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe { Avx2(_mm256_maskload_ps(p, Self::mask(n))) }
         }
         #[inline(always)]
         unsafe fn load_range(p: *const f32, lo: usize, hi: usize, fill: f32) -> Self {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe {
                 let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
                 let m = _mm256_and_si256(
@@ -475,6 +588,7 @@ mod x86 {
         }
         #[inline(always)]
         unsafe fn even(a: Self, b: Self) -> Self {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe {
                 // a0 a2 b0 b2 | a4 a6 b4 b6 -> a0 a2 a4 a6 b0 b2 b4 b6
                 let s = _mm256_shuffle_ps::<0x88>(a.0, b.0);
@@ -485,6 +599,7 @@ mod x86 {
         }
         #[inline(always)]
         unsafe fn odd(a: Self, b: Self) -> Self {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe {
                 let s = _mm256_shuffle_ps::<0xDD>(a.0, b.0);
                 Avx2(_mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(
@@ -496,7 +611,7 @@ mod x86 {
 }
 
 #[cfg(all(target_family = "wasm", target_feature = "simd128"))]
-pub(crate) use wasm::V128;
+pub use wasm::V128;
 
 #[cfg(all(target_family = "wasm", target_feature = "simd128"))]
 mod wasm {
@@ -504,7 +619,7 @@ mod wasm {
     use std::arch::wasm32::*;
 
     #[derive(Clone, Copy)]
-    pub(crate) struct V128(v128);
+    pub struct V128(v128);
 
     impl Lanes for V128 {
         const N: usize = 4;
@@ -514,10 +629,12 @@ mod wasm {
         }
         #[inline(always)]
         unsafe fn load(p: *const f32) -> Self {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe { V128(v128_load(p as *const v128)) }
         }
         #[inline(always)]
         unsafe fn store(self, p: *mut f32) {
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
             unsafe { v128_store(p as *mut v128, self.0) }
         }
         #[inline(always)]

@@ -1,6 +1,6 @@
 //! The depthwise convolution's inner loops, one body for every instruction set.
 //!
-//! A plane is computed from a *phase buffer* (see [`super::depthwise`]): the zero-padded input
+//! A plane is computed from a *phase buffer* (see [`Geometry`]): the zero-padded input
 //! rows split by column phase, so that every tap of every output point is a contiguous read at a
 //! fixed offset from the output row's base. The loop below is then the same for every kernel
 //! size, stride and padding: for a few output vectors at a time, one fused multiply-add per tap.
@@ -9,16 +9,369 @@
 //! when the crate is compiled with `+simd128`) and a portable 8-lane array the compiler
 //! vectorises for the baseline target. The x86 copies are chosen at run time.
 
-use super::depthwise::Geometry;
-use super::lanes::{Lanes, Level, Portable};
+use crate::error::{ensure, SizeError};
+use crate::isa::{dispatch, Kernel, Lanes, Level};
+use crate::parallel::{chunks, for_parts, parts_for, planes, SendPtr};
+use std::cell::RefCell;
 use std::mem::MaybeUninit;
 
+/// Shape and arithmetic of one depthwise convolution.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Geometry {
+    /// images per run (1 for a CHW input)
+    pub batch: usize,
+    pub channels: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride_h: usize,
+    pub stride_w: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+}
+
+impl Geometry {
+    /// Floats in a phase row: enough for every output vector (rounded up to `lanes`) and the
+    /// widest tap offset within a phase.
+    fn phase_row(&self, lanes: usize) -> usize {
+        self.out_w.div_ceil(lanes) * lanes + (self.kw - 1) / self.stride_w
+    }
+
+    /// The instruction set and, channels first, the tap offsets: `forced`, else the best set,
+    /// except that 16-lane vectors would be half empty on output rows of 8 or fewer (channels
+    /// first) and would leave fewer than 16 channels to scalar code (channels last), which take
+    /// 8 lanes.
+    pub fn setup(&self, forced: Option<Level>, channels_last: bool) -> Setup {
+        let level = forced.unwrap_or_else(|| {
+            let narrow = if channels_last {
+                self.channels < 16
+            } else {
+                self.out_w <= 8
+            };
+            match Level::best() {
+                Level::Avx512 if narrow && Level::Avx2.available() => Level::Avx2,
+                best => best,
+            }
+        });
+        let direct = !channels_last && rows_apply(self);
+        let (offsets, row_stride) = if channels_last || direct {
+            (vec![], 0)
+        } else {
+            self.offsets(level.lanes())
+        };
+        Setup {
+            level,
+            direct,
+            offsets,
+            row_stride,
+        }
+    }
+
+    /// Multiply-adds (or, pooling, taps) of a run over every plane.
+    pub fn work(&self) -> usize {
+        self.batch * self.channels * self.out_h * self.out_w * self.kh * self.kw
+    }
+
+    /// Whether there is an output and every window covers at least one input pixel (where one
+    /// covers only padding, tract's own conventions apply, so its op stays).
+    pub fn every_window_reads_input(&self) -> bool {
+        self.out_h > 0
+            && self.out_w > 0
+            && self.pad_top < self.kh
+            && self.pad_left < self.kw
+            && (self.out_h - 1) * self.stride_h < self.in_h + self.pad_top
+            && (self.out_w - 1) * self.stride_w < self.in_w + self.pad_left
+    }
+
+    /// Padded input rows the outputs read.
+    fn padded_rows(&self) -> usize {
+        (self.out_h.max(1) - 1) * self.stride_h + self.kh
+    }
+
+    /// Tap offsets (row-major over the kernel) relative to an output row's base, and the
+    /// distance between two output rows' bases.
+    fn offsets(&self, lanes: usize) -> (Vec<usize>, usize) {
+        let row = self.phase_row(lanes);
+        let s = self.stride_w;
+        let offsets = (0..self.kh)
+            .flat_map(|ky| (0..self.kw).map(move |kx| (ky * s + kx % s) * row + kx / s))
+            .collect();
+        (offsets, self.stride_h * s * row)
+    }
+
+    /// Fill `buf` with the phase rows of one input plane, padding with `pad`.
+    fn fill_phases(&self, plane: &[f32], lanes: usize, pad: f32, buf: &mut Vec<f32>) {
+        let row = self.phase_row(lanes);
+        let s = self.stride_w;
+        let rows = self.padded_rows();
+        buf.clear();
+        buf.resize(rows * s * row, pad);
+        for r in 0..rows {
+            let Some(iy) = r.checked_sub(self.pad_top).filter(|&iy| iy < self.in_h) else {
+                continue; // padding rows
+            };
+            let src = &plane[iy * self.in_w..(iy + 1) * self.in_w];
+            if s == 1 && self.pad_left < row {
+                let dst = &mut buf[r * row..(r + 1) * row];
+                let n = self.in_w.min(row.saturating_sub(self.pad_left));
+                dst[self.pad_left..self.pad_left + n].copy_from_slice(&src[..n]);
+                continue;
+            }
+            for p in 0..s {
+                let dst = &mut buf[(r * s + p) * row..(r * s + p + 1) * row];
+                // padded column j = q * s + p reads input column j - pad_left: the first q
+                // with j >= pad_left, then every s-th input column
+                let q0 = (self.pad_left + s - 1 - p) / s;
+                let Some(ix0) = (q0 * s + p).checked_sub(self.pad_left) else {
+                    continue;
+                };
+                for (d, &v) in dst.iter_mut().skip(q0).zip(src.iter().skip(ix0).step_by(s)) {
+                    *d = v;
+                }
+            }
+        }
+    }
+}
+
+/// What a plane computes from its taps.
+#[derive(Clone, Copy, Debug)]
+pub enum Mode {
+    /// the weighted sum plus bias, then the optional clamp (convolution)
+    Sum(Option<(f32, f32)>),
+    /// the maximum, padding with -inf (max pooling)
+    Max,
+}
+
+/// What an op's runs share, fixed when it is built ([`Geometry::setup`]): the instruction set
+/// and, channels first, the tap offsets into the phase buffer.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Setup {
+    pub level: Level,
+    /// channels first, strides 1 and 2: computed straight from the input (no phase buffer)
+    pub direct: bool,
+    offsets: Vec<usize>,
+    row_stride: usize,
+}
+
+impl Geometry {
+    /// Every plane of `input` (`[.., C, H, W]`) into `output`, as `setup` says; `weights`
+    /// (`[C][kh * kw]`) and `bias` (`[C]`) are empty for [`Mode::Max`].
+    pub fn run(
+        &self,
+        setup: &Setup,
+        input: &[f32],
+        output: &mut [f32],
+        mode: Mode,
+        weights: &[f32],
+        bias: &[f32],
+    ) -> Result<(), SizeError> {
+        let (in_plane, out_plane) = (self.in_h * self.in_w, self.out_h * self.out_w);
+        let count = self.batch * self.channels;
+        ensure!(input.len() == count * in_plane && output.len() == count * out_plane);
+        let level = setup.level;
+        let lanes = level.lanes();
+        let (max, clamp, pad) = match mode {
+            Mode::Sum(clamp) => (false, clamp, 0.0),
+            Mode::Max => (true, None, f32::NEG_INFINITY),
+        };
+        let taps = self.kh * self.kw;
+        ensure!(max || (weights.len() == self.channels * taps && bias.len() == self.channels));
+        thread_local! {
+            static PHASES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+        }
+        if setup.direct {
+            // strides 1 and 2: a padded copy of each plane, then every tap a plain load; the
+            // planes of a thread's share in runs of consecutive channels
+            return chunks(
+                input,
+                in_plane,
+                output,
+                out_plane,
+                taps,
+                |first, input, out| {
+                    let count = out.len() / out_plane;
+                    let mut p = 0;
+                    while p < count {
+                        let c = (first + p) % self.channels;
+                        let n = (self.channels - c).min(count - p);
+                        let (w, b) = if max {
+                            (&[][..], &[][..])
+                        } else {
+                            (&weights[c * taps..(c + n) * taps], &bias[c..c + n])
+                        };
+                        let planes = Planes {
+                            input: &input[p * in_plane..(p + n) * in_plane],
+                            in_stride: in_plane,
+                            out_stride: out_plane,
+                            count: n,
+                        };
+                        self.run_direct(
+                            level,
+                            planes,
+                            &mut out[p * out_plane..(p + n) * out_plane],
+                            max,
+                            w,
+                            b,
+                            clamp,
+                        );
+                        p += n;
+                    }
+                },
+            );
+        }
+        planes(input, in_plane, output, out_plane, taps, |p, input, out| {
+            PHASES.with_borrow_mut(|buf| {
+                self.fill_phases(input, lanes, pad, buf);
+                let c = p % self.channels;
+                let (weights, bias) = if max {
+                    (&[][..], 0.0)
+                } else {
+                    (&weights[c * taps..(c + 1) * taps], bias[c])
+                };
+                let args = PlaneArgs {
+                    max,
+                    offsets: &setup.offsets,
+                    weights,
+                    bias,
+                    clamp,
+                    out_h: self.out_h,
+                    out_w: self.out_w,
+                    row_stride: setup.row_stride,
+                };
+                run_plane(level, buf, out, &args);
+            })
+        })
+    }
+}
+
+impl Geometry {
+    /// Every image of a channels-last `input` (`[N, H, W, C]`) into `output` at `level`, each
+    /// image's output rows split between the run's threads: `weights` tap-major (`[kh * kw][C]`),
+    /// `bias` `[C]`, `zeros` a row of `in_w * C` zeros (what taps above and below the image read).
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_last(
+        &self,
+        level: Level,
+        input: &[f32],
+        output: &mut [f32],
+        weights: &[f32],
+        bias: &[f32],
+        clamp: Option<(f32, f32)>,
+        zeros: &[f32],
+    ) -> Result<(), SizeError> {
+        let g = self;
+        let taps = g.kh * g.kw;
+        let args = ChannelsLast {
+            geo: g,
+            weights,
+            bias,
+            clamp,
+            zeros,
+        };
+        let (in_image, row) = (g.in_h * g.in_w * g.channels, g.out_w * g.channels);
+        ensure!(input.len() == g.batch * in_image && output.len() == g.batch * g.out_h * row);
+        let parts = parts_for(g.out_h * row * taps, g.out_h);
+        let per = g.out_h.div_ceil(parts);
+        for b in 0..g.batch {
+            let input = &input[b * in_image..(b + 1) * in_image];
+            let out = SendPtr(output[b * g.out_h * row..].as_mut_ptr());
+            for_parts(parts, |part| {
+                let rows = (part * per).min(g.out_h)..((part + 1) * per).min(g.out_h);
+                // SAFETY: `rows` lies within this image's `out_h` rows of `output` (its length
+                // checked above), and parts write disjoint runs of rows
+                let out = unsafe {
+                    std::slice::from_raw_parts_mut(
+                        out.get().add(rows.start * row),
+                        rows.len() * row,
+                    )
+                };
+                run_channels_last(level, input, out, &args, rows);
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Planes read by [`Geometry::run_direct`]: `count` of them, `in_stride` floats apart in
+/// `input`, written `out_stride` apart.
+pub struct Planes<'a> {
+    pub input: &'a [f32],
+    pub in_stride: usize,
+    pub out_stride: usize,
+    pub count: usize,
+}
+
+impl Geometry {
+    /// Planes at strides 1 or 2 (see [`rows_apply`]) on this thread, through its
+    /// padded buffer: `weights` and `bias` hold the planes' own (empty for pooling).
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_direct(
+        &self,
+        level: Level,
+        planes: Planes,
+        out: &mut [f32],
+        max: bool,
+        weights: &[f32],
+        bias: &[f32],
+        clamp: Option<(f32, f32)>,
+    ) {
+        thread_local! {
+            static PADDED: RefCell<(Vec<f32>, Option<Padded>)> = const { RefCell::new((Vec::new(), None)) };
+        }
+        let padded = Padded::new(self, level.or_portable().lanes(), max);
+        PADDED.with_borrow_mut(|(buf, last)| {
+            if *last != Some(padded) {
+                // a new geometry: the border takes the padding value once (and room to start
+                // the rows on a 64-byte boundary)
+                buf.clear();
+                buf.resize(padded.len() + 16, f32::from_bits(padded.fill));
+                *last = Some(padded);
+            }
+            let at = buf.as_ptr().align_offset(64).min(16);
+            let buf = &mut buf[at..at + padded.len()];
+            let args = RowsArgs {
+                geo: self,
+                max,
+                weights,
+                bias,
+                clamp,
+                in_stride: planes.in_stride,
+                out_stride: planes.out_stride,
+            };
+            run_rows(level, planes.input, buf, &padded, out, &args, planes.count);
+        })
+    }
+}
+
+impl std::fmt::Display for Geometry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}x{} stride {}x{} pad {},{} on {}x{}x{} -> {}x{}",
+            self.kh,
+            self.kw,
+            self.stride_h,
+            self.stride_w,
+            self.pad_top,
+            self.pad_left,
+            self.channels,
+            self.in_h,
+            self.in_w,
+            self.out_h,
+            self.out_w
+        )
+    }
+}
+
 /// Most taps a kernel may have here (7×7); larger ones stay with tract's own op.
-pub(crate) const MAX_TAPS: usize = 49;
+pub const MAX_TAPS: usize = 49;
 
 /// What a plane needs besides its data: tap offsets into the phase buffer (relative to an output
 /// row's base), weights, bias and the optional clamp (a fused ReLU / ReLU6 / clip).
-pub(crate) struct PlaneArgs<'a> {
+pub struct PlaneArgs<'a> {
     /// the maximum over the taps instead of the weighted sum (max pooling: weights, bias and
     /// clamp unused)
     pub max: bool,
@@ -60,6 +413,7 @@ unsafe fn plane<L: Lanes, const CLAMP: bool, const MAX: bool>(
                     + a.offsets.iter().max().copied().unwrap_or(0)
                     + per_row * L::N
     );
+    // SAFETY: this function's contract (its `# Safety`), which its caller upholds
     unsafe {
         let mut w = [MaybeUninit::<L>::uninit(); MAX_TAPS];
         for (t, slot) in w[..taps].iter_mut().enumerate() {
@@ -122,8 +476,11 @@ unsafe fn plane<L: Lanes, const CLAMP: bool, const MAX: bool>(
     }
 }
 
+/// # Safety
+/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*` function calling this checked.
 #[inline(always)]
 unsafe fn plane_any<L: Lanes>(src: &[f32], out: &mut [f32], a: &PlaneArgs) {
+    // SAFETY: this function's contract (its `# Safety`), which its caller upholds
     unsafe {
         match (a.max, a.clamp.is_some()) {
             (true, _) => plane::<L, false, true>(src, out, a),
@@ -138,7 +495,7 @@ unsafe fn plane_any<L: Lanes>(src: &[f32], out: &mut [f32], a: &PlaneArgs) {
 /// vector is a plain load inside it, its columns split by phase at horizontal stride 2 (even
 /// columns, then odd ones: every tap is then a contiguous read). Then four output vectors at a
 /// time, every tap one load at a fixed offset, the common kernel sizes unrolled.
-pub(crate) struct RowsArgs<'a> {
+pub struct RowsArgs<'a> {
     pub geo: &'a Geometry,
     /// the maximum over the taps instead of the weighted sum (max pooling)
     pub max: bool,
@@ -157,7 +514,7 @@ const ROWS: usize = 4;
 
 /// The padded, phase-split copy of a plane: its size and where the plane sits in it.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Padded {
+pub struct Padded {
     /// floats per phase of a buffer row; phases per row (the horizontal stride)
     pub phase: usize,
     pub phases: usize,
@@ -176,7 +533,7 @@ pub(crate) struct Padded {
 impl Padded {
     /// The buffer a plane of `geo` needs at `lanes` (every output vector of every row group
     /// reads inside it).
-    pub(crate) fn new(geo: &Geometry, lanes: usize, max: bool) -> Padded {
+    pub fn new(geo: &Geometry, lanes: usize, max: bool) -> Padded {
         let s = geo.stride_w;
         let vectors = geo.out_w.div_ceil(lanes);
         // every output vector reads two whole vectors per phase, the copy of a row writes whole
@@ -199,23 +556,32 @@ impl Padded {
     }
 
     /// Floats per buffer row.
-    pub(crate) fn width(&self) -> usize {
+    pub fn width(&self) -> usize {
         self.phase * self.phases
     }
 
     /// Floats in the buffer.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.width() * self.height
+    }
+
+    /// Whether the buffer holds nothing (no plane).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
 /// Copy `plane` into the padded buffer `buf` (whose borders already hold the padding). The last
 /// vector of a row is loaded with the padding value in the lanes past the row and stored whole
 /// (the buffer has room; a masked store is slow).
+///
+/// # Safety
+/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*` function calling this checked.
 #[inline(always)]
 unsafe fn fill_padded<L: Lanes>(plane: &[f32], buf: &mut [f32], pad: &Padded) {
     let (w, left) = (pad.in_w, pad.left);
     let fill = f32::from_bits(pad.fill);
+    // SAFETY: this function's contract (its `# Safety`), which its caller upholds
     unsafe {
         let dst0 = buf.as_mut_ptr();
         for y in 0..pad.in_h {
@@ -269,6 +635,9 @@ unsafe fn fill_padded<L: Lanes>(plane: &[f32], buf: &mut [f32], pad: &Padded) {
 /// `KH`×`KW` at horizontal stride `S` (`KH == 0`: any kernel, taps in a loop, unaligned loads):
 /// for each tap row and phase two aligned vectors are loaded, and tap `kx` is the phase
 /// `kx % S` shifted by `kx / S` lanes ([`Lanes::shifted`]).
+///
+/// # Safety
+/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*` function calling this checked.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn plane_padded<
@@ -291,6 +660,7 @@ unsafe fn plane_padded<
     let width = pad.width();
     let vectors = g.out_w.div_ceil(L::N);
     let total = g.out_h * vectors;
+    // SAFETY: this function's contract (its `# Safety`), which its caller upholds
     unsafe {
         let bias = L::splat(if MAX { f32::NEG_INFINITY } else { bias });
         let (lo, hi) = a.clamp.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
@@ -387,6 +757,9 @@ unsafe fn plane_padded<
 /// the padded copy: each input row's vectors are loaded once (per phase), the column taps made
 /// by shifting in registers, and each feeds every output row whose window covers that row.
 /// `rows[i]` points at input row `i` of the group (its first column of output vector 0).
+///
+/// # Safety
+/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*` function calling this checked.
 #[inline(always)]
 unsafe fn k3<L: Lanes, const MAX: bool, const S: usize, const V: usize>(
     rows: &[*const f32; 9],
@@ -394,6 +767,7 @@ unsafe fn k3<L: Lanes, const MAX: bool, const S: usize, const V: usize>(
     w: &[L; 9],
     acc: &mut [[L; V]; ROWS],
 ) {
+    // SAFETY: this function's contract (its `# Safety`), which its caller upholds
     unsafe {
         macro_rules! input_row {
             ($i:literal) => {{
@@ -441,6 +815,9 @@ unsafe fn k3<L: Lanes, const MAX: bool, const S: usize, const V: usize>(
 }
 
 /// A whole plane through [`k3`]: row groups, vectors in pairs then one.
+///
+/// # Safety
+/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*` function calling this checked.
 #[inline(always)]
 unsafe fn plane_k3<L: Lanes, const CLAMP: bool, const MAX: bool, const S: usize>(
     buf: *const f32,
@@ -453,6 +830,7 @@ unsafe fn plane_k3<L: Lanes, const CLAMP: bool, const MAX: bool, const S: usize>
     let g = a.geo;
     let width = pad.width();
     let vectors = g.out_w.div_ceil(L::N);
+    // SAFETY: this function's contract (its `# Safety`), which its caller upholds
     unsafe {
         let w: [L; 9] = std::array::from_fn(|t| wv[t]);
         let bias = L::splat(if MAX { f32::NEG_INFINITY } else { bias });
@@ -505,6 +883,9 @@ unsafe fn plane_k3<L: Lanes, const CLAMP: bool, const MAX: bool, const S: usize>
 const JOBS: usize = 4;
 
 /// Every plane of `input` into `out` (`planes` of them, each through the padded buffer).
+///
+/// # Safety
+/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*` function calling this checked.
 #[inline(always)]
 unsafe fn planes_padded<L: Lanes, const CLAMP: bool, const MAX: bool>(
     input: &[f32],
@@ -540,6 +921,7 @@ unsafe fn planes_padded<L: Lanes, const CLAMP: bool, const MAX: bool>(
         (2, 2, 2, _) => 6,
         _ => 7,
     };
+    // SAFETY: this function's contract (its `# Safety`), which its caller upholds
     unsafe {
         let mut wv = [L::splat(0.0); MAX_TAPS];
         for p in 0..planes {
@@ -567,6 +949,8 @@ unsafe fn planes_padded<L: Lanes, const CLAMP: bool, const MAX: bool>(
     }
 }
 
+/// # Safety
+/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*` function calling this checked.
 #[inline(always)]
 unsafe fn planes_any<L: Lanes>(
     input: &[f32],
@@ -576,6 +960,7 @@ unsafe fn planes_any<L: Lanes>(
     a: &RowsArgs,
     planes: usize,
 ) {
+    // SAFETY: this function's contract (its `# Safety`), which its caller upholds
     unsafe {
         match (a.max, a.clamp.is_some()) {
             (true, _) => planes_padded::<L, false, true>(input, buf, pad, out, a, planes),
@@ -586,13 +971,13 @@ unsafe fn planes_any<L: Lanes>(
 }
 
 /// Whether [`run_rows`] computes `geo`: strides 1 and 2, kernels up to 7×7, any padding.
-pub(crate) fn rows_apply(geo: &Geometry) -> bool {
+pub fn rows_apply(geo: &Geometry) -> bool {
     matches!(geo.stride_w, 1 | 2) && matches!(geo.stride_h, 1 | 2) && geo.kw <= 7 && geo.kh <= 7
 }
 
 /// Compute `planes` channels-first planes at `level` through the padded buffer `buf` (see
 /// [`RowsArgs`], [`Padded`]), which holds `pad.len()` floats whose border is the padding.
-pub(crate) fn run_rows(
+pub fn run_rows(
     level: Level,
     input: &[f32],
     buf: &mut [f32],
@@ -615,18 +1000,19 @@ pub(crate) fn run_rows(
             && (a.max || (a.weights.len() >= planes * taps && a.bias.len() >= planes)),
         "depthwise planes do not fit"
     );
-    // SAFETY: `Padded::new` sized the buffer for every load and the copy; each arm runs only
-    // where its instructions exist.
+    // SAFETY: the buffers' sizes are checked above
     unsafe {
-        match level {
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx512 if level.available() => x86::rows_avx512(input, buf, pad, out, a, planes),
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx2 if level.available() => x86::rows_avx2(input, buf, pad, out, a, planes),
-            #[cfg(all(target_family = "wasm", target_feature = "simd128"))]
-            Level::Simd128 => planes_any::<super::lanes::V128>(input, buf, pad, out, a, planes),
-            _ => planes_any::<Portable>(input, buf, pad, out, a, planes),
-        }
+        dispatch(
+            level,
+            Rows {
+                input,
+                buf,
+                pad,
+                out,
+                a,
+                planes,
+            },
+        )
     }
 }
 
@@ -637,7 +1023,7 @@ pub(crate) fn run_rows(
 /// read from a zero row, and the tiles at the left and right borders skip the columns outside
 /// it. The channels after the last whole vector and other kernels take, per pixel, the taps
 /// that fall inside the image.
-pub(crate) struct ChannelsLast<'a> {
+pub struct ChannelsLast<'a> {
     pub geo: &'a Geometry,
     /// `[kh * kw][C]`
     pub weights: &'a [f32],
@@ -671,6 +1057,9 @@ impl ChannelsLast<'_> {
 }
 
 /// Output pixel `(oy, ox)` from channel `from` on, over the taps inside the image.
+///
+/// # Safety
+/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*` function calling this checked.
 #[inline(always)]
 unsafe fn pixel<L: Lanes, const CLAMP: bool>(
     src: *const f32,
@@ -688,6 +1077,7 @@ unsafe fn pixel<L: Lanes, const CLAMP: bool>(
     let iy0 = oy * g.stride_h + ky0 - g.pad_top;
     let (kx0, kx1) = ChannelsLast::taps(ox, g.stride_w, g.pad_left, g.kw, g.in_w);
     let ix0 = ox * g.stride_w + kx0 - g.pad_left;
+    // SAFETY: this function's contract (its `# Safety`), which its caller upholds
     unsafe {
         let dst = out.add((oy * g.out_w + ox) * c);
         let mut ch = from;
@@ -727,6 +1117,9 @@ unsafe fn pixel<L: Lanes, const CLAMP: bool>(
 /// registers: each input column the tile reads is loaded once and taken by every tap that
 /// covers it (stride `S`); in the tiles that reach past the inner columns, the columns outside
 /// the image are skipped.
+///
+/// # Safety
+/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*` function calling this checked.
 #[inline(always)]
 unsafe fn row_block<
     L: Lanes,
@@ -747,6 +1140,7 @@ unsafe fn row_block<
     let g = a.geo;
     let c = g.channels;
     let (lo, hi) = a.clamp.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+    // SAFETY: this function's contract (its `# Safety`), which its caller upholds
     unsafe {
         let (lo, hi) = (L::splat(lo), L::splat(hi));
         let w = a.weights.as_ptr().add(ch);
@@ -808,6 +1202,8 @@ unsafe fn row_block<
     }
 }
 
+/// # Safety
+/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*` function calling this checked.
 #[inline(always)]
 unsafe fn rows_fixed<
     L: Lanes,
@@ -829,6 +1225,7 @@ unsafe fn rows_fixed<
     let block = if wide { 2 * L::N } else { L::N };
     let blocks = c / block * block;
     let full = c / L::N * L::N;
+    // SAFETY: this function's contract (its `# Safety`), which its caller upholds
     unsafe {
         for oy in rows {
             let rows: [*const f32; KH] = std::array::from_fn(|ky| {
@@ -860,6 +1257,8 @@ unsafe fn rows_fixed<
     }
 }
 
+/// # Safety
+/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*` function calling this checked.
 #[inline(always)]
 unsafe fn channels_last<L: Lanes, const CLAMP: bool>(
     src: *const f32,
@@ -867,6 +1266,7 @@ unsafe fn channels_last<L: Lanes, const CLAMP: bool>(
     a: &ChannelsLast,
     rows: std::ops::Range<usize>,
 ) {
+    // SAFETY: this function's contract (its `# Safety`), which its caller upholds
     unsafe {
         match (a.geo.kh, a.geo.kw, a.geo.stride_w) {
             (3, 3, 1) => rows_fixed::<L, CLAMP, 3, 3, 1>(src, out, a, rows),
@@ -884,6 +1284,8 @@ unsafe fn channels_last<L: Lanes, const CLAMP: bool>(
     }
 }
 
+/// # Safety
+/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*` function calling this checked.
 #[inline(always)]
 unsafe fn channels_last_any<L: Lanes>(
     src: *const f32,
@@ -891,6 +1293,7 @@ unsafe fn channels_last_any<L: Lanes>(
     a: &ChannelsLast,
     rows: std::ops::Range<usize>,
 ) {
+    // SAFETY: this function's contract (its `# Safety`), which its caller upholds
     unsafe {
         if a.clamp.is_some() {
             channels_last::<L, true>(src, out, a, rows)
@@ -902,7 +1305,7 @@ unsafe fn channels_last_any<L: Lanes>(
 
 /// Compute output rows `rows` of one channels-last image at `level` (an unavailable level runs
 /// the portable code) into `out`, which holds those rows.
-pub(crate) fn run_channels_last(
+pub fn run_channels_last(
     level: Level,
     input: &[f32],
     out: &mut [f32],
@@ -935,24 +1338,13 @@ pub(crate) fn run_channels_last(
         out.as_mut_ptr().wrapping_sub(rows.start * row),
     );
     // SAFETY: sizes checked above (each tap read is inside the image by `taps`, or in the
-    // zero row; only rows `rows` are written); each arm runs only where its instructions
-    // exist.
-    unsafe {
-        match level {
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx512 if level.available() => x86::channels_last_avx512(src, out, a, rows),
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx2 if level.available() => x86::channels_last_avx2(src, out, a, rows),
-            #[cfg(all(target_family = "wasm", target_feature = "simd128"))]
-            Level::Simd128 => channels_last_any::<super::lanes::V128>(src, out, a, rows),
-            _ => channels_last_any::<Portable>(src, out, a, rows),
-        }
-    }
+    // zero row; only rows `rows` are written)
+    unsafe { dispatch(level, Last { src, out, a, rows }) }
 }
 
 /// Compute one plane at `level` (which must be [`Level::available`]; an unavailable level runs
 /// the portable code).
-pub(crate) fn run_plane(level: Level, src: &[f32], out: &mut [f32], a: &PlaneArgs) {
+pub fn run_plane(level: Level, src: &[f32], out: &mut [f32], a: &PlaneArgs) {
     let lanes = level.lanes();
     let per_row = a.out_w.div_ceil(lanes);
     let need = match a.out_h {
@@ -968,90 +1360,73 @@ pub(crate) fn run_plane(level: Level, src: &[f32], out: &mut [f32], a: &PlaneArg
             && a.offsets.len() <= MAX_TAPS,
         "depthwise plane buffers too small"
     );
-    // SAFETY: sizes checked above; each arm runs only where its instructions exist.
-    unsafe {
-        match level {
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx512 if level.available() => x86::plane_avx512(src, out, a),
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx2 if level.available() => x86::plane_avx2(src, out, a),
-            #[cfg(all(target_family = "wasm", target_feature = "simd128"))]
-            Level::Simd128 => plane_any::<super::lanes::V128>(src, out, a),
-            _ => plane_any::<Portable>(src, out, a),
+    // SAFETY: sizes checked above
+    unsafe { dispatch(level, Plane { src, out, a }) }
+}
+
+/// The arguments of [`run_rows`], as a [`Kernel`].
+struct Rows<'a, 'b> {
+    input: &'a [f32],
+    buf: &'a mut [f32],
+    pad: &'a Padded,
+    out: &'a mut [f32],
+    a: &'a RowsArgs<'b>,
+    planes: usize,
+}
+
+impl Kernel for Rows<'_, '_> {
+    type Output = ();
+    /// # Safety
+    /// The sizes [`run_rows`] checks.
+    #[inline(always)]
+    unsafe fn run<L: Lanes>(self) {
+        // SAFETY: `run_rows` checked the sizes; `dispatch` the instruction set
+        unsafe {
+            planes_any::<L>(
+                self.input,
+                self.buf,
+                self.pad,
+                self.out,
+                self.a,
+                self.planes,
+            )
         }
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    use super::{
-        channels_last_any, plane_any, planes_any, ChannelsLast, Padded, PlaneArgs, RowsArgs,
-    };
-    use crate::kernels::lanes::{Avx2, Avx512};
+/// The arguments of [`run_channels_last`], as a [`Kernel`].
+struct Last<'a, 'b> {
+    src: *const f32,
+    out: *mut f32,
+    a: &'a ChannelsLast<'b>,
+    rows: std::ops::Range<usize>,
+}
 
+impl Kernel for Last<'_, '_> {
+    type Output = ();
     /// # Safety
-    /// AVX-512F present; buffers as [`super::run_rows`] checks.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn rows_avx512(
-        input: &[f32],
-        buf: &mut [f32],
-        pad: &Padded,
-        out: &mut [f32],
-        a: &RowsArgs,
-        planes: usize,
-    ) {
-        unsafe { planes_any::<Avx512>(input, buf, pad, out, a, planes) }
+    /// The sizes [`run_channels_last`] checks.
+    #[inline(always)]
+    unsafe fn run<L: Lanes>(self) {
+        // SAFETY: `run_channels_last` checked the sizes; `dispatch` the instruction set
+        unsafe { channels_last_any::<L>(self.src, self.out, self.a, self.rows) }
     }
+}
 
-    /// # Safety
-    /// AVX2 and FMA present; buffers as [`super::run_rows`] checks.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn rows_avx2(
-        input: &[f32],
-        buf: &mut [f32],
-        pad: &Padded,
-        out: &mut [f32],
-        a: &RowsArgs,
-        planes: usize,
-    ) {
-        unsafe { planes_any::<Avx2>(input, buf, pad, out, a, planes) }
-    }
+/// The arguments of [`run_plane`], as a [`Kernel`].
+struct Plane<'a, 'b> {
+    src: &'a [f32],
+    out: &'a mut [f32],
+    a: &'a PlaneArgs<'b>,
+}
 
+impl Kernel for Plane<'_, '_> {
+    type Output = ();
     /// # Safety
-    /// AVX-512F present; buffers as [`super::run_plane`] checks.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn plane_avx512(src: &[f32], out: &mut [f32], a: &PlaneArgs) {
-        unsafe { plane_any::<Avx512>(src, out, a) }
-    }
-
-    /// # Safety
-    /// AVX-512F present; buffers as [`super::run_channels_last`] checks.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn channels_last_avx512(
-        src: *const f32,
-        out: *mut f32,
-        a: &ChannelsLast,
-        rows: std::ops::Range<usize>,
-    ) {
-        unsafe { channels_last_any::<Avx512>(src, out, a, rows) }
-    }
-
-    /// # Safety
-    /// AVX2 and FMA present; buffers as [`super::run_channels_last`] checks.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn channels_last_avx2(
-        src: *const f32,
-        out: *mut f32,
-        a: &ChannelsLast,
-        rows: std::ops::Range<usize>,
-    ) {
-        unsafe { channels_last_any::<Avx2>(src, out, a, rows) }
-    }
-
-    /// # Safety
-    /// AVX2 and FMA present; buffers as [`super::run_plane`] checks.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn plane_avx2(src: &[f32], out: &mut [f32], a: &PlaneArgs) {
-        unsafe { plane_any::<Avx2>(src, out, a) }
+    /// The sizes [`run_plane`] checks.
+    #[inline(always)]
+    unsafe fn run<L: Lanes>(self) {
+        // SAFETY: `run_plane` checked the sizes; `dispatch` the instruction set
+        unsafe { plane_any::<L>(self.src, self.out, self.a) }
     }
 }

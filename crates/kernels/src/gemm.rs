@@ -21,7 +21,7 @@
 //!
 //! Every tile size is a const generic; the driver picks the instance for tails at run time.
 
-use super::lanes::{Lanes, Level, Portable};
+use crate::isa::{dispatch, Kernel, Lanes, Level};
 
 /// Which register tile a packed matrix is laid out for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -115,12 +115,24 @@ impl Packed {
         }
     }
 
+    /// The instruction set it was packed for.
     pub fn level(&self) -> Level {
         self.level
     }
 
+    /// The register tile it was packed for.
     pub fn kind(&self) -> Kind {
         self.kind
+    }
+
+    /// Rows (output channels).
+    pub fn m(&self) -> usize {
+        self.m
+    }
+
+    /// Columns of the weights (input channels or patch taps).
+    pub fn k(&self) -> usize {
+        self.k
     }
 
     /// Tiles of output channels.
@@ -139,6 +151,9 @@ impl Packed {
         }
     }
 }
+
+/// A clamp `(lo, hi)` of an epilogue, if any.
+pub type Clamp = Option<(f32, f32)>;
 
 /// A strided matrix: element `(r, c)` at `ptr + r * rs + c * cs`.
 #[derive(Clone, Copy, Debug)]
@@ -186,17 +201,17 @@ pub unsafe fn run(
         count: segments.len(),
         len: w.k / segments.len(),
     };
-    unsafe {
-        match w.level {
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx512 => x86::run_avx512(w, x, &s, out, ep, m_tiles, cols),
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx2 => x86::run_avx2(w, x, &s, out, ep, m_tiles, cols),
-            #[cfg(all(target_family = "wasm", target_feature = "simd128"))]
-            Level::Simd128 => run_any::<super::lanes::V128>(w, x, &s, out, ep, m_tiles, cols),
-            _ => run_any::<Portable>(w, x, &s, out, ep, m_tiles, cols),
-        }
-    }
+    let kernel = Gemm {
+        w,
+        x,
+        segments: &s,
+        out,
+        ep,
+        m_tiles,
+        cols,
+    };
+    // SAFETY: the buffers are this function's contract, passed on unchanged
+    unsafe { dispatch(w.level, kernel) }
 }
 
 /// Runs of `K` (see [`run`]).
@@ -206,38 +221,39 @@ struct Segments {
     len: usize,
 }
 
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    use super::*;
-    use crate::kernels::lanes::{Avx2, Avx512};
+/// The arguments of one [`run`], as a [`Kernel`].
+struct Gemm<'a> {
+    w: &'a Packed,
+    x: Mat<*const f32>,
+    segments: &'a Segments,
+    out: Mat<*mut f32>,
+    ep: &'a Epilogue,
+    m_tiles: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+}
 
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn run_avx512(
-        w: &Packed,
-        x: Mat<*const f32>,
-        s: &Segments,
-        out: Mat<*mut f32>,
-        ep: &Epilogue,
-        m_tiles: std::ops::Range<usize>,
-        cols: std::ops::Range<usize>,
-    ) {
-        unsafe { run_any::<Avx512>(w, x, s, out, ep, m_tiles, cols) }
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn run_avx2(
-        w: &Packed,
-        x: Mat<*const f32>,
-        s: &Segments,
-        out: Mat<*mut f32>,
-        ep: &Epilogue,
-        m_tiles: std::ops::Range<usize>,
-        cols: std::ops::Range<usize>,
-    ) {
-        unsafe { run_any::<Avx2>(w, x, s, out, ep, m_tiles, cols) }
+impl Kernel for Gemm<'_> {
+    type Output = ();
+    /// # Safety
+    /// As [`run`].
+    #[inline(always)]
+    unsafe fn run<L: Lanes>(self) {
+        let Gemm {
+            w,
+            x,
+            segments,
+            out,
+            ep,
+            m_tiles,
+            cols,
+        } = self;
+        // SAFETY: as `run`, whose contract the caller of `dispatch` took on
+        unsafe { run_any::<L>(w, x, segments, out, ep, m_tiles, cols) }
     }
 }
 
+/// # Safety
+/// The CPU supports `L`'s instruction set, and the tile's and the epilogue's pointers address every element they read or write, as [`run`] requires of its caller.
 #[inline(always)]
 unsafe fn run_any<L: Lanes>(
     w: &Packed,
@@ -263,6 +279,7 @@ unsafe fn run_any<L: Lanes>(
             0,
         ),
     };
+    // SAFETY: this function's contract (its `# Safety`), which its caller upholds
     unsafe {
         let e = Ep::<L> {
             pre: ep.pre.is_some(),
@@ -396,9 +413,13 @@ unsafe fn run_any<L: Lanes>(
 const LINE: usize = 16;
 
 /// Ask for the cache line at `p` in the second-level cache (no-op where there is no hint).
+///
+/// # Safety
+/// The CPU supports `L`'s instruction set, and the tile's and the epilogue's pointers address every element they read or write, as [`run`] requires of its caller.
 #[inline(always)]
 unsafe fn prefetch(p: *const f32) {
     #[cfg(target_arch = "x86_64")]
+    // SAFETY: this function's contract (its `# Safety`), which its caller upholds
     unsafe {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
         _mm_prefetch::<_MM_HINT_T1>(p as *const i8)
@@ -433,6 +454,8 @@ struct RowsTile<'s> {
     res_rows: usize,
 }
 
+/// # Safety
+/// The CPU supports `L`'s instruction set, and the tile's and the epilogue's pointers address every element they read or write, as [`run`] requires of its caller.
 #[inline(always)]
 unsafe fn rows_dispatch<L: Lanes>(rows: usize, vecs: usize, t: &RowsTile<'_>, e: &Ep<L>) {
     macro_rules! go {
@@ -445,11 +468,15 @@ unsafe fn rows_dispatch<L: Lanes>(rows: usize, vecs: usize, t: &RowsTile<'_>, e:
         };
     }
     debug_assert!(rows <= MAX_MR && vecs <= MAX_V);
+    // SAFETY: this function's contract (its `# Safety`), which its caller upholds
     unsafe { go!(1, 2, 3, 4, 5, 6, 7, 8) }
 }
 
+/// # Safety
+/// The CPU supports `L`'s instruction set, and the tile's and the epilogue's pointers address every element they read or write, as [`run`] requires of its caller.
 #[inline(always)]
 unsafe fn rows_tile<L: Lanes, const MR: usize, const NV: usize>(t: &RowsTile<'_>, e: &Ep<L>) {
+    // SAFETY: this function's contract (its `# Safety`), which its caller upholds
     unsafe {
         if t.last == L::N {
             rows_tile_as::<L, MR, NV, true>(t, e)
@@ -459,11 +486,14 @@ unsafe fn rows_tile<L: Lanes, const MR: usize, const NV: usize>(t: &RowsTile<'_>
     }
 }
 
+/// # Safety
+/// The CPU supports `L`'s instruction set, and the tile's and the epilogue's pointers address every element they read or write, as [`run`] requires of its caller.
 #[inline(always)]
 unsafe fn rows_tile_as<L: Lanes, const MR: usize, const NV: usize, const FULL: bool>(
     t: &RowsTile<'_>,
     e: &Ep<L>,
 ) {
+    // SAFETY: this function's contract (its `# Safety`), which its caller upholds
     unsafe {
         let full = FULL;
         // the bias is added after the products, as TensorFlow and onnxruntime add it
@@ -586,6 +616,8 @@ struct ColsTile<'s> {
     res_channels: usize,
 }
 
+/// # Safety
+/// The CPU supports `L`'s instruction set, and the tile's and the epilogue's pointers address every element they read or write, as [`run`] requires of its caller.
 #[inline(always)]
 unsafe fn cols_dispatch<L: Lanes>(vecs: usize, px: usize, t: &ColsTile<'_>, e: &Ep<L>) {
     macro_rules! go {
@@ -598,11 +630,15 @@ unsafe fn cols_dispatch<L: Lanes>(vecs: usize, px: usize, t: &ColsTile<'_>, e: &
         };
     }
     debug_assert!(px <= MAX_NR && vecs <= MAX_V);
+    // SAFETY: this function's contract (its `# Safety`), which its caller upholds
     unsafe { go!(1, 2, 3, 4, 5, 6, 7) }
 }
 
+/// # Safety
+/// The CPU supports `L`'s instruction set, and the tile's and the epilogue's pointers address every element they read or write, as [`run`] requires of its caller.
 #[inline(always)]
 unsafe fn cols_tile<L: Lanes, const MV: usize, const NR: usize>(t: &ColsTile<'_>, e: &Ep<L>) {
+    // SAFETY: this function's contract (its `# Safety`), which its caller upholds
     unsafe {
         let mut acc = [[L::splat(0.0); MV]; NR];
         let mut a = t.a;
@@ -728,8 +764,12 @@ unsafe fn cols_tile<L: Lanes, const MV: usize, const NR: usize>(t: &ColsTile<'_>
 
 /// One [`Kind::ColsT`] tile: a vector of channels by `px <= N` pixels (the rest of the `N`
 /// computed from the last pixel's window again, never stored), transposed before the store.
+///
+/// # Safety
+/// The CPU supports `L`'s instruction set, and the tile's and the epilogue's pointers address every element they read or write, as [`run`] requires of its caller.
 #[inline(always)]
 unsafe fn cols_t_tile<L: Lanes>(t: &ColsTile<'_>, px: usize, e: &Ep<L>) {
+    // SAFETY: this function's contract (its `# Safety`), which its caller upholds
     unsafe {
         match (L::N, px == L::N) {
             (16, true) => cols_t::<L, 16, true>(t, px, e),
@@ -742,6 +782,8 @@ unsafe fn cols_t_tile<L: Lanes>(t: &ColsTile<'_>, px: usize, e: &Ep<L>) {
     }
 }
 
+/// # Safety
+/// The CPU supports `L`'s instruction set, and the tile's and the epilogue's pointers address every element they read or write, as [`run`] requires of its caller.
 #[inline(always)]
 unsafe fn cols_t<L: Lanes, const NP: usize, const FULL: bool>(
     t: &ColsTile<'_>,
@@ -749,6 +791,7 @@ unsafe fn cols_t<L: Lanes, const NP: usize, const FULL: bool>(
     e: &Ep<L>,
 ) {
     debug_assert!(NP == L::N);
+    // SAFETY: this function's contract (its `# Safety`), which its caller upholds
     unsafe {
         let mut acc = [L::splat(0.0); NP];
         let pick: [usize; NP] = std::array::from_fn(|i| i.min(px - 1) * t.ns);
@@ -940,6 +983,8 @@ mod tests {
                             let step = packed.n_step();
                             let half = (n / 2).div_ceil(step) * step;
                             for cols in [0..half.min(n), half.min(n)..n] {
+                                // SAFETY: `xs`, `got` and the residual are sized for `K × N`,
+                                // `M × N` and `ch × N` through the strides and segments above
                                 unsafe {
                                     run(
                                         &packed,

@@ -1,0 +1,269 @@
+//! The record of one image or frame, as `tensorcv --json` prints it (one JSON object per line):
+//! serde types, so a program using the libraries emits the same schema. Fields that do not
+//! apply are left out; numbers are rounded as the command prints them (scores to 5 places,
+//! pixels to 2, milliseconds to 3). Fields are declared in the order they are printed.
+
+use crate::classification::Class;
+use crate::detection::Detection;
+use crate::pipeline::Outcome;
+use crate::segmentation::{ClassShare, Segmentation};
+use serde::Serialize;
+
+/// `v` rounded to `places` decimals.
+fn round(v: f64, places: i32) -> f64 {
+    let p = 10f64.powi(places);
+    (v * p).round() / p
+}
+
+/// One input's result.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Record {
+    /// the top classes (classification)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<ClassRecord>>,
+    /// boxes (detection), or the regions of a two-stage run with what the second model found
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detections: Option<Vec<DetectionRecord>>,
+    /// the frame's index in its source
+    pub frame: u64,
+    /// the image's height (decoded)
+    pub height: usize,
+    /// each output summarised (a model with no task)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<Vec<OutputRecord>>,
+    /// the image was decoded reduced: `width`, `height` and every coordinate are the decoded
+    /// image's; divided by `scale` they are the file's
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale: Option<f32>,
+    /// the whole image's segmentation
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segmentation: Option<SegmentationRecord>,
+    /// the file, or the stream's name
+    pub source: String,
+    /// when the frame is shown in its stream
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp_ms: Option<f64>,
+    /// time per stage
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timings_ms: Option<TimingsRecord>,
+    /// the image's width (decoded)
+    pub width: usize,
+}
+
+/// A class and its score.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ClassRecord {
+    pub index: usize,
+    pub label: Option<String>,
+    pub score: f64,
+}
+
+/// A class's share of the pixels.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ShareRecord {
+    pub fraction: f64,
+    pub index: usize,
+    pub label: Option<String>,
+}
+
+/// A detection; in a two-stage run, also the region the second model saw and what it found.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DetectionRecord {
+    /// `[x1, y1, x2, y2]` in image pixels
+    #[serde(rename = "box")]
+    pub bbox: [f64; 4],
+    pub class: usize,
+    /// the second model's classes for this region
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<ClassRecord>>,
+    /// the second model's detections in this region
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detections: Option<Vec<DetectionRecord>>,
+    /// `[x, y]` each (left out when there are none)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keypoints: Option<Vec<[f64; 2]>>,
+    pub label: Option<String>,
+    /// the crop the second model saw, `[x1, y1, x2, y2]`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<[usize; 4]>,
+    pub score: f64,
+    /// the second model's segmentation of this region
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segmentation: Option<SegmentationRecord>,
+}
+
+/// A segmentation: each class's share, and the mask file when one was saved.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SegmentationRecord {
+    pub classes: Vec<ShareRecord>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mask: Option<String>,
+}
+
+/// An output of a model with no task.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OutputRecord {
+    pub max: f32,
+    pub mean: f64,
+    pub min: f32,
+    pub name: String,
+    pub shape: Vec<usize>,
+}
+
+/// Milliseconds per stage.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TimingsRecord {
+    pub decode: f64,
+    pub inference: f64,
+    pub postprocess: f64,
+    pub preprocess: f64,
+}
+
+impl Record {
+    /// The record of frame `frame` of `source`, `width × height` pixels, before its outcome.
+    pub fn new(source: &str, frame: u64, width: usize, height: usize) -> Record {
+        Record {
+            classes: None,
+            detections: None,
+            frame,
+            height,
+            outputs: None,
+            scale: None,
+            segmentation: None,
+            source: source.to_string(),
+            timestamp_ms: None,
+            timings_ms: None,
+            width,
+        }
+    }
+
+    /// The outcome's fields: `classes`, `detections` (regions: each with what the second
+    /// model found in it), `segmentation` (the whole image's, `segmentation` of
+    /// [`Outcome::segmentation`], with the mask file), `outputs`.
+    pub fn outcome(
+        &mut self,
+        outcome: &Outcome,
+        segmentation: Option<&Segmentation>,
+        labels: &[String],
+        mask: Option<String>,
+    ) {
+        match outcome {
+            Outcome::Classes(classes) => self.classes = Some(class_records(classes)),
+            Outcome::Detections(found) => {
+                self.detections = Some(found.iter().map(DetectionRecord::new).collect())
+            }
+            Outcome::Outputs(outputs) => {
+                self.outputs = Some(
+                    outputs
+                        .iter()
+                        .map(|o| OutputRecord {
+                            max: o.max,
+                            mean: round(o.mean, 6),
+                            min: o.min,
+                            name: o.name.clone(),
+                            shape: o.shape.clone(),
+                        })
+                        .collect(),
+                )
+            }
+            Outcome::Segmentation(_) => {}
+            Outcome::Regions(regions) => {
+                let list = regions
+                    .iter()
+                    .map(|r| {
+                        let mut entry = DetectionRecord::new(&r.detection);
+                        let rect = r.rect;
+                        entry.region =
+                            Some([rect.x, rect.y, rect.x + rect.width, rect.y + rect.height]);
+                        match &r.outcome {
+                            Outcome::Classes(c) => entry.classes = Some(class_records(c)),
+                            Outcome::Detections(d) => {
+                                entry.detections =
+                                    Some(d.iter().map(DetectionRecord::new).collect())
+                            }
+                            Outcome::Segmentation(s) => {
+                                entry.segmentation = Some(SegmentationRecord {
+                                    classes: share_records(&s.fractions(labels)),
+                                    mask: None,
+                                })
+                            }
+                            Outcome::Outputs(_) | Outcome::Regions(_) => {}
+                        }
+                        entry
+                    })
+                    .collect();
+                self.detections = Some(list);
+            }
+        }
+        if let Some(seg) = segmentation {
+            self.segmentation = Some(SegmentationRecord {
+                classes: share_records(&seg.fractions(labels)),
+                mask,
+            });
+        }
+    }
+
+    /// Say the image was decoded reduced by `scale`.
+    pub fn set_scale(&mut self, scale: f32) {
+        self.scale = Some(scale);
+    }
+
+    /// When the frame is shown in its stream, in milliseconds.
+    pub fn set_timestamp(&mut self, ms: f64) {
+        self.timestamp_ms = Some(round(ms, 3));
+    }
+
+    /// Milliseconds spent per stage.
+    pub fn set_timings(&mut self, decode: f64, preprocess: f64, inference: f64, postprocess: f64) {
+        self.timings_ms = Some(TimingsRecord {
+            decode: round(decode, 3),
+            inference: round(inference, 3),
+            postprocess: round(postprocess, 3),
+            preprocess: round(preprocess, 3),
+        });
+    }
+}
+
+impl DetectionRecord {
+    /// A detection's record (without a region or a second model's outcome).
+    pub fn new(d: &Detection) -> DetectionRecord {
+        DetectionRecord {
+            bbox: d.bbox.map(|v| round(v as f64, 2)),
+            class: d.class,
+            classes: None,
+            detections: None,
+            keypoints: (!d.keypoints.is_empty()).then(|| {
+                d.keypoints
+                    .iter()
+                    .map(|k| [round(k[0] as f64, 2), round(k[1] as f64, 2)])
+                    .collect()
+            }),
+            label: d.label.clone(),
+            region: None,
+            score: round(d.score as f64, 5),
+            segmentation: None,
+        }
+    }
+}
+
+fn class_records(classes: &[Class]) -> Vec<ClassRecord> {
+    classes
+        .iter()
+        .map(|c| ClassRecord {
+            index: c.index,
+            label: c.label.clone(),
+            score: round(c.score as f64, 5),
+        })
+        .collect()
+}
+
+fn share_records(shares: &[ClassShare]) -> Vec<ShareRecord> {
+    shares
+        .iter()
+        .map(|s| ShareRecord {
+            fraction: round(s.fraction as f64, 5),
+            index: s.index,
+            label: s.label.clone(),
+        })
+        .collect()
+}
