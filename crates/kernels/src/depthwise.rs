@@ -477,7 +477,8 @@ unsafe fn plane<L: Lanes, const CLAMP: bool, const MAX: bool>(
 }
 
 /// # Safety
-/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*` function calling this checked.
+/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*`
+/// function calling this checked.
 #[inline(always)]
 unsafe fn plane_any<L: Lanes>(src: &[f32], out: &mut [f32], a: &PlaneArgs) {
     // SAFETY: this function's contract (its `# Safety`), which its caller upholds
@@ -576,7 +577,8 @@ impl Padded {
 /// (the buffer has room; a masked store is slow).
 ///
 /// # Safety
-/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*` function calling this checked.
+/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*`
+/// function calling this checked.
 #[inline(always)]
 unsafe fn fill_padded<L: Lanes>(plane: &[f32], buf: &mut [f32], pad: &Padded) {
     let (w, left) = (pad.in_w, pad.left);
@@ -637,7 +639,8 @@ unsafe fn fill_padded<L: Lanes>(plane: &[f32], buf: &mut [f32], pad: &Padded) {
 /// `kx % S` shifted by `kx / S` lanes ([`Lanes::shifted`]).
 ///
 /// # Safety
-/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*` function calling this checked.
+/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*`
+/// function calling this checked.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn plane_padded<
@@ -759,7 +762,8 @@ unsafe fn plane_padded<
 /// `rows[i]` points at input row `i` of the group (its first column of output vector 0).
 ///
 /// # Safety
-/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*` function calling this checked.
+/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*`
+/// function calling this checked.
 #[inline(always)]
 unsafe fn k3<L: Lanes, const MAX: bool, const S: usize, const V: usize>(
     rows: &[*const f32; 9],
@@ -817,7 +821,8 @@ unsafe fn k3<L: Lanes, const MAX: bool, const S: usize, const V: usize>(
 /// A whole plane through [`k3`]: row groups, vectors in pairs then one.
 ///
 /// # Safety
-/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*` function calling this checked.
+/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*`
+/// function calling this checked.
 #[inline(always)]
 unsafe fn plane_k3<L: Lanes, const CLAMP: bool, const MAX: bool, const S: usize>(
     buf: *const f32,
@@ -885,7 +890,8 @@ const JOBS: usize = 4;
 /// Every plane of `input` into `out` (`planes` of them, each through the padded buffer).
 ///
 /// # Safety
-/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*` function calling this checked.
+/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*`
+/// function calling this checked.
 #[inline(always)]
 unsafe fn planes_padded<L: Lanes, const CLAMP: bool, const MAX: bool>(
     input: &[f32],
@@ -950,7 +956,8 @@ unsafe fn planes_padded<L: Lanes, const CLAMP: bool, const MAX: bool>(
 }
 
 /// # Safety
-/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*` function calling this checked.
+/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*`
+/// function calling this checked.
 #[inline(always)]
 unsafe fn planes_any<L: Lanes>(
     input: &[f32],
@@ -1059,7 +1066,8 @@ impl ChannelsLast<'_> {
 /// Output pixel `(oy, ox)` from channel `from` on, over the taps inside the image.
 ///
 /// # Safety
-/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*` function calling this checked.
+/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*`
+/// function calling this checked.
 #[inline(always)]
 unsafe fn pixel<L: Lanes, const CLAMP: bool>(
     src: *const f32,
@@ -1119,7 +1127,8 @@ unsafe fn pixel<L: Lanes, const CLAMP: bool>(
 /// the image are skipped.
 ///
 /// # Safety
-/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*` function calling this checked.
+/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*`
+/// function calling this checked.
 #[inline(always)]
 unsafe fn row_block<
     L: Lanes,
@@ -1203,7 +1212,8 @@ unsafe fn row_block<
 }
 
 /// # Safety
-/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*` function calling this checked.
+/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*`
+/// function calling this checked.
 #[inline(always)]
 unsafe fn rows_fixed<
     L: Lanes,
@@ -1258,7 +1268,8 @@ unsafe fn rows_fixed<
 }
 
 /// # Safety
-/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*` function calling this checked.
+/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*`
+/// function calling this checked.
 #[inline(always)]
 unsafe fn channels_last<L: Lanes, const CLAMP: bool>(
     src: *const f32,
@@ -1285,7 +1296,8 @@ unsafe fn channels_last<L: Lanes, const CLAMP: bool>(
 }
 
 /// # Safety
-/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*` function calling this checked.
+/// The CPU supports `L`'s instruction set, and the buffers are at least as large as the `run_*`
+/// function calling this checked.
 #[inline(always)]
 unsafe fn channels_last_any<L: Lanes>(
     src: *const f32,

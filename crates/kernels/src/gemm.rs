@@ -253,7 +253,8 @@ impl Kernel for Gemm<'_> {
 }
 
 /// # Safety
-/// The CPU supports `L`'s instruction set, and the tile's and the epilogue's pointers address every element they read or write, as [`run`] requires of its caller.
+/// The CPU supports `L`'s instruction set, and the tile's and the epilogue's pointers address every
+/// element they read or write, as [`run`] requires of its caller.
 #[inline(always)]
 unsafe fn run_any<L: Lanes>(
     w: &Packed,
@@ -412,14 +413,12 @@ unsafe fn run_any<L: Lanes>(
 /// Floats in a cache line.
 const LINE: usize = 16;
 
-/// Ask for the cache line at `p` in the second-level cache (no-op where there is no hint).
-///
-/// # Safety
-/// The CPU supports `L`'s instruction set, and the tile's and the epilogue's pointers address every element they read or write, as [`run`] requires of its caller.
+/// Ask for the cache line at `p` in the second-level cache (no-op where there is no hint). Safe
+/// whatever `p` is: a prefetch is a hint and never faults.
 #[inline(always)]
-unsafe fn prefetch(p: *const f32) {
+fn prefetch(p: *const f32) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: this function's contract (its `# Safety`), which its caller upholds
+    // SAFETY: `_mm_prefetch` needs SSE, which every x86-64 CPU has, and reads nothing
     unsafe {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
         _mm_prefetch::<_MM_HINT_T1>(p as *const i8)
@@ -455,7 +454,8 @@ struct RowsTile<'s> {
 }
 
 /// # Safety
-/// The CPU supports `L`'s instruction set, and the tile's and the epilogue's pointers address every element they read or write, as [`run`] requires of its caller.
+/// The CPU supports `L`'s instruction set, and the tile's and the epilogue's pointers address every
+/// element they read or write, as [`run`] requires of its caller.
 #[inline(always)]
 unsafe fn rows_dispatch<L: Lanes>(rows: usize, vecs: usize, t: &RowsTile<'_>, e: &Ep<L>) {
     macro_rules! go {
@@ -473,7 +473,8 @@ unsafe fn rows_dispatch<L: Lanes>(rows: usize, vecs: usize, t: &RowsTile<'_>, e:
 }
 
 /// # Safety
-/// The CPU supports `L`'s instruction set, and the tile's and the epilogue's pointers address every element they read or write, as [`run`] requires of its caller.
+/// The CPU supports `L`'s instruction set, and the tile's and the epilogue's pointers address every
+/// element they read or write, as [`run`] requires of its caller.
 #[inline(always)]
 unsafe fn rows_tile<L: Lanes, const MR: usize, const NV: usize>(t: &RowsTile<'_>, e: &Ep<L>) {
     // SAFETY: this function's contract (its `# Safety`), which its caller upholds
@@ -487,7 +488,8 @@ unsafe fn rows_tile<L: Lanes, const MR: usize, const NV: usize>(t: &RowsTile<'_>
 }
 
 /// # Safety
-/// The CPU supports `L`'s instruction set, and the tile's and the epilogue's pointers address every element they read or write, as [`run`] requires of its caller.
+/// The CPU supports `L`'s instruction set, and the tile's and the epilogue's pointers address every
+/// element they read or write, as [`run`] requires of its caller.
 #[inline(always)]
 unsafe fn rows_tile_as<L: Lanes, const MR: usize, const NV: usize, const FULL: bool>(
     t: &RowsTile<'_>,
@@ -617,7 +619,8 @@ struct ColsTile<'s> {
 }
 
 /// # Safety
-/// The CPU supports `L`'s instruction set, and the tile's and the epilogue's pointers address every element they read or write, as [`run`] requires of its caller.
+/// The CPU supports `L`'s instruction set, and the tile's and the epilogue's pointers address every
+/// element they read or write, as [`run`] requires of its caller.
 #[inline(always)]
 unsafe fn cols_dispatch<L: Lanes>(vecs: usize, px: usize, t: &ColsTile<'_>, e: &Ep<L>) {
     macro_rules! go {
@@ -635,7 +638,8 @@ unsafe fn cols_dispatch<L: Lanes>(vecs: usize, px: usize, t: &ColsTile<'_>, e: &
 }
 
 /// # Safety
-/// The CPU supports `L`'s instruction set, and the tile's and the epilogue's pointers address every element they read or write, as [`run`] requires of its caller.
+/// The CPU supports `L`'s instruction set, and the tile's and the epilogue's pointers address every
+/// element they read or write, as [`run`] requires of its caller.
 #[inline(always)]
 unsafe fn cols_tile<L: Lanes, const MV: usize, const NR: usize>(t: &ColsTile<'_>, e: &Ep<L>) {
     // SAFETY: this function's contract (its `# Safety`), which its caller upholds
@@ -766,7 +770,8 @@ unsafe fn cols_tile<L: Lanes, const MV: usize, const NR: usize>(t: &ColsTile<'_>
 /// computed from the last pixel's window again, never stored), transposed before the store.
 ///
 /// # Safety
-/// The CPU supports `L`'s instruction set, and the tile's and the epilogue's pointers address every element they read or write, as [`run`] requires of its caller.
+/// The CPU supports `L`'s instruction set, and the tile's and the epilogue's pointers address every
+/// element they read or write, as [`run`] requires of its caller.
 #[inline(always)]
 unsafe fn cols_t_tile<L: Lanes>(t: &ColsTile<'_>, px: usize, e: &Ep<L>) {
     // SAFETY: this function's contract (its `# Safety`), which its caller upholds
@@ -783,7 +788,8 @@ unsafe fn cols_t_tile<L: Lanes>(t: &ColsTile<'_>, px: usize, e: &Ep<L>) {
 }
 
 /// # Safety
-/// The CPU supports `L`'s instruction set, and the tile's and the epilogue's pointers address every element they read or write, as [`run`] requires of its caller.
+/// The CPU supports `L`'s instruction set, and the tile's and the epilogue's pointers address every
+/// element they read or write, as [`run`] requires of its caller.
 #[inline(always)]
 unsafe fn cols_t<L: Lanes, const NP: usize, const FULL: bool>(
     t: &ColsTile<'_>,

@@ -49,7 +49,9 @@ pub trait Lanes: Copy {
     #[inline(always)]
     unsafe fn store_first(self, p: *mut f32, n: usize) {
         let mut tmp = [0f32; 16];
-        // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+        // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch`
+        // ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16
+        // floats, `N` at most)
         unsafe {
             self.store(tmp.as_mut_ptr());
             std::ptr::copy_nonoverlapping(tmp.as_ptr(), p, n);
@@ -64,7 +66,9 @@ pub trait Lanes: Copy {
     unsafe fn load_range(p: *const f32, lo: usize, hi: usize, fill: f32) -> Self {
         let mut tmp = [fill; 16];
         for (l, t) in tmp.iter_mut().enumerate().take(hi).skip(lo) {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             *t = unsafe { *p.wrapping_add(l) };
         }
         // SAFETY: the instruction set is the caller's contract; `tmp` holds 16 floats, `N` at most
@@ -78,7 +82,9 @@ pub trait Lanes: Copy {
     #[inline(always)]
     unsafe fn even(a: Self, b: Self) -> Self {
         let (mut x, mut y, mut z) = ([0f32; 16], [0f32; 16], [0f32; 16]);
-        // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+        // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch`
+        // ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16
+        // floats, `N` at most)
         unsafe {
             a.store(x.as_mut_ptr());
             b.store(y.as_mut_ptr());
@@ -96,7 +102,9 @@ pub trait Lanes: Copy {
     #[inline(always)]
     unsafe fn odd(a: Self, b: Self) -> Self {
         let (mut x, mut y, mut z) = ([0f32; 16], [0f32; 16], [0f32; 16]);
-        // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+        // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch`
+        // ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16
+        // floats, `N` at most)
         unsafe {
             a.store(x.as_mut_ptr());
             b.store(y.as_mut_ptr());
@@ -115,7 +123,9 @@ pub trait Lanes: Copy {
     #[inline(always)]
     unsafe fn shifted<const K: usize>(p: *const f32, a: Self, b: Self) -> Self {
         let _ = (a, b);
-        // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+        // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch`
+        // ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16
+        // floats, `N` at most)
         unsafe { Self::load(p.add(K)) }
     }
     /// Transpose `N` vectors in place: lane `j` of vector `i` becomes lane `i` of vector `j`.
@@ -125,7 +135,9 @@ pub trait Lanes: Copy {
     #[inline(always)]
     unsafe fn transpose(v: &mut [Self]) {
         let mut m = [[0f32; 16]; 16];
-        // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+        // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch`
+        // ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16
+        // floats, `N` at most)
         unsafe {
             for (i, x) in v.iter().enumerate() {
                 x.store(m[i].as_mut_ptr());
@@ -143,7 +155,9 @@ pub trait Lanes: Copy {
     #[inline(always)]
     unsafe fn load_first(p: *const f32, n: usize) -> Self {
         let mut tmp = [0f32; 16];
-        // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+        // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch`
+        // ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16
+        // floats, `N` at most)
         unsafe {
             std::ptr::copy_nonoverlapping(p, tmp.as_mut_ptr(), n);
             Self::load(tmp.as_ptr())
@@ -241,12 +255,16 @@ impl Lanes for Portable {
     }
     #[inline(always)]
     unsafe fn load(p: *const f32) -> Self {
-        // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+        // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch`
+        // ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16
+        // floats, `N` at most)
         unsafe { Portable(std::ptr::read_unaligned(p as *const [f32; 8])) }
     }
     #[inline(always)]
     unsafe fn store(self, p: *mut f32) {
-        // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+        // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch`
+        // ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16
+        // floats, `N` at most)
         unsafe { std::ptr::write_unaligned(p as *mut [f32; 8], self.0) }
     }
     #[inline(always)]
@@ -315,7 +333,8 @@ mod tests {
             }
             let n = L::N;
             let m: Vec<f32> = (0..n * n).map(|i| i as f32).collect();
-            // SAFETY: the test runs a level only where `available` says this CPU has it; the arrays hold every lane read or written
+            // SAFETY: the test runs a level only where `available` says this CPU has it; the arrays
+            // hold every lane read or written
             unsafe {
                 let mut v: Vec<L> = (0..n).map(|i| L::load(m[i * n..].as_ptr())).collect();
                 L::transpose(&mut v);
@@ -376,59 +395,81 @@ mod x86 {
         const N: usize = 16;
         #[inline(always)]
         unsafe fn splat(x: f32) -> Self {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe { Avx512(_mm512_set1_ps(x)) }
         }
         #[inline(always)]
         unsafe fn load(p: *const f32) -> Self {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe { Avx512(_mm512_loadu_ps(p)) }
         }
         #[inline(always)]
         unsafe fn store(self, p: *mut f32) {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe { _mm512_storeu_ps(p, self.0) }
         }
         #[inline(always)]
         unsafe fn mul_add(self, w: Self, acc: Self) -> Self {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe { Avx512(_mm512_fmadd_ps(self.0, w.0, acc.0)) }
         }
         #[inline(always)]
         unsafe fn add(self, other: Self) -> Self {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe { Avx512(_mm512_add_ps(self.0, other.0)) }
         }
         #[inline(always)]
         unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe { Avx512(_mm512_min_ps(_mm512_max_ps(self.0, lo.0), hi.0)) }
         }
         #[inline(always)]
         unsafe fn max(self, other: Self) -> Self {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe { Avx512(_mm512_max_ps(self.0, other.0)) }
         }
         #[inline(always)]
         unsafe fn store_first(self, p: *mut f32, n: usize) {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe { _mm512_mask_storeu_ps(p, Self::mask(n), self.0) }
         }
         #[inline(always)]
         unsafe fn load_first(p: *const f32, n: usize) -> Self {
             // masked-off lanes are not read (no fault past the end)
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe { Avx512(_mm512_maskz_loadu_ps(Self::mask(n), p)) }
         }
         #[inline(always)]
         unsafe fn load_range(p: *const f32, lo: usize, hi: usize, fill: f32) -> Self {
             let mask = (Self::mask(hi) & !Self::mask(lo)) as __mmask16;
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe { Avx512(_mm512_mask_loadu_ps(_mm512_set1_ps(fill), mask, p)) }
         }
         #[inline(always)]
         unsafe fn even(a: Self, b: Self) -> Self {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe {
                 let idx =
                     _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -437,7 +478,9 @@ mod x86 {
         }
         #[inline(always)]
         unsafe fn odd(a: Self, b: Self) -> Self {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe {
                 let idx =
                     _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
@@ -446,7 +489,9 @@ mod x86 {
         }
         #[inline(always)]
         unsafe fn transpose(v: &mut [Self]) {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe {
                 debug_assert!(v.len() == 16);
                 let r: [__m512; 16] = std::array::from_fn(|i| v[i].0);
@@ -492,7 +537,9 @@ mod x86 {
         }
         #[inline(always)]
         unsafe fn shifted<const K: usize>(_p: *const f32, a: Self, b: Self) -> Self {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe {
                 let (a, b) = (_mm512_castps_si512(a.0), _mm512_castps_si512(b.0));
                 let v = match K {
@@ -517,7 +564,9 @@ mod x86 {
         #[inline(always)]
         unsafe fn mask(n: usize) -> __m256i {
             const M: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe { _mm256_loadu_si256(M.as_ptr().add(8 - n) as *const __m256i) }
         }
     }
@@ -526,52 +575,72 @@ mod x86 {
         const N: usize = 8;
         #[inline(always)]
         unsafe fn splat(x: f32) -> Self {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe { Avx2(_mm256_set1_ps(x)) }
         }
         #[inline(always)]
         unsafe fn load(p: *const f32) -> Self {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe { Avx2(_mm256_loadu_ps(p)) }
         }
         #[inline(always)]
         unsafe fn store(self, p: *mut f32) {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe { _mm256_storeu_ps(p, self.0) }
         }
         #[inline(always)]
         unsafe fn mul_add(self, w: Self, acc: Self) -> Self {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe { Avx2(_mm256_fmadd_ps(self.0, w.0, acc.0)) }
         }
         #[inline(always)]
         unsafe fn add(self, other: Self) -> Self {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe { Avx2(_mm256_add_ps(self.0, other.0)) }
         }
         #[inline(always)]
         unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe { Avx2(_mm256_min_ps(_mm256_max_ps(self.0, lo.0), hi.0)) }
         }
         #[inline(always)]
         unsafe fn max(self, other: Self) -> Self {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe { Avx2(_mm256_max_ps(self.0, other.0)) }
         }
         #[inline(always)]
         unsafe fn store_first(self, p: *mut f32, n: usize) {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe { _mm256_maskstore_ps(p, Self::mask(n), self.0) }
         }
         #[inline(always)]
         unsafe fn load_first(p: *const f32, n: usize) -> Self {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe { Avx2(_mm256_maskload_ps(p, Self::mask(n))) }
         }
         #[inline(always)]
         unsafe fn load_range(p: *const f32, lo: usize, hi: usize, fill: f32) -> Self {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe {
                 let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
                 let m = _mm256_and_si256(
@@ -588,7 +657,9 @@ mod x86 {
         }
         #[inline(always)]
         unsafe fn even(a: Self, b: Self) -> Self {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe {
                 // a0 a2 b0 b2 | a4 a6 b4 b6 -> a0 a2 a4 a6 b0 b2 b4 b6
                 let s = _mm256_shuffle_ps::<0x88>(a.0, b.0);
@@ -599,7 +670,9 @@ mod x86 {
         }
         #[inline(always)]
         unsafe fn odd(a: Self, b: Self) -> Self {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe {
                 let s = _mm256_shuffle_ps::<0xDD>(a.0, b.0);
                 Avx2(_mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(
@@ -629,12 +702,16 @@ mod wasm {
         }
         #[inline(always)]
         unsafe fn load(p: *const f32) -> Self {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe { V128(v128_load(p as *const v128)) }
         }
         #[inline(always)]
         unsafe fn store(self, p: *mut f32) {
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which `dispatch` ensures) and every pointer is valid for the lanes it touches (the temporaries hold 16 floats, `N` at most)
+            // SAFETY: the method's contract: the CPU has this type's instruction set (which
+            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
+            // temporaries hold 16 floats, `N` at most)
             unsafe { v128_store(p as *mut v128, self.0) }
         }
         #[inline(always)]

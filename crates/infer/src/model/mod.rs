@@ -304,7 +304,8 @@ impl Model {
         Ok(())
     }
 
-    /// The optimised plan.
+    /// The optimised plan (for the profile, which wasm lacks).
+    #[cfg(not(target_family = "wasm"))]
     pub(crate) fn plan(&self) -> &Arc<TypedRunnableModel> {
         &self.inner.plan
     }
