@@ -3,7 +3,8 @@
 use crate::builtin::BUILTINS;
 use crate::flags::Preprocess;
 use crate::load::Origin;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 use std::io::{self, Write};
 use tensorcv_capture::camera::CameraInfo;
 use tensorcv_capture::runner::{StageStats, Summary, SummaryRecord};
@@ -211,6 +212,76 @@ pub struct BenchReport<'a> {
     pub json: bool,
 }
 
+/// `tensorcv bench --json`, fields in printed order.
+#[derive(Serialize)]
+struct BenchRecord<'a> {
+    first_run_ms: f64,
+    image: [usize; 2],
+    inference_ms: InferenceMs,
+    load_ms: f64,
+    model: &'a str,
+    ops: Vec<OpRecord<'a>>,
+    peak_rss_kb: Option<u64>,
+    preprocess_ms: f64,
+    threads: usize,
+}
+
+/// The timed runs of [`BenchRecord`].
+#[derive(Serialize)]
+struct InferenceMs {
+    mean: f64,
+    median: f64,
+    min: f64,
+    p95: f64,
+    runs: usize,
+}
+
+/// One kind of operator in [`BenchRecord`].
+#[derive(Serialize)]
+struct OpRecord<'a> {
+    ms: f64,
+    op: &'a str,
+    share: f64,
+}
+
+/// `tensorcv inspect --json`, fields in printed order.
+#[derive(Serialize)]
+struct InspectRecord<'a> {
+    card: Option<&'a str>,
+    description: Option<&'a str>,
+    format: String,
+    inputs: Vec<TensorRecord>,
+    labels: &'a [String],
+    metadata: &'a std::collections::BTreeMap<String, String>,
+    model: &'a str,
+    outputs: Vec<TensorRecord>,
+    preprocessing: std::collections::BTreeMap<&'static str, Setting>,
+    task: &'a str,
+}
+
+/// An input or output in [`InspectRecord`].
+#[derive(Serialize)]
+struct TensorRecord {
+    dtype: String,
+    name: String,
+    quantization: Option<QuantizationRecord>,
+    shape: Vec<String>,
+}
+
+/// A quantized tensor's parameters.
+#[derive(Serialize)]
+struct QuantizationRecord {
+    scale: f32,
+    zero_point: i32,
+}
+
+/// A preprocessing setting in effect and where it came from.
+#[derive(Serialize)]
+struct Setting {
+    from: String,
+    value: String,
+}
+
 /// `tensorcv bench`.
 pub fn bench(out: &mut dyn Write, r: &BenchReport<'_>) -> io::Result<()> {
     let total: f64 = r
@@ -221,23 +292,33 @@ pub fn bench(out: &mut dyn Write, r: &BenchReport<'_>) -> io::Result<()> {
         .max(1e-12);
     let per_run = |o: &tensorcv_infer::OpTime| o.time.as_secs_f64() * 1e3;
     if r.json {
-        let ops: Vec<Value> = r
-            .ops
-            .iter()
-            .take(r.top)
-            .map(|o| {
-                json!({"op": o.op, "ms": round(per_run(o), 4),
-                       "share": round(o.time.as_secs_f64() / total, 4)})
-            })
-            .collect();
-        let v = json!({"model": r.model, "threads": r.threads,
-            "image": [r.image.0, r.image.1],
-            "load_ms": round(r.load_ms, 2), "first_run_ms": round(r.runs.first, 3),
-            "inference_ms": {"median": round(r.runs.median, 3), "p95": round(r.runs.p95, 3),
-                             "min": round(r.runs.min, 3), "mean": round(r.runs.mean, 3),
-                             "runs": r.runs.runs},
-            "preprocess_ms": round(r.preprocess_ms, 3), "peak_rss_kb": r.peak_rss_kb,
-            "ops": ops});
+        let record = BenchRecord {
+            first_run_ms: round(r.runs.first, 3),
+            image: [r.image.0, r.image.1],
+            inference_ms: InferenceMs {
+                mean: round(r.runs.mean, 3),
+                median: round(r.runs.median, 3),
+                min: round(r.runs.min, 3),
+                p95: round(r.runs.p95, 3),
+                runs: r.runs.runs,
+            },
+            load_ms: round(r.load_ms, 2),
+            model: r.model,
+            ops: r
+                .ops
+                .iter()
+                .take(r.top)
+                .map(|o| OpRecord {
+                    ms: round(per_run(o), 4),
+                    op: &o.op,
+                    share: round(o.time.as_secs_f64() / total, 4),
+                })
+                .collect(),
+            peak_rss_kb: r.peak_rss_kb,
+            preprocess_ms: round(r.preprocess_ms, 3),
+            threads: r.threads,
+        };
+        let v = serde_json::to_value(record).unwrap_or(Value::Null);
         writeln!(out, "{v}")?;
         return Ok(());
     }
@@ -428,27 +509,39 @@ pub fn inspect(
         ),
     ];
     if json {
-        let tensor = |t: &tensorcv_infer::TensorInfo| {
-            json!({"name": t.name, "shape": t.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
-                   "dtype": t.dtype,
-                   "quantization": t.quantization.map(|q| json!({"scale": q.scale, "zero_point": q.zero_point}))})
+        let tensor = |t: &tensorcv_infer::TensorInfo| TensorRecord {
+            dtype: t.dtype.clone(),
+            name: t.name.clone(),
+            quantization: t.quantization.map(|q| QuantizationRecord {
+                scale: q.scale,
+                zero_point: q.zero_point,
+            }),
+            shape: t.shape.iter().map(|d| d.to_string()).collect(),
         };
-        let pre: Map<String, Value> = settings
-            .iter()
-            .map(|(k, v, s)| (k.to_string(), json!({"value": v, "from": s})))
-            .collect();
-        let v = json!({
-            "model": origin.name,
-            "format": format!("{:?}", info.format),
-            "task": card.model.task.name(),
-            "description": card.model.description,
-            "card": origin.card,
-            "inputs": info.inputs.iter().map(tensor).collect::<Vec<_>>(),
-            "outputs": info.outputs.iter().map(tensor).collect::<Vec<_>>(),
-            "preprocessing": pre,
-            "labels": card.labels,
-            "metadata": info.metadata,
-        });
+        let record = InspectRecord {
+            card: origin.card.as_deref(),
+            description: card.model.description.as_deref(),
+            format: format!("{:?}", info.format),
+            inputs: info.inputs.iter().map(tensor).collect(),
+            labels: &card.labels,
+            metadata: &info.metadata,
+            model: &origin.name,
+            outputs: info.outputs.iter().map(tensor).collect(),
+            preprocessing: settings
+                .iter()
+                .map(|(k, v, s)| {
+                    (
+                        *k,
+                        Setting {
+                            from: s.clone(),
+                            value: v.clone(),
+                        },
+                    )
+                })
+                .collect(),
+            task: card.model.task.name(),
+        };
+        let v = serde_json::to_value(record).unwrap_or(Value::Null);
         writeln!(out, "{v}")?;
         return Ok(());
     }

@@ -63,7 +63,17 @@ impl ConvShape {
     /// planes per channel and column phase (phase `p` holds padded columns `p, p + s, ..`), so
     /// every tap `(ky, kx, ch)` of a row of outputs is a run of consecutive floats; one run per
     /// tap, in the weights' patch order.
-    pub fn segments(&self) -> (Vec<usize>, usize) {
+    pub fn segments(&self) -> Segments {
+        let (at, step) = self.runs();
+        Segments {
+            at,
+            step,
+            shape: self.clone(),
+        }
+    }
+
+    /// The runs of [`ConvShape::segments`] and the stride between output pixels.
+    fn runs(&self) -> (Vec<usize>, usize) {
         let g = &self.geo;
         let (hp, wp) = self.padded();
         let c = g.channels;
@@ -114,13 +124,22 @@ impl ConvShape {
     }
 }
 
+/// Where the runs of a patch start, for one [`ConvShape`] ([`ConvShape::segments`]), made once
+/// when an op is built: [`run`] reads the padded buffer only through them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Segments {
+    at: Vec<usize>,
+    step: usize,
+    shape: ConvShape,
+}
+
 /// `output` = the convolution of `input` by the packed weights `w` with the epilogue (`pre`
 /// clamp, `residual` add to its first channels, `post` clamp), in `s`'s layouts; `segments` is
-/// [`ConvShape::segments`]. Output rows are split between the run's threads.
+/// [`ConvShape::segments`] (of `s`). Output rows are split between the run's threads.
 pub fn run(
     s: &ConvShape,
     w: &Packed,
-    (segments, step): (&[usize], usize),
+    segments: &Segments,
     (pre, post): (Clamp, Clamp),
     input: &[f32],
     residual: Option<(&[f32], usize)>,
@@ -135,14 +154,12 @@ pub fn run(
         w.m() == m
             && w.k() == s.k()
             && w.kind() == s.kind()
-            && (segments.len(), step) == {
-                let (at, step) = s.segments();
-                (at.len(), step)
-            }
+            && segments.shape == *s
             && res_channels <= m
             && residual.is_none_or(|(r, c)| r.len() == g.batch * c * pixels)
     );
     let residual = residual.map(|r| r.0);
+    let (segments, step) = (&segments.at[..], segments.step);
     thread_local! {
         static PADDED: RefCell<(Vec<f32>, Option<ConvShape>)> = const { RefCell::new((Vec::new(), None)) };
     }

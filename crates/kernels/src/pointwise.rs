@@ -58,6 +58,8 @@ pub fn run(
     ensure!(
         w.m() == s.m
             && w.k() == s.k
+            // rows and transposed tiles read and write pixels contiguously
+            && (w.kind() == Kind::Cols || !(s.in_last || s.out_last))
             && res_channels <= s.m
             && residual.is_none_or(|(r, c)| r.len() == s.batch * c * s.n)
     );

@@ -16,7 +16,7 @@ use super::{
     Residual,
 };
 use std::sync::Arc;
-use tensorcv_kernels::conv::{self, ConvShape};
+use tensorcv_kernels::conv::{self, ConvShape, Segments};
 use tensorcv_kernels::gemm::Packed;
 use tensorcv_kernels::Level;
 use tract_onnx::prelude::*;
@@ -35,7 +35,7 @@ pub struct Conv2d {
     /// weights `[m][k]` in the patch order of the input layout, and bias
     source: (Floats, Floats),
     /// [`ConvShape::segments`], computed once
-    segments: (Vec<usize>, usize),
+    segments: Segments,
 }
 
 impl PartialEq for Conv2d {
@@ -141,13 +141,12 @@ impl Conv2d {
     ) -> TractResult<()> {
         ensure!(residual.is_some() == self.residual.is_some());
         let res_channels = self.residual.as_ref().map(|r| r.0).unwrap_or(0);
-        let (segments, step) = (&self.segments.0[..], self.segments.1);
         let (pre, post) = (clamp_floats(self.pre), clamp_floats(self.post));
         let residual = residual.map(|r| (r, res_channels));
         Ok(conv::run(
             &self.shape,
             &self.weights,
-            (segments, step),
+            &self.segments,
             (pre, post),
             input,
             residual,
