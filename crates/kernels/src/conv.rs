@@ -186,23 +186,10 @@ pub fn run(
             let (src, out) = (SendPtr(buf.as_mut_ptr()), SendPtr(output.as_mut_ptr()));
             let res = residual.map(|r| SendPtr(r.as_ptr() as *mut f32));
             for_parts(parts, |p| {
-                let ep = Epilogue {
-                    pre,
-                    residual: res.map(|r| {
-                        // image `b` of the residual, whose length was checked
-                        let ptr = r.get().wrapping_add(b * res_channels * pixels);
-                        let ptr = ptr as *const f32;
-                        (
-                            Mat {
-                                ptr,
-                                rs: rr,
-                                cs: rc,
-                            },
-                            res_channels,
-                        )
-                    }),
-                    post,
-                };
+                // image `b` of the residual, whose length was checked
+                let res =
+                    res.map(|r| r.get().wrapping_add(b * res_channels * pixels) as *const f32);
+                let ep = Epilogue::new(pre, res, (rr, rc), res_channels, post);
                 for oy in (p * rows_per).min(g.out_h)..((p + 1) * rows_per).min(g.out_h) {
                     let cols = oy * g.out_w..(oy + 1) * g.out_w;
                     // pixel n of this row reads from corner(oy) + (n - oy * out_w) * step

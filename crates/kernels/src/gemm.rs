@@ -176,6 +176,24 @@ pub struct Epilogue {
     pub post: Option<(f32, f32)>,
 }
 
+impl Epilogue {
+    /// Clamp `pre`, then the residual at `residual` (if any; `(rs, cs)` its row and column
+    /// strides) added to the output's first `channels` channels, then clamp `post`.
+    pub fn new(
+        pre: Clamp,
+        residual: Option<*const f32>,
+        (rs, cs): (usize, usize),
+        channels: usize,
+        post: Clamp,
+    ) -> Epilogue {
+        Epilogue {
+            pre,
+            residual: residual.map(|ptr| (Mat { ptr, rs, cs }, channels)),
+            post,
+        }
+    }
+}
+
 /// Compute the output channel tiles `m_tiles` and pixels `cols` of `out = W · x` (+ epilogue),
 /// `x` being `K × N` and `out` `M × N`. `segments` splits `K` into equal runs: row `k` of `x`,
 /// in run `k / len` at `j = k % len`, starts at `x.ptr + segments[k / len] + j * x.rs` (a

@@ -29,13 +29,9 @@ pub struct Product<'a> {
 }
 
 impl Product<'_> {
-    /// The epilogue with `residual` (and its channel count) added.
-    fn epilogue(&self, residual: Option<(Mat<*const f32>, usize)>) -> Epilogue {
-        Epilogue {
-            pre: self.pre,
-            residual,
-            post: self.post,
-        }
+    /// The epilogue with `residual` (channels first, `plane` apart, `channels` of them) added.
+    fn epilogue(&self, residual: Option<*const f32>, plane: usize, channels: usize) -> Epilogue {
+        Epilogue::new(self.pre, residual, (plane, 1), channels, self.post)
     }
 }
 
@@ -148,7 +144,7 @@ pub fn run(
                                         rs: rows * w,
                                         cs: 1,
                                     },
-                                    &e.epilogue(None),
+                                    &e.epilogue(None, 0, 0),
                                     0..e.weights.m_tiles(),
                                     0..rows * w,
                                 );
@@ -185,10 +181,8 @@ pub fn run(
                         dw.clamp,
                     );
                     let p = &project;
-                    let residual = res.map(|r| Mat {
-                        ptr: r.get().wrapping_add((b * res_channels * oh + oy0) * ow) as *const f32,
-                        rs: oh * ow,
-                        cs: 1,
+                    let residual = res.map(|r| {
+                        r.get().wrapping_add((b * res_channels * oh + oy0) * ow) as *const f32
                     });
                     // SAFETY: see above
                     unsafe {
@@ -205,7 +199,7 @@ pub fn run(
                                 rs: oh * ow,
                                 cs: 1,
                             },
-                            &p.epilogue(residual.map(|r| (r, res_channels))),
+                            &p.epilogue(residual, oh * ow, res_channels),
                             0..p.weights.m_tiles(),
                             0..(oy1 - oy0) * ow,
                         );

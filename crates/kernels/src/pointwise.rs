@@ -127,20 +127,7 @@ unsafe fn run_tiles(
     let (xr, xc) = strides(s.in_last, s.k);
     let (or, oc) = strides(s.out_last, s.m);
     let (rr, rc) = strides(s.out_last, res_channels);
-    let ep = Epilogue {
-        pre,
-        residual: residual.map(|ptr| {
-            (
-                Mat {
-                    ptr,
-                    rs: rr,
-                    cs: rc,
-                },
-                res_channels,
-            )
-        }),
-        post,
-    };
+    let ep = Epilogue::new(pre, residual, (rr, rc), res_channels, post);
     // SAFETY: the caller's pointers cover every (row, column) the strides address
     unsafe {
         gemm::run(

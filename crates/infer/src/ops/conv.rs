@@ -12,7 +12,7 @@
 
 use super::channels::channels_moved;
 use super::{
-    clamp_bits, clamp_floats, epilogue_info, side, tract_op, with_residual, Floats, KernelOp,
+    clamp_bits, epilogue_args, epilogue_info, side, tract_op, with_residual, Floats, KernelOp,
     Residual,
 };
 use std::sync::Arc;
@@ -139,10 +139,7 @@ impl Conv2d {
         residual: Option<&[f32]>,
         output: &mut [f32],
     ) -> TractResult<()> {
-        ensure!(residual.is_some() == self.residual.is_some());
-        let res_channels = self.residual.as_ref().map(|r| r.0).unwrap_or(0);
-        let (pre, post) = (clamp_floats(self.pre), clamp_floats(self.post));
-        let residual = residual.map(|r| (r, res_channels));
+        let (pre, post, residual) = epilogue_args(self.pre, self.post, &self.residual, residual)?;
         Ok(conv::run(
             &self.shape,
             &self.weights,

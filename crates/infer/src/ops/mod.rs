@@ -40,6 +40,7 @@ pub use resize::Resize2d;
 pub(crate) use channels::channels_moved;
 pub(crate) use depthwise::Floats;
 
+use tensorcv_kernels::gemm::Clamp;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 
@@ -201,6 +202,26 @@ pub(crate) fn epilogue_info(
         info += &format!(", clamp [{lo}, {hi}]");
     }
     info
+}
+
+/// A residual input and its channel count, as the kernels take it.
+pub(crate) type ResidualInput<'a> = Option<(&'a [f32], usize)>;
+
+/// A matrix-product op's epilogue as its kernel takes it: the clamps before and after the
+/// residual, and the residual input with its channel count (given exactly when the op adds
+/// one).
+pub(crate) fn epilogue_args<'a>(
+    pre: Option<(u32, u32)>,
+    post: Option<(u32, u32)>,
+    spec: &Residual,
+    residual: Option<&'a [f32]>,
+) -> TractResult<(Clamp, Clamp, ResidualInput<'a>)> {
+    ensure!(
+        residual.is_some() == spec.is_some(),
+        "a residual input is given exactly when the op adds one"
+    );
+    let residual = residual.zip(spec.as_ref().map(|r| r.0));
+    Ok((clamp_floats(pre), clamp_floats(post), residual))
 }
 
 /// The input shapes of an op reading `input` and, if any, the `residual`.

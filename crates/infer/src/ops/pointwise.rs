@@ -7,8 +7,8 @@
 
 use super::channels::channels_moved;
 use super::{
-    clamp_bits, clamp_floats, epilogue_info, side, tract_op, with_residual, Floats, KernelOp,
-    Residual,
+    clamp_bits, clamp_floats, epilogue_args, epilogue_info, side, tract_op, with_residual, Floats,
+    KernelOp, Residual,
 };
 use std::sync::Arc;
 use tensorcv_kernels::gemm::{Kind, Packed};
@@ -161,9 +161,7 @@ impl PointwiseConv {
         residual: Option<&[f32]>,
         output: &mut [f32],
     ) -> TractResult<()> {
-        let res_channels = self.residual.as_ref().map(|r| r.0).unwrap_or(0);
-        let residual = residual.map(|r| (r, res_channels));
-        let (pre, post) = (clamp_floats(self.pre), clamp_floats(self.post));
+        let (pre, post, residual) = epilogue_args(self.pre, self.post, &self.residual, residual)?;
         Ok(pointwise::run(
             &self.shape,
             &self.weights,
