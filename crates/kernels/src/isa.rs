@@ -561,12 +561,14 @@ mod x86 {
 
     impl Avx2 {
         /// The first `n` lanes set, for `vmaskmovps` (which reads and writes no masked lane).
+        ///
+        /// # Safety
+        /// `n <= 8`, and the CPU has AVX.
         #[inline(always)]
         unsafe fn mask(n: usize) -> __m256i {
             const M: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
-            // SAFETY: the method's contract: the CPU has this type's instruction set (which
-            // `dispatch` ensures) and every pointer is valid for the lanes it touches (the
-            // temporaries hold 16 floats, `N` at most)
+            // SAFETY: with `n <= 8` the eight lanes read from `8 - n` lie inside `M`'s 16; AVX
+            // is the caller's contract
             unsafe { _mm256_loadu_si256(M.as_ptr().add(8 - n) as *const __m256i) }
         }
     }
