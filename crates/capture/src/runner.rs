@@ -37,6 +37,7 @@ use tensorcv_imgproc::geometry::Transform;
 use tensorcv_imgproc::tensor::{Preprocessor, Tensor};
 use tensorcv_infer::{Model, Outputs, Session, Task};
 use tensorcv_tasks::pipeline::{Analysis, Pipeline, Postprocess, Timings};
+use tensorcv_tasks::record::round;
 
 /// How to run a stream.
 #[derive(Clone, Debug)]
@@ -290,7 +291,7 @@ pub struct StageRecord {
 
 impl From<&StageStats> for StageRecord {
     fn from(s: &StageStats) -> StageRecord {
-        let r = |v: f64| (v * 1e3).round() / 1e3;
+        let r = |v: f64| round(v, 3);
         StageRecord {
             max: r(s.max),
             mean: r(s.mean),
@@ -306,12 +307,12 @@ impl From<&Summary> for SummaryRecord {
             summary: SummaryFields {
                 dropped: s.dropped,
                 failed: s.failed,
-                fps: (s.fps * 1e2).round() / 1e2,
+                fps: round(s.fps, 2),
                 frames_in: s.frames_in,
                 interrupted: s.interrupted,
                 latency_ms: (&s.latency).into(),
                 processed: s.processed,
-                seconds: (s.seconds * 1e3).round() / 1e3,
+                seconds: round(s.seconds, 3),
                 skipped: s.skipped,
                 source: s.source.clone(),
                 stages_ms: s.stages.iter().map(|(n, st)| (*n, st.into())).collect(),

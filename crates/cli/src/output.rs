@@ -4,17 +4,11 @@ use crate::builtin::BUILTINS;
 use crate::flags::Preprocess;
 use crate::load::Origin;
 use serde::Serialize;
-use serde_json::Value;
 use std::io::{self, Write};
 use tensorcv_capture::camera::CameraInfo;
 use tensorcv_capture::runner::{StageStats, Summary, SummaryRecord};
 use tensorcv_infer::{Model, ModelCard};
-use tensorcv_tasks::record::{DetectionRecord, Record, ShareRecord};
-
-fn round(v: f64, places: i32) -> f64 {
-    let p = 10f64.powi(places);
-    (v * p).round() / p
-}
+use tensorcv_tasks::record::{round, DetectionRecord, Record, ShareRecord};
 
 /// A progress bar on stderr while many inputs are processed, only when stderr is a terminal
 /// (never in output that a program reads).
@@ -61,14 +55,18 @@ impl Progress {
 }
 
 /// One input's record as text: a JSON line, or a few readable lines.
+/// One JSON line of a record (these hold only numbers, strings and string-keyed maps, which
+/// always serialize).
+pub fn json_line(record: &impl Serialize) -> String {
+    serde_json::to_string(record).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
 /// A record as printed: its JSON line (`json`), else readable lines.
 pub fn render(record: &Record, json: bool) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     if json {
-        // through serde_json's `Value`, whose numbers print as the records always have
-        let value = serde_json::to_value(record).unwrap_or(Value::Null);
-        let _ = writeln!(out, "{value}");
+        let _ = writeln!(out, "{}", json_line(record));
         return out;
     }
     let source = &record.source;
@@ -114,7 +112,7 @@ pub fn render(record: &Record, json: bool) -> String {
     if let Some(outputs) = &record.outputs {
         let _ = writeln!(out, "{source}:");
         for o in outputs {
-            let shape = serde_json::to_value(&o.shape).unwrap_or(Value::Null);
+            let shape = json_line(&o.shape);
             let _ = writeln!(
                 out,
                 "  {} {} min {:.4} max {:.4} mean {:.4}",
@@ -165,7 +163,7 @@ fn shares_line(shares: &[ShareRecord]) -> String {
 /// stdout.
 pub fn summary(s: &Summary, json: bool) -> io::Result<()> {
     if json {
-        let record = serde_json::to_value(SummaryRecord::from(s)).unwrap_or(Value::Null);
+        let record = json_line(&SummaryRecord::from(s));
         let mut out = io::stdout().lock();
         writeln!(out, "{record}")?;
         return out.flush();
@@ -271,7 +269,7 @@ struct TensorRecord {
 /// A quantized tensor's parameters.
 #[derive(Serialize)]
 struct QuantizationRecord {
-    scale: f32,
+    scale: f64,
     zero_point: i32,
 }
 
@@ -318,7 +316,7 @@ pub fn bench(out: &mut dyn Write, r: &BenchReport<'_>) -> io::Result<()> {
             preprocess_ms: round(r.preprocess_ms, 3),
             threads: r.threads,
         };
-        let v = serde_json::to_value(record).unwrap_or(Value::Null);
+        let v = json_line(&record);
         writeln!(out, "{v}")?;
         return Ok(());
     }
@@ -513,7 +511,7 @@ pub fn inspect(
             dtype: t.dtype.clone(),
             name: t.name.clone(),
             quantization: t.quantization.map(|q| QuantizationRecord {
-                scale: q.scale,
+                scale: q.scale as f64,
                 zero_point: q.zero_point,
             }),
             shape: t.shape.iter().map(|d| d.to_string()).collect(),
@@ -541,7 +539,7 @@ pub fn inspect(
                 .collect(),
             task: card.model.task.name(),
         };
-        let v = serde_json::to_value(record).unwrap_or(Value::Null);
+        let v = json_line(&record);
         writeln!(out, "{v}")?;
         return Ok(());
     }

@@ -154,10 +154,7 @@ impl Stream<'_> {
         self.processed += 1;
         if let Some(server) = self.server {
             let fps = self.processed as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
-            let results = serde_json::to_string(&record).map_err(|e| capture::Error::Sink {
-                path: "the preview".into(),
-                message: e.to_string(),
-            })?;
+            let results = output::json_line(&record);
             server.publish(&image.view(), frame.index, &results, fps)?;
         }
         let post = times.postprocess + t0.elapsed().as_secs_f64() * 1e3;

@@ -1,7 +1,8 @@
 //! The record of one image or frame, as `tensorcv --json` prints it (one JSON object per line):
 //! serde types, so a program using the libraries emits the same schema. Fields that do not
 //! apply are left out; numbers are rounded as the command prints them (scores to 5 places,
-//! pixels to 2, milliseconds to 3). Fields are declared in the order they are printed.
+//! pixels to 2, milliseconds to 3) and held as `f64`, so `serde_json::to_string` prints them
+//! as they always were. Fields are declared in the order they are printed.
 
 use crate::classification::Class;
 use crate::detection::Detection;
@@ -9,8 +10,8 @@ use crate::pipeline::Outcome;
 use crate::segmentation::{ClassShare, Segmentation};
 use serde::Serialize;
 
-/// `v` rounded to `places` decimals.
-fn round(v: f64, places: i32) -> f64 {
+/// `v` rounded to `places` decimals (how every record's numbers are printed).
+pub fn round(v: f64, places: i32) -> f64 {
     let p = 10f64.powi(places);
     (v * p).round() / p
 }
@@ -34,7 +35,7 @@ pub struct Record {
     /// the image was decoded reduced: `width`, `height` and every coordinate are the decoded
     /// image's; divided by `scale` they are the file's
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub scale: Option<f32>,
+    pub scale: Option<f64>,
     /// the whole image's segmentation
     #[serde(skip_serializing_if = "Option::is_none")]
     pub segmentation: Option<SegmentationRecord>,
@@ -103,9 +104,9 @@ pub struct SegmentationRecord {
 /// An output of a model with no task.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OutputRecord {
-    pub max: f32,
+    pub max: f64,
     pub mean: f64,
-    pub min: f32,
+    pub min: f64,
     pub name: String,
     pub shape: Vec<usize>,
 }
@@ -157,9 +158,9 @@ impl Record {
                     outputs
                         .iter()
                         .map(|o| OutputRecord {
-                            max: o.max,
+                            max: o.max as f64,
                             mean: round(o.mean, 6),
-                            min: o.min,
+                            min: o.min as f64,
                             name: o.name.clone(),
                             shape: o.shape.clone(),
                         })
@@ -205,7 +206,7 @@ impl Record {
 
     /// Say the image was decoded reduced by `scale`.
     pub fn set_scale(&mut self, scale: f32) {
-        self.scale = Some(scale);
+        self.scale = Some(scale as f64);
     }
 
     /// When the frame is shown in its stream, in milliseconds.
@@ -266,4 +267,25 @@ fn share_records(shares: &[ClassShare]) -> Vec<ShareRecord> {
             label: s.label.clone(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The command printed `f32` values through `serde_json::Value`, which widens them to
+    /// `f64`; records hold them as `f64` so that serializing directly prints the same digits.
+    #[test]
+    fn f32_values_print_as_they_did_through_json_values() {
+        for v in [0.3f32, 0.1, 1.0 / 3.0, 1e-7, 123456.79, 0.0, -2.5] {
+            let through_value = serde_json::json!(v).to_string();
+            let direct = serde_json::to_string(&(v as f64)).unwrap();
+            assert_eq!(direct, through_value, "{v}");
+        }
+        let mut r = Record::new("a.png", 0, 2, 2);
+        r.set_scale(0.3);
+        let line = serde_json::to_string(&r).unwrap();
+        assert_eq!(line, serde_json::to_value(&r).unwrap().to_string());
+        assert!(line.contains(r#""scale":0.30000001192092896"#), "{line}");
+    }
 }
