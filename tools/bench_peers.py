@@ -17,7 +17,6 @@ the first result on one image; peak RSS is the child's ru_maxrss. Ratios are pee
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from venv_bootstrap import ROOT, ensure_venv  # noqa: E402
 ensure_venv(__file__, ".zoo-venv")
 
 import cv2  # noqa: E402
+import tools_common  # noqa: E402
 
 FRAMES_DIR = ROOT / "target" / "bench_1080p_frames"
 ONNX = ROOT / "models" / "face_detection_short_range.onnx"
@@ -132,15 +132,7 @@ print(f"{first:.4f} {n}")
 
 
 def make_frames(n):
-    FRAMES_DIR.mkdir(parents=True, exist_ok=True)
-    if len(list(FRAMES_DIR.glob("*.jpg"))) >= n:
-        return
-    photo = cv2.imread(str(ROOT / "tests" / "data" / "imgproc" / "astronaut.png"))
-    big = cv2.resize(photo, (1920, 1920), interpolation=cv2.INTER_CUBIC)
-    for i in range(n):
-        y = round((1920 - 1080) * i / max(n - 1, 1))
-        cv2.imwrite(str(FRAMES_DIR / f"{i:04d}.jpg"), big[y:y + 1080],
-                    [cv2.IMWRITE_JPEG_QUALITY, 90])
+    tools_common.make_frames(FRAMES_DIR, n)
 
 
 def tflite_model():
@@ -180,17 +172,6 @@ def timed(cmd):
         walls.append(time.perf_counter() - t)
         rss = max(rss, int(out.stderr.strip().splitlines()[-1]) / 1024)
     return sorted(walls)[len(walls) // 2], rss, out.stdout
-
-
-def machine():
-    """The CPU's model name (Linux), else the architecture."""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main():
@@ -238,7 +219,7 @@ def main():
                             faces=int(o.split()[1]))
     base = rows["tensorcv"]
     lines = [
-        f"Measured by `python3 tools/bench_peers.py` on {machine()}, "
+        f"Measured by `python3 tools/bench_peers.py` on {tools_common.cpu_model()}, "
         f"{os.cpu_count()} cores, {args.frames} 1080p JPEG files (q 90) → BlazeFace detections; "
         "one run, each engine in a fresh process (tensorcv: default 1 tract thread and its "
         "pipelined runner; the peers: 2 intra-op threads, one frame after another, as the seed "

@@ -17,6 +17,38 @@ def median_ms(fn, min_time=2.0, min_runs=20):
     return statistics.median(times) * 1e3
 
 
+def cpu_model():
+    """The CPU's model name (Linux), else the architecture."""
+    import platform
+
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def make_frames(frames_dir, n):
+    """`n` 1080p JPEG files (q 90) in `frames_dir`: a pan down astronaut.png scaled to 1920x1920
+    (the end-to-end benchmarks' input; needs OpenCV)."""
+    from pathlib import Path
+
+    import cv2
+
+    frames_dir.mkdir(parents=True, exist_ok=True)
+    if len(list(frames_dir.glob("*.jpg"))) >= n:
+        return
+    root = Path(__file__).resolve().parent.parent
+    photo = cv2.imread(str(root / "tests" / "data" / "imgproc" / "astronaut.png"))
+    big = cv2.resize(photo, (1920, 1920), interpolation=cv2.INTER_CUBIC)
+    for i in range(n):
+        y = round((1920 - 1080) * i / max(n - 1, 1))
+        cv2.imwrite(str(frames_dir / f"{i:04d}.jpg"), big[y:y + 1080],
+                    [cv2.IMWRITE_JPEG_QUALITY, 90])
+
+
 def save_serving(model, saved, size):
     """Save a Keras classifier as a SavedModel whose `serving_default` signature maps `image`
     [N, size, size, 3] float32 to `probabilities`."""

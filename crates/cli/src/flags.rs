@@ -9,10 +9,34 @@ use tensorcv_imgproc::Interpolation;
 
 /// Run TensorFlow-trained vision models (ONNX or TFLite) on images.
 #[derive(Parser)]
-#[command(name = "tensorcv", version)]
+#[command(name = "tensorcv", version, long_version = long_version())]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--version`: the version, the build's target (and whether it is static), the SIMD levels
+/// chosen on this machine and the built-in models.
+fn long_version() -> &'static str {
+    use std::sync::OnceLock;
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        let linking = if cfg!(target_feature = "crt-static") {
+            "static"
+        } else {
+            "dynamic"
+        };
+        let models: Vec<&str> = crate::builtin::BUILTINS.iter().map(|b| b.name).collect();
+        format!(
+            "{}\ntarget: {} ({linking})\nsimd: kernels {}, imgproc {} (detected at run time)\n\
+             built-in models: {}",
+            env!("CARGO_PKG_VERSION"),
+            env!("TENSORCV_TARGET"),
+            tensorcv_infer::simd_level(),
+            tensorcv_imgproc::simd_level(),
+            models.join(", ")
+        )
+    })
 }
 
 #[derive(Subcommand)]

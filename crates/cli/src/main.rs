@@ -54,7 +54,13 @@ static STOP: AtomicBool = AtomicBool::new(false);
 /// The process's memory budget: a model that folds into huge tensors while it loads fails
 /// with an error naming it instead of taking the machine's memory (`tensorcv_infer::memory`;
 /// limits from `TENSORCV_MEMORY_MB` and `TENSORCV_MAX_ALLOCATION_MB`).
+/// The static (musl) build allocates with a pure-Rust allocator instead of musl's, which maps
+/// and unmaps memory per frame (`Budget::pure_rust`); glibc's allocator is kept elsewhere.
 #[global_allocator]
+#[cfg(target_env = "musl")]
+static MEMORY: tensorcv_infer::memory::Budget = tensorcv_infer::memory::Budget::pure_rust();
+#[global_allocator]
+#[cfg(not(target_env = "musl"))]
 static MEMORY: tensorcv_infer::memory::Budget = tensorcv_infer::memory::Budget::new();
 
 fn main() -> ExitCode {

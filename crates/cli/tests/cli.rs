@@ -547,7 +547,7 @@ fn a_progress_bar_shows_on_a_terminal_only() {
         return;
     };
     assert!(probe.status.success());
-    let bin = env!("CARGO_BIN_EXE_tensorcv");
+    let bin = common::shell_command();
     let o = Command::new("script")
         .args([
             "-qec",
@@ -711,5 +711,54 @@ fn fast_decode_finds_the_same_face_in_a_reduced_jpeg() {
         overlap > 0.85,
         "IoU {overlap}: {} vs {mapped:?}",
         a[0]["box"]
+    );
+}
+
+#[test]
+fn version_names_the_target_the_simd_levels_and_the_built_in_models() {
+    let o = tensorcv(&["--version"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let out = text(&o).0;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], format!("tensorcv {}", env!("CARGO_PKG_VERSION")));
+    let target = lines[1].strip_prefix("target: ").expect("a target line");
+    let (triple, linking) = target.split_once(' ').expect("triple (linking)");
+    assert!(triple.contains("-linux-"), "{triple}");
+    assert!(matches!(linking, "(static)" | "(dynamic)"), "{linking}");
+    // `.ci/run` names what the static builds must say
+    if let Ok(want) = std::env::var("TENSORCV_TEST_TARGET") {
+        assert_eq!(target, format!("{want} (static)"));
+    }
+    let simd = lines[2]
+        .strip_prefix("simd: kernels ")
+        .expect("a simd line");
+    let kernels = simd.split(',').next().unwrap();
+    assert!(
+        ["avx512f", "avx2+fma", "neon", "simd128", "portable"].contains(&kernels),
+        "{simd}"
+    );
+    // every built-in model `tensorcv models` lists, and only those
+    let models = tensorcv(&["models"]);
+    let names: Vec<String> = text(&models)
+        .0
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect();
+    assert!(!names.is_empty());
+    let listed = lines[3]
+        .strip_prefix("built-in models: ")
+        .expect("a models line");
+    assert_eq!(listed, names.join(", "));
+    // the level is chosen at run time: TENSORCV_NO_SIMD takes the portable copies
+    let o = common::command()
+        .arg("--version")
+        .env("TENSORCV_NO_SIMD", "1")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("simd: kernels portable,"),
+        "{:?}",
+        text(&o)
     );
 }

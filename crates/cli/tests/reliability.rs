@@ -13,7 +13,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tensorcv"));
+    let mut c = common::command();
     c.current_dir(root()).env("RUST_BACKTRACE", "0");
     c
 }

@@ -160,7 +160,7 @@ fn raw_frames_on_a_pipe_give_the_same_results_as_the_file() {
         .unwrap();
         raw.extend_from_slice(rgb.as_bytes());
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tensorcv"))
+    let mut child = common::command()
         .args(["detect", "--json", "--raw", "160x120:rgb24", "-"])
         .current_dir(root())
         .stdin(Stdio::piped())
@@ -305,7 +305,7 @@ fn http_get(addr: &str, path: &str) -> Vec<u8> {
 #[test]
 fn the_preview_server_answers_a_real_client() {
     // 16 frames at 8 fps: two seconds of stream to look at
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tensorcv"))
+    let mut child = common::command()
         .args([
             "detect",
             "tests/data/capture/pan.avi",
@@ -406,7 +406,7 @@ fn the_preview_server_answers_a_real_client() {
 fn ctrl_c_closes_the_outputs_and_prints_the_summary() {
     let out = scratch("interrupt").join("partial.avi");
     // 16 frames at 4 fps: four seconds; interrupt after about one
-    let child = Command::new(env!("CARGO_BIN_EXE_tensorcv"))
+    let child = common::command()
         .args([
             "detect",
             "tests/data/capture/pan.avi",
@@ -420,7 +420,17 @@ fn ctrl_c_closes_the_outputs_and_prints_the_summary() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1200));
+    // interrupt once frames are being written (not at a fixed time: a slow start, as under
+    // qemu-user, would take the signal before the handler is installed), then a little later
+    let started = std::time::Instant::now();
+    while std::fs::metadata(&out).map_or(0, |m| m.len()) < 4096 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no frame written"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(600));
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

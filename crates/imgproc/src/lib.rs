@@ -49,3 +49,4 @@ pub mod tensor;
 pub use error::{panic_message, Error, Result};
 pub use image::{Image, ImageView, ImageViewMut, PixelFormat, Rect};
 pub use resize::Interpolation;
+pub use simd::level as simd_level;

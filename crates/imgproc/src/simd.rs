@@ -19,6 +19,36 @@ pub(crate) fn use_avx2() -> bool {
     })
 }
 
+/// The instruction set the pixel kernels run with: `avx2` where the x86-64 CPU has it (chosen
+/// at run time), else the build target's baseline, which the compiler vectorises for (`neon`
+/// on aarch64, `simd128` in WASM built with it, `sse2` on x86-64 without AVX2).
+pub fn level() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if use_avx2() {
+            "avx2"
+        } else {
+            "sse2"
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        "neon"
+    }
+    #[cfg(all(target_family = "wasm", target_feature = "simd128"))]
+    {
+        "simd128"
+    }
+    #[cfg(not(any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        all(target_family = "wasm", target_feature = "simd128")
+    )))]
+    {
+        "portable"
+    }
+}
+
 /// Define `pub(crate) fn $name(args)` from one body, compiled portable and with AVX2.
 macro_rules! multiversion {
     (

@@ -44,3 +44,9 @@ pub use model::{
 };
 /// The `ndarray` version outputs are given in.
 pub use tract_onnx::prelude::tract_ndarray as ndarray;
+
+/// The instruction set tensorcv's kernels run with on this machine, chosen at run time
+/// (`TENSORCV_NO_SIMD` set: `portable`).
+pub fn simd_level() -> &'static str {
+    tensorcv_kernels::isa::Level::best().name()
+}

@@ -319,7 +319,7 @@ fn every_instruction_set_gives_the_same_depthwise_result() {
             .expect("a tensorcv depthwise op")
             .clone();
         let mut tested = 0;
-        for level in [Level::Portable, Level::Avx2, Level::Avx512, Level::Simd128] {
+        for level in Level::ALL {
             if !level.available() {
                 continue;
             }

@@ -43,6 +43,8 @@ fn tiles(level: Level) -> ((usize, usize), (usize, usize)) {
         Level::Avx512 => ((8, 2), (2, 7)),
         // 16 registers: 12 accumulators + 2 loads + 1 broadcast
         Level::Avx2 => ((6, 2), (2, 6)),
+        // 32 registers, four lanes each: the AVX-512 shapes
+        Level::Neon => ((8, 2), (2, 7)),
         Level::Portable | Level::Simd128 => ((4, 2), (2, 4)),
     }
 }
@@ -919,10 +921,7 @@ mod tests {
     }
 
     fn levels() -> Vec<Level> {
-        [Level::Portable, Level::Avx2, Level::Avx512, Level::Simd128]
-            .into_iter()
-            .filter(|l| l.available())
-            .collect()
+        Level::ALL.into_iter().filter(|l| l.available()).collect()
     }
 
     /// Every tile kind, level, layout and epilogue against the f64 reference, on sizes that

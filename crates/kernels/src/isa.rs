@@ -1,8 +1,9 @@
 //! One vector of floats per instruction set, behind one trait, so every kernel is written once
-//! and compiled per instruction set: AVX-512 (16 lanes), AVX2 + FMA (8), WebAssembly SIMD128
-//! (4, when the crate is compiled with `+simd128`) and a portable 8-lane array the compiler
-//! vectorises for the baseline target. [`Level`] says which one runs; the x86 copies are chosen
-//! at run time.
+//! and compiled per instruction set: AVX-512 (16 lanes), AVX2 + FMA (8), NEON on aarch64 (4,
+//! with fused multiply-add), WebAssembly SIMD128 (4, when the crate is compiled with
+//! `+simd128`) and a portable 8-lane array the compiler vectorises for the baseline target.
+//! [`Level`] says which one runs; the x86 copies are chosen at run time (NEON is part of every
+//! aarch64 CPU, so it needs no check).
 //!
 //! [`dispatch`] is the one place that turns a [`Level`] into code: a kernel is a value
 //! implementing [`Kernel`] (its arguments) whose `run::<L>()` is written once over [`Lanes`];
@@ -176,6 +177,8 @@ pub enum Level {
     Avx512,
     /// WebAssembly SIMD128, 4 lanes (builds with `-C target-feature=+simd128`)
     Simd128,
+    /// aarch64 NEON (Advanced SIMD), 4 lanes
+    Neon,
 }
 
 impl Level {
@@ -184,7 +187,27 @@ impl Level {
         match self {
             Level::Portable | Level::Avx2 => 8,
             Level::Avx512 => 16,
-            Level::Simd128 => 4,
+            Level::Simd128 | Level::Neon => 4,
+        }
+    }
+
+    /// Every level, best first (what a machine may run; see [`Level::available`]).
+    pub const ALL: [Level; 5] = [
+        Level::Avx512,
+        Level::Avx2,
+        Level::Neon,
+        Level::Simd128,
+        Level::Portable,
+    ];
+
+    /// The level's name, as `--version` and benchmarks print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Portable => "portable",
+            Level::Avx2 => "avx2+fma",
+            Level::Avx512 => "avx512f",
+            Level::Simd128 => "simd128",
+            Level::Neon => "neon",
         }
     }
 
@@ -209,6 +232,10 @@ impl Level {
             {
                 return Level::Simd128;
             }
+            #[cfg(target_arch = "aarch64")]
+            {
+                return Level::Neon;
+            }
             #[allow(unreachable_code)]
             Level::Portable
         })
@@ -226,6 +253,9 @@ impl Level {
             Level::Avx512 => std::is_x86_feature_detected!("avx512f"),
             #[cfg(all(target_family = "wasm", target_feature = "simd128"))]
             Level::Simd128 => true,
+            // NEON (Advanced SIMD) is mandatory in AArch64
+            #[cfg(target_arch = "aarch64")]
+            Level::Neon => true,
             #[allow(unreachable_patterns)]
             _ => false,
         }
@@ -316,6 +346,9 @@ pub unsafe fn dispatch<K: Kernel>(level: Level, kernel: K) -> K::Output {
         #[cfg(all(target_family = "wasm", target_feature = "simd128"))]
         // SAFETY: the crate is compiled with SIMD128; the buffers are the caller's contract
         Level::Simd128 => unsafe { kernel.run::<V128>() },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: every AArch64 CPU has NEON; the buffers are the caller's contract
+        Level::Neon => unsafe { kernel.run::<Neon>() },
         // SAFETY: portable code needs no instruction set; the buffers are the caller's contract
         _ => unsafe { kernel.run::<Portable>() },
     }
@@ -353,6 +386,103 @@ mod tests {
             check::<Avx2>(Level::Avx2);
             check::<Avx512>(Level::Avx512);
         }
+        #[cfg(target_arch = "aarch64")]
+        check::<Neon>(Level::Neon);
+    }
+
+    /// Every method of the level's vectors against the portable ones, lane by lane (the
+    /// defaults the portable type uses are plain array code), with a NaN lane in `clamp` (the
+    /// bound wins everywhere; `max` with a NaN differs between x86 and the others, and no
+    /// kernel relies on it).
+    #[test]
+    fn every_method_matches_the_portable_lanes() {
+        fn lanes<L: Lanes>(v: L) -> Vec<f32> {
+            let mut out = [0f32; 16];
+            // SAFETY: the caller runs only available levels; `out` holds 16 floats, `N` at most
+            unsafe { v.store(out.as_mut_ptr()) };
+            out[..L::N].to_vec()
+        }
+        fn check<L: Lanes>(level: Level) {
+            if !level.available() {
+                return;
+            }
+            let n = L::N;
+            let a: Vec<f32> = (0..2 * n + 8)
+                .map(|i| (i as f32 * 0.37).sin() * 4.0)
+                .collect();
+            let mut b: Vec<f32> = (0..2 * n + 8)
+                .map(|i| (i as f32 * 0.91).cos() * 3.0)
+                .collect();
+            b[1] = f32::NAN;
+            // SAFETY: only available levels run; every pointer has `2N + 8` floats behind it
+            unsafe {
+                let (x, y) = (L::load(a.as_ptr()), L::load(b.as_ptr()));
+                let (lo, hi) = (L::splat(-1.5), L::splat(2.0));
+                let want = |f: &dyn Fn(usize) -> f32| (0..n).map(f).collect::<Vec<f32>>();
+                let close = |got: Vec<f32>, want: Vec<f32>, what: &str| {
+                    for (l, (g, w)) in got.iter().zip(&want).enumerate() {
+                        // fused and unfused multiply-add differ in the last bit
+                        let ok =
+                            (g.is_nan() && w.is_nan()) || (g - w).abs() <= 1e-6 * w.abs().max(1.0);
+                        assert!(ok, "{level:?} {what} lane {l}: {g} vs {w}");
+                    }
+                };
+                close(lanes(L::splat(0.25)), vec![0.25; n], "splat");
+                close(
+                    lanes(x.mul_add(y, lo)),
+                    want(&|i| -1.5 + a[i] * b[i]),
+                    "mul_add",
+                );
+                close(lanes(x.add(y)), want(&|i| a[i] + b[i]), "add");
+                close(
+                    lanes(y.clamp(lo, hi)),
+                    want(&|i| b[i].max(-1.5).min(2.0)),
+                    "clamp",
+                );
+                let x2 = L::load(a.as_ptr().add(n));
+                close(lanes(x.max(x2)), want(&|i| a[i].max(a[i + n])), "max");
+                close(lanes(L::even(x, x2)), want(&|i| a[2 * i]), "even");
+                close(lanes(L::odd(x, x2)), want(&|i| a[2 * i + 1]), "odd");
+                close(
+                    lanes(L::shifted::<1>(a.as_ptr(), x, x2)),
+                    want(&|i| a[i + 1]),
+                    "shifted 1",
+                );
+                close(
+                    lanes(L::shifted::<3>(a.as_ptr(), x, x2)),
+                    want(&|i| a[i + 3]),
+                    "shifted 3",
+                );
+                for m in 0..n {
+                    close(
+                        lanes(L::load_first(a.as_ptr(), m)),
+                        want(&|i| if i < m { a[i] } else { 0.0 }),
+                        "load_first",
+                    );
+                    let r = L::load_range(a.as_ptr(), 1.min(m), m, 9.0);
+                    close(
+                        lanes(r),
+                        want(&|i| if i >= 1.min(m) && i < m { a[i] } else { 9.0 }),
+                        "load_range",
+                    );
+                    let mut out = vec![7f32; n];
+                    x.store_first(out.as_mut_ptr(), m);
+                    close(
+                        out,
+                        want(&|i| if i < m { a[i] } else { 7.0 }),
+                        "store_first",
+                    );
+                }
+            }
+        }
+        check::<Portable>(Level::Portable);
+        #[cfg(target_arch = "x86_64")]
+        {
+            check::<Avx2>(Level::Avx2);
+            check::<Avx512>(Level::Avx512);
+        }
+        #[cfg(target_arch = "aarch64")]
+        check::<Neon>(Level::Neon);
     }
 }
 
@@ -739,6 +869,104 @@ mod wasm {
         #[inline(always)]
         unsafe fn odd(a: Self, b: Self) -> Self {
             V128(i32x4_shuffle::<1, 3, 5, 7>(a.0, b.0))
+        }
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+pub use neon::Neon;
+
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use super::Lanes;
+    use std::arch::aarch64::*;
+
+    /// Four floats in one NEON register. NEON is mandatory in AArch64, so every method is
+    /// safe to run on any aarch64 CPU; they stay `unsafe` for the pointers.
+    #[derive(Clone, Copy)]
+    pub struct Neon(float32x4_t);
+
+    impl Lanes for Neon {
+        const N: usize = 4;
+        #[inline(always)]
+        unsafe fn splat(x: f32) -> Self {
+            // SAFETY: NEON is part of every AArch64 CPU
+            unsafe { Neon(vdupq_n_f32(x)) }
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            // SAFETY: NEON is baseline; the caller guarantees `p..p + 4` readable (no alignment
+            // needed)
+            unsafe { Neon(vld1q_f32(p)) }
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            // SAFETY: NEON is baseline; the caller guarantees `p..p + 4` writable
+            unsafe { vst1q_f32(p, self.0) }
+        }
+        #[inline(always)]
+        unsafe fn mul_add(self, w: Self, acc: Self) -> Self {
+            // SAFETY: NEON is baseline (fused, as AVX2's FMA)
+            unsafe { Neon(vfmaq_f32(acc.0, self.0, w.0)) }
+        }
+        #[inline(always)]
+        unsafe fn add(self, other: Self) -> Self {
+            // SAFETY: NEON is baseline
+            unsafe { Neon(vaddq_f32(self.0, other.0)) }
+        }
+        #[inline(always)]
+        unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
+            // the IEEE maxNum/minNum forms: a NaN lane becomes `lo`, as `f32::max` then `min`
+            // in the portable lanes and x86's max/min with the bound second
+            // SAFETY: NEON is baseline
+            unsafe { Neon(vminnmq_f32(vmaxnmq_f32(self.0, lo.0), hi.0)) }
+        }
+        #[inline(always)]
+        unsafe fn max(self, other: Self) -> Self {
+            // SAFETY: NEON is baseline
+            unsafe { Neon(vmaxnmq_f32(self.0, other.0)) }
+        }
+        #[inline(always)]
+        unsafe fn even(a: Self, b: Self) -> Self {
+            // SAFETY: NEON is baseline
+            unsafe { Neon(vuzp1q_f32(a.0, b.0)) }
+        }
+        #[inline(always)]
+        unsafe fn odd(a: Self, b: Self) -> Self {
+            // SAFETY: NEON is baseline
+            unsafe { Neon(vuzp2q_f32(a.0, b.0)) }
+        }
+        #[inline(always)]
+        unsafe fn shifted<const K: usize>(p: *const f32, a: Self, b: Self) -> Self {
+            // SAFETY: NEON is baseline; `ext` reads only the registers, and the fallback (for a
+            // `K` past the vector, which the trait rules out) the caller's `p..p + K + 4`
+            unsafe {
+                match K {
+                    0 => a,
+                    1 => Neon(vextq_f32::<1>(a.0, b.0)),
+                    2 => Neon(vextq_f32::<2>(a.0, b.0)),
+                    3 => Neon(vextq_f32::<3>(a.0, b.0)),
+                    _ => Self::load(p.add(K)),
+                }
+            }
+        }
+        #[inline(always)]
+        unsafe fn transpose(v: &mut [Self]) {
+            debug_assert!(v.len() == 4);
+            // SAFETY: NEON is baseline; the caller guarantees four vectors
+            unsafe {
+                // rows a b c d: trn1/trn2 pair lanes (a0 b0 a2 b2, a1 b1 a3 b3, ..), then the
+                // 64-bit halves of those pairs give the columns
+                let t0 = vtrn1q_f32(v[0].0, v[1].0);
+                let t1 = vtrn2q_f32(v[0].0, v[1].0);
+                let t2 = vtrn1q_f32(v[2].0, v[3].0);
+                let t3 = vtrn2q_f32(v[2].0, v[3].0);
+                let d = |x: float32x4_t| vreinterpretq_f64_f32(x);
+                v[0].0 = vreinterpretq_f32_f64(vtrn1q_f64(d(t0), d(t2)));
+                v[1].0 = vreinterpretq_f32_f64(vtrn1q_f64(d(t1), d(t3)));
+                v[2].0 = vreinterpretq_f32_f64(vtrn2q_f64(d(t0), d(t2)));
+                v[3].0 = vreinterpretq_f32_f64(vtrn2q_f64(d(t1), d(t3)));
+            }
         }
     }
 }

@@ -8,7 +8,7 @@ use tensorcv_kernels::depthwise::{Geometry, Mode};
 use tensorcv_kernels::resample::{self, Plan};
 use tensorcv_kernels::Level;
 
-const LEVELS: [Level; 4] = [Level::Portable, Level::Avx2, Level::Avx512, Level::Simd128];
+const LEVELS: [Level; 5] = Level::ALL;
 
 fn random(n: usize, seed: u32) -> Vec<f32> {
     let mut x = seed;

@@ -8,9 +8,38 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The binary under test: the one cargo built for these tests, or `TENSORCV_TEST_BIN` (a
+/// static build, say), run through `TENSORCV_TEST_RUNNER` when that is set (`qemu-aarch64-static`
+/// for an aarch64 binary on x86_64: `.ci/run` runs these tests so against both static builds).
+pub fn command() -> Command {
+    let bin = std::env::var_os("TENSORCV_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_tensorcv")));
+    let runner = std::env::var("TENSORCV_TEST_RUNNER").unwrap_or_default();
+    let mut runner = runner.split_whitespace();
+    match runner.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(runner).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    }
+}
+
+/// How a shell runs the binary under test (for tests that need one, as `script` does).
+pub fn shell_command() -> String {
+    let c = command();
+    std::iter::once(c.get_program())
+        .chain(c.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// `tensorcv ARGS` from the workspace root.
 pub fn tensorcv(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tensorcv"))
+    command()
         .args(args)
         .current_dir(root())
         .output()

@@ -164,7 +164,7 @@ impl Default for LoadOptions {
 /// selfie segmentation: 3.7 ms with both, 2.9 ms with the team alone; what tract still runs
 /// beside the kernels is mostly element-wise, which its executor does not split).
 struct Threads {
-    #[cfg(not(target_family = "wasm"))]
+    #[cfg(not(any(target_family = "wasm", target_env = "musl")))]
     executor: Option<tract_linalg::multithread::Executor>,
     #[cfg(not(target_family = "wasm"))]
     team: Option<Arc<tensorcv_kernels::team::Team>>,
@@ -185,9 +185,14 @@ impl Threads {
                 .then(|| tensorcv_kernels::team::Team::new(threads))
                 .flatten()
                 .map(Arc::new);
+            #[cfg(not(target_env = "musl"))]
             let executor = (threads > 1 && team.is_none())
                 .then(|| tract_linalg::multithread::Executor::multithread(threads));
-            Threads { executor, team }
+            Threads {
+                #[cfg(not(target_env = "musl"))]
+                executor,
+                team,
+            }
         }
     }
 
@@ -200,10 +205,11 @@ impl Threads {
                 Some(team) => team.scope(f),
                 None => f(),
             };
-            match &self.executor {
-                Some(pool) => tract_linalg::multithread::multithread_tract_scope(pool.clone(), f),
-                None => f(),
+            #[cfg(not(target_env = "musl"))]
+            if let Some(pool) = &self.executor {
+                return tract_linalg::multithread::multithread_tract_scope(pool.clone(), f);
             }
+            f()
         }
         #[cfg(target_family = "wasm")]
         f()

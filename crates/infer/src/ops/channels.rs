@@ -225,7 +225,7 @@ mod tests {
                 }
                 s
             });
-            for level in [Level::Portable, Level::Avx2, Level::Avx512, Level::Simd128] {
+            for level in Level::ALL {
                 if !level.available() {
                     continue;
                 }
