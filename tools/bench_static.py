@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from venv_bootstrap import ROOT, ensure_venv  # noqa: E402
 
-ensure_venv(__file__, ".venv")
+ensure_venv(__file__, ".zoo-venv")
 
 import tools_common  # noqa: E402
 
