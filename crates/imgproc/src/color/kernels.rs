@@ -51,18 +51,6 @@ multiversion! {
     }
 }
 
-multiversion! {
-    /// Swap the first and third channel of 3- or 4-channel pixels where they are (a decoded
-    /// RGB frame becoming BGR: no copy of the frame, not even a row's).
-    fn swap_rb_in_place<const C: usize>(data: &mut [u8]) {
-        for px in data.chunks_exact_mut(C) {
-            let (r, b) = (px[0], px[2]);
-            px[0] = b;
-            px[2] = r;
-        }
-    }
-}
-
 /// General channel shuffle: `map[k]` is the source channel of destination channel `k`, or
 /// `None` for an alpha channel the source lacks (written as 255).
 pub(crate) fn shuffle<const SC: usize, const DC: usize>(

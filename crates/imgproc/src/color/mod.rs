@@ -50,10 +50,19 @@ pub(crate) fn convert_row(src: &[u8], sf: PixelFormat, dst: &mut [u8], df: Pixel
 /// BGRA): the conversion's numbers without a second frame-sized buffer (a few kB at a time go
 /// through a copy on the stack, so the vectorised row kernels do the work).
 pub(crate) fn swap_red_blue_in_place(data: &mut [u8], format: PixelFormat) {
-    match format {
-        PixelFormat::Rgb8 | PixelFormat::Bgr8 => kernels::swap_rb_in_place::<3>(data),
-        PixelFormat::Rgba8 | PixelFormat::Bgra8 => kernels::swap_rb_in_place::<4>(data),
+    let to = match format {
+        PixelFormat::Rgb8 => PixelFormat::Bgr8,
+        PixelFormat::Bgr8 => PixelFormat::Rgb8,
+        PixelFormat::Rgba8 => PixelFormat::Bgra8,
+        PixelFormat::Bgra8 => PixelFormat::Rgba8,
         other => unreachable!("red and blue of {other}"),
+    };
+    // 1024 pixels of 3 or 4 channels
+    let mut copy = [0u8; 4096];
+    for chunk in data.chunks_mut(1024 * format.channels()) {
+        let copy = &mut copy[..chunk.len()];
+        copy.copy_from_slice(chunk);
+        convert_row(copy, format, chunk, to);
     }
 }
 
