@@ -101,7 +101,7 @@ impl Budget {
     /// Why: musl's malloc maps and unmaps its blocks as they come and go — every buffer of 128
     /// KiB or more, and the groups of small ones once empty — so each frame of a static build
     /// paid ~50 `mmap`/`munmap` pairs, the page faults of fresh pages and lock waits: 1.7 s of
-    /// system time for 200 1080p files, against 0.1 s with glibc, whose allocator keeps such
+    /// system time for 200 1080p files, against 0.2 s with glibc, whose allocator keeps such
     /// memory. TLSF keeps what it maps, so a per-frame path reuses the same memory frame after
     /// frame (peak RSS stays what the pipeline holds at once). Not for glibc builds (glibc's
     /// allocator has per-thread caches), nor for fuzzing (AddressSanitizer sees only malloc).
@@ -191,50 +191,76 @@ impl Budget {
     }
 }
 
-impl Source {
-    /// # Safety
-    /// `GlobalAlloc::alloc`'s contract.
+// SAFETY: each method forwards to the one allocator the variant names, with the caller's
+// arguments unchanged; a `Source` never changes variant after construction (it is a field of a
+// `static` budget), so a block always goes back to the allocator that made it.
+unsafe impl GlobalAlloc for Source {
     #[inline]
-    unsafe fn alloc(&self, layout: Layout, zeroed: bool) -> *mut u8 {
-        // SAFETY: the caller's layout, forwarded
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract, forwarded
         unsafe {
-            match (self, zeroed) {
-                (Source::System, false) => System.alloc(layout),
-                (Source::System, true) => System.alloc_zeroed(layout),
+            match self {
+                Source::System => System.alloc(layout),
                 #[cfg(unix)]
-                (Source::Tlsf(t), false) => t.alloc(layout),
+                Source::Tlsf(t) => t.alloc(layout),
+            }
+        }
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract, forwarded
+        unsafe {
+            match self {
+                Source::System => System.alloc_zeroed(layout),
                 #[cfg(unix)]
-                (Source::Tlsf(t), true) => t.alloc_zeroed(layout),
+                Source::Tlsf(t) => t.alloc_zeroed(layout),
+            }
+        }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract, forwarded to the allocator that made `ptr`
+        unsafe {
+            match self {
+                Source::System => System.dealloc(ptr, layout),
+                #[cfg(unix)]
+                Source::Tlsf(t) => t.dealloc(ptr, layout),
+            }
+        }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller's contract, forwarded to the allocator that made `ptr`
+        unsafe {
+            match self {
+                Source::System => System.realloc(ptr, layout, new_size),
+                #[cfg(unix)]
+                Source::Tlsf(t) => t.realloc(ptr, layout, new_size),
             }
         }
     }
 }
 
-// SAFETY: every method forwards to the source allocator (`System`, or rlsf's TLSF; `source`
-// never changes after construction, so a block goes back to the allocator that made it) with
-// the caller's arguments unchanged, or returns null (allowed for `alloc`, `alloc_zeroed` and
-// `realloc`: "the allocation failed"); the counting is bookkeeping beside it and never
-// touches the memory.
+// SAFETY: every method forwards to the source allocator with the caller's arguments unchanged,
+// or returns null (allowed for `alloc`, `alloc_zeroed` and `realloc`: "the allocation
+// failed"); the counting is bookkeeping beside it and never touches the memory.
 unsafe impl GlobalAlloc for Budget {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller's `layout` is valid and of non-zero size (GlobalAlloc's contract).
-        self.counted(layout, || unsafe { self.source.alloc(layout, false) })
+        self.counted(layout, || unsafe { self.source.alloc(layout) })
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: as in `alloc`.
-        self.counted(layout, || unsafe { self.source.alloc(layout, true) })
+        self.counted(layout, || unsafe { self.source.alloc_zeroed(layout) })
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: `ptr` was allocated by this allocator, so by its source, with `layout`.
-        unsafe {
-            match &self.source {
-                Source::System => System.dealloc(ptr, layout),
-                #[cfg(unix)]
-                Source::Tlsf(t) => t.dealloc(ptr, layout),
-            }
-        };
+        unsafe { self.source.dealloc(ptr, layout) };
         self.release(layout.size());
     }
 
@@ -245,13 +271,7 @@ unsafe impl GlobalAlloc for Budget {
         }
         // SAFETY: `ptr` was allocated by the source with `layout`; `new_size` is valid for it
         // (GlobalAlloc's contract for `realloc`).
-        let p = unsafe {
-            match &self.source {
-                Source::System => System.realloc(ptr, layout, new_size),
-                #[cfg(unix)]
-                Source::Tlsf(t) => t.realloc(ptr, layout, new_size),
-            }
-        };
+        let p = unsafe { self.source.realloc(ptr, layout, new_size) };
         match (p.is_null(), new_size > old) {
             (true, true) => self.release(new_size - old),
             (false, false) => self.release(old - new_size),
