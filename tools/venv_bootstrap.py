@@ -28,6 +28,8 @@ VENVS = {
     # mediapipe 0.10.14's bindings were built against NumPy 1: with NumPy 2 `create_matrix`
     # crashes the interpreter
     ".mp-venv": ["mediapipe==0.10.14", "numpy==1.26.4", "opencv-contrib-python==4.10.0.84"],
+    # Wasmtime itself (its C API in the wheel), for the WASI build: tools/wasi_run.py
+    ".wasm-venv": ["wasmtime==50.0.1"],
 }
 PINNED = VENVS[".venv"]
 VENV = ROOT / "tools" / ".venv"

@@ -890,6 +890,11 @@ enum Ending {
     Panic(Box<dyn std::any::Any + Send>),
 }
 
+/// Whether this target can start threads: not WASM without the threads proposal
+/// (`wasm32-wasip1`, `wasm32-unknown-unknown`), where [`run`] runs its stages in one thread, as
+/// [`RunOptions::sequential`] asks.
+pub const THREADS: bool = !cfg!(all(target_family = "wasm", not(target_feature = "atomics")));
+
 /// Run `work` on every frame of `source`, handing results to `sink` in order. Returns when the
 /// source ends, `max_frames` are done, `stop` is set, or a stage fails: the sink's error is
 /// returned as it is, a panic in a stage as [`Error::Internal`], a fatal source error after
@@ -921,7 +926,7 @@ pub fn run(
         latency: Histogram::new(),
         sink,
     };
-    let ending = if options.sequential {
+    let ending = if options.sequential || !THREADS {
         run_sequential(source, work, options, &plan, &ctl, stop, &mut delivery)
     } else {
         run_threaded(source, work, options, &plan, &ctl, stop, &mut delivery)

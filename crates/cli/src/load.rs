@@ -2,7 +2,6 @@
 //! library finds for it (its sidecar `.toml`, its metadata, or defaults), amended by the flags
 //! before the model is optimised for it.
 
-use crate::builtin;
 use crate::error::{Context, Error, Result};
 use crate::flags::{Preprocess, TaskArgs};
 use std::path::PathBuf;
@@ -27,7 +26,7 @@ pub fn load(
     threads: usize,
     tract_only: bool,
 ) -> Result<(Model, Origin)> {
-    let (mut file, name) = match builtin::find(spec) {
+    let (mut file, name) = match tensorcv_zoo::find(spec) {
         Some(b) => {
             let what = format!("built-in '{}'", b.name);
             let mut file = ModelFile::from_bytes(b.bytes, &what)?;
@@ -37,7 +36,7 @@ pub fn load(
         None => {
             let path = PathBuf::from(spec);
             if !path.exists() {
-                let names: Vec<&str> = builtin::BUILTINS.iter().map(|b| b.name).collect();
+                let names: Vec<&str> = tensorcv_zoo::BUILTINS.iter().map(|b| b.name).collect();
                 return Err(Error::UnknownModel {
                     spec: spec.to_string(),
                     builtins: names.join(", "),

@@ -4,7 +4,6 @@
 //! libraries' settings ([`plan`]), which runs, each frame going to the sink ([`sink`]) and
 //! printed as the libraries' records ([`output`]); errors are typed ([`error`]).
 
-mod builtin;
 mod error;
 mod flags;
 mod load;

@@ -1,6 +1,6 @@
 //! What the command prints: a readable table by default, JSON Lines with `--json`.
 
-use crate::builtin::BUILTINS;
+use tensorcv_zoo::BUILTINS;
 use crate::flags::Preprocess;
 use crate::load::Origin;
 use serde::Serialize;

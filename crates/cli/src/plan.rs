@@ -192,6 +192,8 @@ impl<'a> RunPlan<'a> {
                 source,
             })?;
         }
+        // WASI has no signals: a WASM run ends with its input (or its host)
+        #[cfg(not(target_family = "wasm"))]
         let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::Relaxed));
         let server = match &args.serve {
             Some(addr) => {

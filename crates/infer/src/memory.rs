@@ -32,6 +32,10 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// 1 GiB; the defaults are multiples of it, saturating where `usize` has 32 bits (wasm32: 4 GiB
+/// is the whole address space, and `4 << 30` would wrap to 0).
+const GIB: usize = 1 << 30;
+
 /// Allocations refused by every budget of the process so far.
 static REFUSED: AtomicUsize = AtomicUsize::new(0);
 
@@ -131,9 +135,9 @@ impl Budget {
         };
         let total = mb("TENSORCV_MEMORY_MB")
             .or_else(|| physical_memory().map(|m| m / 4 * 3))
-            .unwrap_or(4 << 30);
+            .unwrap_or(GIB.saturating_mul(4));
         let single = mb("TENSORCV_MAX_ALLOCATION_MB")
-            .unwrap_or(2 << 30)
+            .unwrap_or(GIB.saturating_mul(2))
             .min(total);
         (total, single)
     }

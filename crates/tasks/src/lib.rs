@@ -28,7 +28,7 @@ pub mod visualize;
 pub use classification::{classify, ClassifySettings};
 pub use detection::{Detection, Detector};
 pub use error::{Error, Result};
-pub use pipeline::{Analysis, Outcome, Pipeline, Postprocess};
+pub use pipeline::{set_clock, Analysis, Outcome, Pipeline, Postprocess};
 pub use record::Record;
 pub use segmentation::{segment, SegmentSettings, Segmentation};
 

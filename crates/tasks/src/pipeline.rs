@@ -418,31 +418,51 @@ impl Pipeline {
     }
 }
 
-/// Milliseconds between laps; zero where the platform has no clock (`wasm32-unknown-unknown`,
-/// where `Instant::now` panics).
+/// Milliseconds between laps. `wasm32-unknown-unknown` has no clock of its own (`Instant::now`
+/// panics there): it laps by the host's clock given to [`set_clock`] (the browser package gives
+/// `performance.now`), zero without one.
 struct Stopwatch {
-    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
-    last: std::time::Instant,
+    last: f64,
 }
 
 impl Stopwatch {
     fn start() -> Self {
-        Stopwatch {
-            #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
-            last: std::time::Instant::now(),
-        }
+        Stopwatch { last: now_ms() }
     }
 
     fn lap(&mut self) -> f64 {
-        #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
-        {
-            let now = std::time::Instant::now();
-            let ms = (now - self.last).as_secs_f64() * 1e3;
-            self.last = now;
-            ms
-        }
-        #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
-        0.0
+        let now = now_ms();
+        let ms = (now - self.last).max(0.0);
+        self.last = now;
+        ms
+    }
+}
+
+/// The host's clock, in milliseconds from any fixed point (`wasm32-unknown-unknown` only).
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+static CLOCK: std::sync::OnceLock<fn() -> f64> = std::sync::OnceLock::new();
+
+/// Give the pipeline a clock where the platform has none (`wasm32-unknown-unknown`: the
+/// browser's `performance.now`), for [`Timings`]. The first clock given stays; elsewhere
+/// the standard clock is used and this does nothing.
+pub fn set_clock(clock: fn() -> f64) {
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    let _ = CLOCK.set(clock);
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    let _ = clock;
+}
+
+fn now_ms() -> f64 {
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    return CLOCK.get().map_or(0.0, |c| c());
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_secs_f64()
+            * 1e3
     }
 }
 

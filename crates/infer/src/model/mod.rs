@@ -310,8 +310,8 @@ impl Model {
         Ok(())
     }
 
-    /// The optimised plan (for the profile, which wasm lacks).
-    #[cfg(not(target_family = "wasm"))]
+    /// The optimised plan (for the profile, which wasm32-unknown-unknown lacks).
+    #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
     pub(crate) fn plan(&self) -> &Arc<TypedRunnableModel> {
         &self.inner.plan
     }

@@ -2,7 +2,7 @@
 //! ([`Model::profile`]).
 
 // (on wasm, which has no clock, only the result types are here)
-#![cfg_attr(target_family = "wasm", allow(unused_imports))]
+#![cfg_attr(all(target_family = "wasm", target_os = "unknown"), allow(unused_imports))]
 
 use super::Model;
 use crate::error::{one_line, Error, Result};
@@ -11,8 +11,8 @@ use tract_onnx::prelude::*;
 
 impl Model {
     /// Time one first run, then `runs` more, of inference alone on `input` (one session,
-    /// its input buffer reused, as a stream runs it). Not on wasm (no clock there).
-    #[cfg(not(target_family = "wasm"))]
+    /// its input buffer reused, as a stream runs it). Not on wasm32-unknown-unknown (no clock there; WASI has one).
+    #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
     pub fn time_runs(&self, input: &ImgTensor, runs: usize) -> Result<RunTimes> {
         use std::time::Instant;
         let mut session = self.session()?;
@@ -39,8 +39,8 @@ impl Model {
     }
 
     /// Time every operator over `runs` runs on `input`: tract's per-op profile, operators of
-    /// the same kind summed, slowest first. Not on wasm (no clock there).
-    #[cfg(not(target_family = "wasm"))]
+    /// the same kind summed, slowest first. Not on wasm32-unknown-unknown (no clock there; WASI has one).
+    #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
     pub fn profile(&self, input: &ImgTensor, runs: usize) -> Result<Vec<OpTime>> {
         use std::time::Instant;
         self.check_tensor(input)?;

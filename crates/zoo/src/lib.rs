@@ -1,4 +1,6 @@
-//! The zoo's models, built into the binary: `-m face` needs no file.
+//! The zoo's models (`models/`), compiled in: `tensorcv -m face` and the browser package's
+//! `Model.builtin("face")` need no file. Bytes and cards only: loading them is
+//! `tensorcv_infer::ModelFile::from_bytes` with the card set.
 
 /// One built-in model: its short name, the model bytes and its card.
 pub struct Builtin {
