@@ -6,6 +6,7 @@ TensorFlow and OpenCV's dnn module on the same input, and print one table.
     python3 tools/bench_zoo.py --no-cargo  # reuse the last criterion results
     python3 tools/bench_zoo.py --no-tf     # no TensorFlow column
     python3 tools/bench_zoo.py --profile   # also print tract's per-op profile of MobileNetV2
+    python3 tools/bench_zoo.py --export-only  # only write tools/.cache/mobilenet_v2.onnx (web/test/bench.mjs)
 
 MobileNetV2 (`keras.applications.MobileNetV2(weights=None)`, random weights: for timing only) is
 exported the zoo's way (SavedModel -> tf2onnx) into `tools/.cache/mobilenet_v2.onnx`, never
@@ -144,6 +145,9 @@ def criterion_ms(bench):
 def main():
     if "--tf-worker" in sys.argv:
         return tf_worker(int(sys.argv[sys.argv.index("--tf-worker") + 1]))
+    if "--export-only" in sys.argv:
+        print(export_mobilenet())
+        return None
     export_mobilenet()
     if "--no-cargo" not in sys.argv:
         subprocess.check_call(["cargo", "bench", "-p", "tensorcv-benches", "--bench", "infer"],

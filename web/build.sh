@@ -8,13 +8,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${TENSORCV_WEB_OUT:-target/web}
-profile=${TENSORCV_WEB_PROFILE:-release}
+# dist: fat LTO, cold dependencies for size (the Cargo.toml profile the static binaries use):
+# 10.9 MB / 3.4 MB gzip against release's 19.6 / 5.4
+profile=${TENSORCV_WEB_PROFILE:-dist}
 
 want=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
 have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
 if [ "$have" != "$want" ]; then
   echo "installing wasm-bindgen-cli $want (found: ${have:-none})" >&2
-  cargo install --quiet wasm-bindgen-cli --version "$want"
+  # without its default TLS features (nothing here downloads): half the build
+  cargo install --quiet --no-default-features wasm-bindgen-cli --version "$want"
 fi
 rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
   || rustup target add wasm32-unknown-unknown

@@ -54,6 +54,13 @@ impl GifReader {
         input: impl std::io::BufRead + std::io::Seek + Send + 'static,
         limits: DecodeLimits,
     ) -> Result<Self> {
+        if !crate::THREADS {
+            return Err(source_err(
+                &name,
+                "GIF is not read on this target: its decoder needs a thread of its own \
+                 (convert it to Y4M or AVI, or use a native build)",
+            ));
+        }
         let (tx, frames) = sync_channel(AHEAD);
         std::thread::Builder::new()
             .name("tensorcv-gif".into())

@@ -21,6 +21,11 @@
 //! tract), `runner` runs decode, preprocessing, inference and post-processing on their own
 //! threads, dropping stale frames of live sources.
 
+/// Whether this target can start threads: not WASM without the threads proposal
+/// (`wasm32-wasip1`, `wasm32-unknown-unknown`). There the runner runs its stages in one thread
+/// and GIF files (whose decoder runs on a thread of its own) are refused with a clear error.
+pub const THREADS: bool = !cfg!(all(target_family = "wasm", not(target_feature = "atomics")));
+
 pub mod avi;
 pub mod camera;
 mod error;

@@ -890,10 +890,9 @@ enum Ending {
     Panic(Box<dyn std::any::Any + Send>),
 }
 
-/// Whether this target can start threads: not WASM without the threads proposal
-/// (`wasm32-wasip1`, `wasm32-unknown-unknown`), where [`run`] runs its stages in one thread, as
-/// [`RunOptions::sequential`] asks.
-pub const THREADS: bool = !cfg!(all(target_family = "wasm", not(target_feature = "atomics")));
+/// Whether this target can start threads ([`crate::THREADS`]); where it cannot, [`run`] runs
+/// its stages in one thread, as [`RunOptions::sequential`] asks.
+pub use crate::THREADS;
 
 /// Run `work` on every frame of `source`, handing results to `sink` in order. Returns when the
 /// source ends, `max_frames` are done, `stop` is set, or a stage fails: the sink's error is

@@ -1,6 +1,5 @@
 //! What the command prints: a readable table by default, JSON Lines with `--json`.
 
-use tensorcv_zoo::BUILTINS;
 use crate::flags::Preprocess;
 use crate::load::Origin;
 use serde::Serialize;
@@ -9,6 +8,7 @@ use tensorcv_capture::camera::CameraInfo;
 use tensorcv_capture::runner::{StageStats, Summary, SummaryRecord};
 use tensorcv_infer::{Model, ModelCard};
 use tensorcv_tasks::record::{round, DetectionRecord, Record, ShareRecord};
+use tensorcv_zoo::BUILTINS;
 
 /// A progress bar on stderr while many inputs are processed, only when stderr is a terminal
 /// (never in output that a program reads).

@@ -621,7 +621,10 @@ fn bench_reports_load_inference_and_the_slowest_operators() {
     // each share is rounded to 4 places: the sum may pass 1 by half a unit per operator
     let rounding = 0.00005 * ops.len() as f64;
     assert!(shares > 0.5 && shares <= 1.0 + rounding, "{shares}");
-    assert!(v["peak_rss_kb"].as_u64().unwrap() > 1000);
+    // WASI has no /proc to read it from
+    if !common::wasm() {
+        assert!(v["peak_rss_kb"].as_u64().unwrap() > 1000);
+    }
 }
 
 #[test]
@@ -723,7 +726,10 @@ fn version_names_the_target_the_simd_levels_and_the_built_in_models() {
     assert_eq!(lines[0], format!("tensorcv {}", env!("CARGO_PKG_VERSION")));
     let target = lines[1].strip_prefix("target: ").expect("a target line");
     let (triple, linking) = target.split_once(' ').expect("triple (linking)");
-    assert!(triple.contains("-linux-"), "{triple}");
+    assert!(
+        triple.contains("-linux-") || triple.starts_with("wasm32-"),
+        "{triple}"
+    );
     assert!(matches!(linking, "(static)" | "(dynamic)"), "{linking}");
     // `.ci/run` names what the static builds must say
     if let Ok(want) = std::env::var("TENSORCV_TEST_TARGET") {

@@ -111,6 +111,15 @@ fn a_reader_that_goes_away_ends_the_run_quietly() {
         let status = child.wait().unwrap();
         println!("{args:?}: exit {status} after {:?}", t.elapsed());
         assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        if common::wasm() && status.code() == Some(1) {
+            // the WASI host chooses the error a closed pipe is: wasmtime's Python API
+            // reports EIO, not EPIPE; then it is the one-line error of a failed write
+            assert!(
+                err.trim().lines().count() == 1 && err.contains("standard output"),
+                "{err}"
+            );
+            continue;
+        }
         assert_eq!(status.code(), Some(0), "quietly, as ripgrep: {err}");
         assert!(
             !err.contains("panicked") && !err.contains("Broken pipe"),
@@ -260,7 +269,12 @@ fn flag_values_out_of_range_are_usage_errors_naming_the_flag() {
 
 #[test]
 fn more_threads_than_cores_are_the_cores_with_a_warning() {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // a WASM build has the one thread it runs on
+    let cores = if common::wasm() {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    };
     let asked = (cores * 4).to_string();
     let (o, took) = {
         let mut c = bin();
@@ -371,7 +385,10 @@ fn a_model_that_folds_into_huge_tensors_fails_fast_within_the_memory_budget() {
         let e = stderr(&o);
         no_panic(&o);
         assert_eq!(o.status.code(), Some(1), "{e}");
-        assert!(e.contains(bomb) && e.contains("needs more memory"), "{e}");
+        // wasm32's 32-bit sizes: tract refuses the shape itself before allocating
+        let refused =
+            e.contains("needs more memory") || (common::wasm() && e.contains("too large"));
+        assert!(e.contains(bomb) && refused, "{e}");
         assert!(took < Duration::from_secs(5), "{took:?}");
     }
     // the budget is the user's to set; a normal run fits a small one
@@ -477,6 +494,14 @@ fn server(talk: impl FnOnce(&mut std::net::TcpStream) + Send + 'static) -> Strin
 const MULTIPART: &[u8] =
     b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n";
 
+/// A WASM build has no sockets: an `http://` source is one clear error naming it.
+fn no_network(o: &Output, url: &str) {
+    let e = stderr(o);
+    no_panic(o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains(url) && e.contains("no network support"), "{e}");
+}
+
 #[test]
 fn chunked_transfer_encoding_is_decoded() {
     let jpg = a_jpeg();
@@ -504,6 +529,9 @@ fn chunked_transfer_encoding_is_decoded() {
         let _ = s.write_all(b"0\r\n\r\n");
     });
     let o = tensorcv(&["detect", "--json", "--summary", &url]);
+    if common::wasm() {
+        return no_network(&o, &url);
+    }
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     let summary: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
@@ -620,6 +648,10 @@ fn streams_that_misbehave_end_with_a_clear_error_in_bounded_time_and_memory() {
             e.trim()
         );
         no_panic(&o);
+        if common::wasm() {
+            no_network(&o, &url);
+            continue;
+        }
         assert_eq!(o.status.code(), Some(1), "{what}: {e}");
         assert!(e.contains(want), "{what}: {e}");
         assert!(e.contains(&url), "{what}: names the stream: {e}");
@@ -668,6 +700,9 @@ fn corrupt_videos_end_with_an_error_or_the_frames_they_hold() {
 #[test]
 fn file_names_that_are_not_utf8_are_read_like_any_other() {
     use std::os::unix::ffi::OsStrExt;
+    if common::wasm() {
+        return; // WASI's arguments and paths are UTF-8 strings: such a name cannot reach it
+    }
     let dir = scratch("not-utf8");
     let name = |stem: &[u8], ext: &str| {
         let mut b = stem.to_vec();

@@ -153,7 +153,8 @@ impl Engine {
         let at = match self.pipelines.iter().position(|(t, _)| *t == task) {
             Some(i) => i,
             None => {
-                self.pipelines.push((task, Pipeline::new(&self.model, task)?));
+                self.pipelines
+                    .push((task, Pipeline::new(&self.model, task)?));
                 self.pipelines.len() - 1
             }
         };

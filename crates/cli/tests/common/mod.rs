@@ -61,3 +61,10 @@ pub fn scratch(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// The binary under test is a WASM build (`TENSORCV_TEST_TARGET=wasm32-wasip1`, run by
+/// `tools/wasi_run.py`): one thread, no sockets, no signals, no `/proc`, and paths are UTF-8
+/// strings (WASI's). Tests of what it lacks check its clear error instead.
+pub fn wasm() -> bool {
+    std::env::var("TENSORCV_TEST_TARGET").is_ok_and(|t| t.starts_with("wasm32"))
+}

@@ -2,7 +2,10 @@
 //! ([`Model::profile`]).
 
 // (on wasm, which has no clock, only the result types are here)
-#![cfg_attr(all(target_family = "wasm", target_os = "unknown"), allow(unused_imports))]
+#![cfg_attr(
+    all(target_family = "wasm", target_os = "unknown"),
+    allow(unused_imports)
+)]
 
 use super::Model;
 use crate::error::{one_line, Error, Result};
