@@ -10,7 +10,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serve, launch } from './serve.mjs';
+import { serve, launch, differences } from './serve.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const args = process.argv.slice(2);
@@ -22,27 +22,6 @@ const BIN = path.resolve(ROOT, opt('--bin', process.env.TENSORCV_BIN ?? 'target/
 const SITE = path.resolve(ROOT, opt('--site', 'target/web'));
 const SCREENSHOT = opt('--screenshot');
 const Y4M = path.join(ROOT, 'tests/data/capture/pan.y4m');
-
-// What the two records may differ in: the source's name, the frame counter, the clocks, and the
-// mask file the command writes only with --save.
-const IGNORED = new Set(['source', 'frame', 'timings_ms', 'timestamp_ms', 'mask']);
-
-/** Differences between records `a` (browser) and `b` (native), numbers within `tol(path)`. */
-function differences(a, b, tol, at = '') {
-  if (typeof a === 'number' && typeof b === 'number') {
-    return Math.abs(a - b) <= tol(at, b) ? [] : [`${at}: ${a} vs ${b}`];
-  }
-  if (Array.isArray(a) && Array.isArray(b)) {
-    if (a.length !== b.length) return [`${at}: ${a.length} items vs ${b.length}`];
-    return a.flatMap((v, i) => differences(v, b[i], tol, `${at}[${i}]`));
-  }
-  if (a && b && typeof a === 'object' && typeof b === 'object') {
-    const keys = new Set([...Object.keys(a), ...Object.keys(b)].filter((k) => !IGNORED.has(k)));
-    return [...keys].flatMap((k) =>
-      k in a && k in b ? differences(a[k], b[k], tol, `${at}.${k}`) : [`${at}.${k}: only in one`]);
-  }
-  return a === b ? [] : [`${at}: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`];
-}
 
 // Same pixels: what differs is float rounding between the SIMD paths (SSE/AVX on the host,
 // SIMD128 here). The native parity tests' bounds: boxes and keypoints within 0.05 px (their

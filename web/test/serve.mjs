@@ -1,6 +1,6 @@
-// A static file server for the browser tests and the speed comparison: the built site
-// (target/web) at `/`, and extra folders under their own prefixes (the repository's test
-// photos at `/data/`, say). Test support only; the site itself needs no server of ours.
+// Support for the browser tests and the speed comparison: a static file server (the built site
+// at `/`, and extra folders under their own prefixes: the repository's test photos at `/data/`,
+// say; the site itself needs no server of ours), headless Chromium, and comparing records.
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -63,4 +63,25 @@ export async function launch(extraArgs = []) {
       ...extraArgs,
     ],
   });
+}
+
+// What the two records may differ in: the source's name, the frame counter, the clocks, and the
+// mask file the command writes only with --save.
+const IGNORED = new Set(['source', 'frame', 'timings_ms', 'timestamp_ms', 'mask']);
+
+/** Differences between records `a` (browser) and `b` (native), numbers within `tol(path)`. */
+export function differences(a, b, tol, at = '') {
+  if (typeof a === 'number' && typeof b === 'number') {
+    return Math.abs(a - b) <= tol(at, b) ? [] : [`${at}: ${a} vs ${b}`];
+  }
+  if (Array.isArray(a) && Array.isArray(b)) {
+    if (a.length !== b.length) return [`${at}: ${a.length} items vs ${b.length}`];
+    return a.flatMap((v, i) => differences(v, b[i], tol, `${at}[${i}]`));
+  }
+  if (a && b && typeof a === 'object' && typeof b === 'object') {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)].filter((k) => !IGNORED.has(k)));
+    return [...keys].flatMap((k) =>
+      k in a && k in b ? differences(a[k], b[k], tol, `${at}.${k}`) : [`${at}.${k}: only in one`]);
+  }
+  return a === b ? [] : [`${at}: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`];
 }
