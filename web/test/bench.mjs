@@ -82,7 +82,6 @@ try {
       const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'],
         graphOptimizationLevel: 'all' });
       const input = session.inputNames[0];
-      const nchw = false; // the zoo and Keras exports are NHWC
       const pre = new OffscreenCanvas(m.size, m.size);
       const pg = pre.getContext('2d', { willReadFrequently: true });
       const data = new Float32Array(m.size * m.size * 3);
@@ -94,7 +93,8 @@ try {
         for (let i = 0, j = 0; i < px.length; i += 4, j += 3) {
           data[j] = px[i] * k + lo; data[j + 1] = px[i + 1] * k + lo; data[j + 2] = px[i + 2] * k + lo;
         }
-        const t = new ort.Tensor('float32', data, nchw ? [1, 3, m.size, m.size] : [1, m.size, m.size, 3]);
+        // the zoo's and Keras' exports are NHWC
+        const t = new ort.Tensor('float32', data, [1, m.size, m.size, 3]);
         return session.run({ [input]: t });
       };
       const ready = new ort.Tensor('float32', new Float32Array(m.size * m.size * 3).fill(0.5), [1, m.size, m.size, 3]);

@@ -38,12 +38,8 @@ fn quiet_panics() {
         return;
     }
     std::panic::set_hook(Box::new(|info| {
-        let message = tensorcv_infer::panic_message(info.payload());
-        let at = info
-            .location()
-            .map(|l| format!(" at {}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        *LAST_PANIC.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{message}{at}"));
+        *LAST_PANIC.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(tensorcv_infer::panic_report(info));
     }));
 }
 

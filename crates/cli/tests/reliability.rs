@@ -5,7 +5,7 @@
 //! few seconds, and never with a panic.
 
 mod common;
-use common::{root, scratch};
+use common::{no_network, root, scratch};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
@@ -493,14 +493,6 @@ fn server(talk: impl FnOnce(&mut std::net::TcpStream) + Send + 'static) -> Strin
 
 const MULTIPART: &[u8] =
     b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n";
-
-/// A WASM build has no sockets: an `http://` source is one clear error naming it.
-fn no_network(o: &Output, url: &str) {
-    let e = stderr(o);
-    no_panic(o);
-    assert_eq!(o.status.code(), Some(1), "{e}");
-    assert!(e.contains(url) && e.contains("no network support"), "{e}");
-}
 
 #[test]
 fn chunked_transfer_encoding_is_decoded() {

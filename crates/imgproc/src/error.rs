@@ -151,5 +151,14 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic without a message".into())
 }
 
+/// A panic hook's one line: the message and where it was raised (`msg at file:line`).
+pub fn panic_report(info: &std::panic::PanicHookInfo<'_>) -> String {
+    let message = panic_message(info.payload());
+    match info.location() {
+        Some(l) => format!("{message} at {}:{}", l.file(), l.line()),
+        None => message,
+    }
+}
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -46,7 +46,7 @@ pub mod resize;
 mod simd;
 pub mod tensor;
 
-pub use error::{panic_message, Error, Result};
+pub use error::{panic_message, panic_report, Error, Result};
 pub use image::{Image, ImageView, ImageViewMut, PixelFormat, Rect};
 pub use resize::Interpolation;
 pub use simd::level as simd_level;

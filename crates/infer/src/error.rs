@@ -63,7 +63,7 @@ pub enum Error {
 }
 
 /// The text of a panic's payload (`tensorcv-imgproc`'s).
-pub use tensorcv_imgproc::panic_message;
+pub use tensorcv_imgproc::{panic_message, panic_report};
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

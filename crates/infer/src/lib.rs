@@ -37,7 +37,7 @@ pub mod rewrite;
 mod tflite;
 
 pub use card::{read_text_file, ModelCard, Task, MAX_CARD_BYTES};
-pub use error::{panic_message, Error, Result};
+pub use error::{panic_message, panic_report, Error, Result};
 pub use model::{
     available_threads, read_model_file, CardSource, Dim, Format, LoadOptions, Model, ModelFile,
     ModelInfo, OpTime, Outputs, RunTimes, Session, TensorInfo, MAX_INPUT_ELEMENTS, MAX_MODEL_BYTES,

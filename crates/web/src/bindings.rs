@@ -17,12 +17,10 @@ extern "C" {
 pub fn start() {
     tensorcv_tasks::set_clock(performance_now);
     std::panic::set_hook(Box::new(|info| {
-        let message = tensorcv_infer::panic_message(info.payload());
-        let at = info
-            .location()
-            .map(|l| format!(" at {}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        web_log(&format!("tensorcv panicked: {message}{at}"));
+        web_log(&format!(
+            "tensorcv panicked: {}",
+            tensorcv_infer::panic_report(info)
+        ));
     }));
 }
 

@@ -166,10 +166,10 @@ impl Engine {
         record.outcome(&analysis.outcome, segmentation.as_deref(), labels, None);
         let t = analysis.timings;
         record.set_timings(0.0, t.preprocess, t.inference, t.postprocess);
-        self.mask = match &segmentation {
-            Some(seg) => Some(with_alpha(&seg.colorized()?)?),
-            None => None,
-        };
+        match &segmentation {
+            Some(seg) => self.keep_mask(&seg.colorized()?)?,
+            None => self.mask = None,
+        }
         self.frames += 1;
         Ok(record)
     }
@@ -188,16 +188,21 @@ impl Engine {
         Ok(serde_json::to_string(&record).unwrap_or_default())
     }
 
+    /// Keep `rgb` as the mask, opaque RGBA, in last frame's buffer when the size is the same.
+    fn keep_mask(&mut self, rgb: &Image) -> Result<()> {
+        let (w, h) = (rgb.width(), rgb.height());
+        let mask = match self.mask.take() {
+            Some(m) if (m.width(), m.height()) == (w, h) => m,
+            _ => Image::new(w, h, PixelFormat::Rgba8)?,
+        };
+        let mask = self.mask.insert(mask);
+        tensorcv_imgproc::color::convert(&rgb.view(), &mut mask.view_mut())?;
+        Ok(())
+    }
+
     /// The last run's segmentation mask, RGBA at the image's size (the classes' colours, as
     /// `tensorcv segment --save` writes them; alpha 255); `None` when it found none.
     pub fn mask(&self) -> Option<&Image> {
         self.mask.as_ref()
     }
-}
-
-/// An RGB image as RGBA, opaque.
-fn with_alpha(rgb: &Image) -> Result<Image> {
-    let mut out = Image::new(rgb.width(), rgb.height(), PixelFormat::Rgba8)?;
-    tensorcv_imgproc::color::convert(&rgb.view(), &mut out.view_mut())?;
-    Ok(out)
 }

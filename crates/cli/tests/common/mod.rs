@@ -68,3 +68,12 @@ pub fn scratch(name: &str) -> PathBuf {
 pub fn wasm() -> bool {
     std::env::var("TENSORCV_TEST_TARGET").is_ok_and(|t| t.starts_with("wasm32"))
 }
+
+/// A WASM build has no sockets: an `http://` source (`what`: the URL, or `--serve`) is one clear
+/// error naming it, exit 1, no panic.
+pub fn no_network(o: &Output, what: &str) {
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!e.contains("panicked"), "{e}");
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains(what) && e.contains("no network support"), "{e}");
+}
