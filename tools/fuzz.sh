@@ -3,7 +3,9 @@
 # seeded from tests/data and models/ (tools/fuzz_seeds.py), each for SECONDS, JOBS at a time.
 #
 #   tools/fuzz.sh [SECONDS] [TARGET...]      default: 600 s, every target, 2 at a time
-#   JOBS=1 tools/fuzz.sh 20                   what .ci/run does (about 20 s each)
+#   tools/fuzz.sh build                       only install what is missing and build the targets
+#   JOBS=2 tools/fuzz.sh 20                   what .ci/run does (about 20 s each; it runs
+#                                             `tools/fuzz.sh build` in the background first)
 #
 # Limits: 2 GB of RSS and of any single allocation (-rss_limit_mb, -malloc_limit_mb), 20 s per
 # input (-timeout). A crash, leak, out-of-memory or timeout stops that target and leaves its
@@ -12,6 +14,8 @@
 # prints them; exits 1 if any target found something.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+build_only=false
+[ "${1:-}" = build ] && build_only=true
 SECONDS_EACH=${1:-600}
 shift || true
 JOBS=${JOBS:-2}
@@ -20,10 +24,14 @@ TARGETS=("${@:-${ALL[@]}}")
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=("${ALL[@]}")
 
 if ! rustup toolchain list | grep -q nightly; then
-  rustup toolchain install nightly --profile minimal >/dev/null
+  rustup toolchain install nightly --profile minimal >/dev/null || exit 1
 fi
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
-  cargo install cargo-fuzz --locked >/dev/null
+  cargo install cargo-fuzz --locked >/dev/null || exit 1
+fi
+if $build_only; then
+  cargo +nightly fuzz build --release --debug-assertions 2>&1 | tail -3
+  exit "${PIPESTATUS[0]}"
 fi
 python3 tools/fuzz_seeds.py fuzz/corpus >/dev/null
 cargo +nightly fuzz build --release --debug-assertions 2>&1 | tail -1
