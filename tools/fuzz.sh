@@ -3,9 +3,7 @@
 # seeded from tests/data and models/ (tools/fuzz_seeds.py), each for SECONDS, JOBS at a time.
 #
 #   tools/fuzz.sh [SECONDS] [TARGET...]      default: 600 s, every target, 2 at a time
-#   tools/fuzz.sh build                       only install what is missing and build the targets
-#   JOBS=2 tools/fuzz.sh 20                   what .ci/run does (about 20 s each; it runs
-#                                             `tools/fuzz.sh build` in the background first)
+#   JOBS=2 tools/fuzz.sh 20                   what .ci/run does (about 20 s each)
 #
 # Limits: 2 GB of RSS and of any single allocation (-rss_limit_mb, -malloc_limit_mb), 20 s per
 # input (-timeout). A crash, leak, out-of-memory or timeout stops that target and leaves its
@@ -14,8 +12,6 @@
 # prints them; exits 1 if any target found something.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-build_only=false
-[ "${1:-}" = build ] && build_only=true
 SECONDS_EACH=${1:-600}
 shift || true
 JOBS=${JOBS:-2}
@@ -28,10 +24,6 @@ if ! rustup toolchain list | grep -q nightly; then
 fi
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked >/dev/null || exit 1
-fi
-if $build_only; then
-  cargo +nightly fuzz build --release --debug-assertions 2>&1 | tail -3
-  exit "${PIPESTATUS[0]}"
 fi
 python3 tools/fuzz_seeds.py fuzz/corpus >/dev/null
 cargo +nightly fuzz build --release --debug-assertions 2>&1 | tail -1

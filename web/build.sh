@@ -5,8 +5,6 @@
 #
 # Needs the wasm32-unknown-unknown target (added here) and wasm-bindgen-cli at the version of
 # the wasm-bindgen crate in Cargo.lock (installed here with cargo when missing).
-#
-# `web/build.sh --tools`: only install what the build needs (.ci/run does it in the background).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${TENSORCV_WEB_OUT:-target/web}
@@ -23,7 +21,6 @@ if [ "$have" != "$want" ]; then
 fi
 rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
   || rustup target add wasm32-unknown-unknown
-[ "${1:-}" = --tools ] && exit 0
 
 # SIMD128 and the stack size come from .cargo/config.toml
 cargo build --locked --profile "$profile" --target wasm32-unknown-unknown -p tensorcv-web
