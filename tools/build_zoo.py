@@ -145,6 +145,16 @@ def letterbox(bgr, size, pad):
     return out
 
 
+def warp_letterbox(bgr, size, pad):
+    """MediaPipe's letterbox (ImageToTensorCalculator, keep_aspect_ratio): one affine warp of the
+    whole image, its edges to the tensor's, scale min(size/w, size/h), centered, pad outside."""
+    h, w = bgr.shape[:2]
+    s = min(size / w, size / h)
+    m = np.array([[s, 0, (size - w * s) / 2], [0, s, (size - h * s) / 2]])
+    return cv2.warpAffine(bgr, m, (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(pad, pad, pad))
+
+
 FACE_CARD = """\
 # Written by tools/build_zoo.py. Settings from MediaPipe's face_detection_short_range.pbtxt and
 # face_detection.pbtxt (ImageToTensorCalculator, SsdAnchorsCalculator,
@@ -164,6 +174,9 @@ range = "[-1,1]"
 interpolation = "linear"
 fit = "letterbox"
 pad = 0
+# MediaPipe letterboxes by one affine warp of the whole frame (ImageToTensorCalculator), not
+# by cv2.resize: the same resampling gives the same boxes
+resample = "warp"
 
 [detection]
 decoder = "ssd"
@@ -225,7 +238,7 @@ def build_face(manifest):
     onnx_path = MODELS / "face_detection_short_range.onnx"
     convert_tflite(tfl, onnx_path)
     for photo, load in PHOTOS.items():
-        rgb = cv2.cvtColor(letterbox(load(), 128, 0), cv2.COLOR_BGR2RGB)
+        rgb = cv2.cvtColor(warp_letterbox(load(), 128, 0), cv2.COLOR_BGR2RGB)
         x = (rgb.astype(np.float32) / 127.5 - 1.0)[None]
         save_refs("face", onnx_path.name, photo, x, tflite_run(tfl, x), ort_run(onnx_path, x),
                   manifest, u8=rgb[None])
@@ -546,9 +559,74 @@ def build_shapes(manifest):
         "Keras model", output=name, activation="none"))
 
 
-STEPS = {"face": build_face, "selfie": build_selfie, "fer": build_fer, "shapes": build_shapes}
+FACE_MESH_CARD = """\
+# Written by tools/build_zoo.py. Settings from MediaPipe's face_landmark_front_cpu.pbtxt,
+# face_detection_front_detection_to_roi.pbtxt, face_landmark_cpu.pbtxt (ImageToTensorCalculator:
+# 192x192, [0, 1], BORDER_REPLICATE; TensorsToFloats with a sigmoid, threshold 0.5;
+# TensorsToLandmarks: 468 points in input pixels) and face_landmark_landmarks_to_roi.pbtxt;
+# connections: FACEMESH_CONTOURS of mediapipe/python/solutions/face_mesh_connections.py.
+[model]
+name = "face_mesh"
+task = "landmarks"
+description = "MediaPipe Face Mesh: 468 3-D face points from a turned crop around a BlazeFace face"
+license = "Apache-2.0"
+source = "mediapipe 0.10.14 wheel: mediapipe/modules/face_landmark/face_landmark.tflite, tf2onnx 1.17 --tflite"
+
+[input]
+channels = "rgb"
+range = "[0,1]"
+
+[landmarks]
+output = "conv2d_21"
+num_points = 468
+values_per_point = 3
+score = "conv2d_31"
+score_activation = "sigmoid"
+min_score = 0.5
+border = "replicate"
+detector = "face"
+connections = {connections}
+
+[landmarks.roi]
+rotation = [0, 1]
+target_angle = 0.0
+scale = [1.5, 1.5]
+square = "long"
+
+[landmarks.track]
+rotation = [33, 263]
+target_angle = 0.0
+scale = [1.5, 1.5]
+square = "long"
+"""
+
+
+def connections(module, name):
+    """A connection list of the mediapipe wheel's solutions (plain Python files), sorted."""
+    ns = {}
+    exec(extract("mediapipe", f"mediapipe/python/solutions/{module}.py").decode(), ns)
+    return sorted([list(c) for c in ns[name]])
+
+
+def build_face_mesh(manifest):
+    """MediaPipe's face landmark model (0.10.14, Apache-2.0), converted as is."""
+    tfl = extract("mediapipe", "mediapipe/modules/face_landmark/face_landmark.tflite")
+    onnx_path = MODELS / "face_landmark.onnx"
+    convert_tflite(tfl, onnx_path)
+    # the whole photo stretched (the zoo test makes the same tensor with imgproc); the
+    # landmark pipeline's turned crops are checked against MediaPipe in crates/tasks/tests
+    rgb = cv2.cvtColor(cv2.resize(PHOTOS["astronaut"](), (192, 192),
+                                  interpolation=cv2.INTER_LINEAR), cv2.COLOR_BGR2RGB)
+    x = (rgb.astype(np.float32) / 255.0)[None]
+    save_refs("face_mesh", onnx_path.name, "astronaut", x, tflite_run(tfl, x),
+              ort_run(onnx_path, x), manifest)
+    conns = connections("face_mesh_connections", "FACEMESH_CONTOURS")
+    onnx_path.with_suffix(".toml").write_text(FACE_MESH_CARD.format(connections=json.dumps(conns)))
+
+
+STEPS = {"face": build_face, "face_mesh": build_face_mesh, "selfie": build_selfie, "fer": build_fer, "shapes": build_shapes}
 # which manifest entries each step writes
-STEP_MODELS = {"face": ["face"], "selfie": ["selfie"], "fer": ["emotion", "emotion_int8"],
+STEP_MODELS = {"face": ["face"], "face_mesh": ["face_mesh"], "selfie": ["selfie"], "fer": ["emotion", "emotion_int8"],
                "shapes": ["shapes", "shapes_int8"]}
 
 

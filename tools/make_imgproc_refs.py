@@ -44,6 +44,7 @@ manifest = {
     "pil": [],
     "blur": [],
     "yuv_encode": [],
+    "warp": [],
 }
 
 
@@ -250,6 +251,42 @@ def main():
         manifest["blur"].append({
             "input": src[inp], "ksize": [kw, kh], "sigma": [sx, sy], "border": border,
             "output": save_img(name, out),
+        })
+
+    # ---- affine warps (8-bit: OpenCV's fixed point; must match exactly) ----
+    # rotated, scaled and shifted crops as a landmark pipeline makes them, a letterbox-like
+    # scale, a flip, a shear, an inverse map, and crops that run past the image on every side
+    def rot_crop(cx, cy, size, angle, out):
+        m = cv2.getRotationMatrix2D((cx, cy), angle, out / size)
+        m[0, 2] += out / 2 - cx
+        m[1, 2] += out / 2 - cy
+        return m
+    warp_cases = [
+        # (input, matrix, (out_w, out_h), interpolation, border, fill, inverse)
+        ("astronaut", rot_crop(250.3, 180.7, 200.0, 31.5, 224), (224, 224), "LINEAR", "CONSTANT", [0, 0, 0], False),
+        ("astronaut", rot_crop(60.0, 40.0, 180.0, -100.25, 256), (256, 256), "LINEAR", "REPLICATE", [0, 0, 0], False),
+        ("chelsea", rot_crop(300.5, 200.25, 500.0, 179.0, 192), (192, 192), "LINEAR", "CONSTANT", [10, 20, 30], False),
+        ("chelsea", np.array([[0.4, 0.0, 0.0], [0.0, 0.4, 16.0]]), (128, 128), "LINEAR", "CONSTANT", [0, 0, 0], False),
+        ("coffee", np.array([[-1.0, 0.0, 399.0], [0.0, 1.0, 0.0]]), (400, 300), "LINEAR", "REFLECT_101", [0, 0, 0], False),
+        ("coffee_gray", np.array([[1.1, 0.3, -20.0], [-0.2, 0.9, 15.5]]), (160, 120), "LINEAR", "REFLECT", [0], False),
+        ("coffee_bgra", rot_crop(100.0, 80.0, 120.0, 45.0, 96), (96, 96), "NEAREST", "CONSTANT", [1, 2, 3, 4], False),
+        ("chelsea_crop", np.array([[0.7, -0.2, 5.3], [0.25, 0.8, -3.1]]), (90, 70), "LINEAR", "REPLICATE", [0, 0, 0], True),
+        ("chelsea_crop", rot_crop(10.0, 10.0, 64.0, 12.0, 48), (48, 48), "NEAREST", "REPLICATE", [0, 0, 0], False),
+        ("random_tiny", rot_crop(2.5, 2.0, 4.0, 70.0, 17), (17, 15), "LINEAR", "CONSTANT", [200, 100, 50], False),
+        ("random_1x1", np.array([[0.3, 0.0, -1.0], [0.0, 0.3, -1.0]]), (9, 9), "LINEAR", "REPLICATE", [0, 0, 0], False),
+    ]
+    for i, (inp, mat, (ow, oh), interp, border, fill, inverse) in enumerate(warp_cases):
+        arr = img(inp)
+        flags = getattr(cv2, "INTER_" + interp) | (cv2.WARP_INVERSE_MAP if inverse else 0)
+        out = cv2.warpAffine(arr, mat, (ow, oh), flags=flags, borderMode=borders[border],
+                             borderValue=tuple(float(v) for v in fill) + (0.0,) * (4 - len(fill)))
+        if out.ndim == 2 and arr.ndim == 3:
+            out = out[:, :, None]
+        name = f"warp_{i}_{inp}_{interp.lower()}_{border.lower()}"
+        manifest["warp"].append({
+            "input": src[inp], "matrix": [float(v) for v in np.asarray(mat).reshape(-1)],
+            "size": [ow, oh], "interpolation": interp, "border": border, "fill": fill,
+            "inverse": inverse, "output": save_img(name, out),
         })
 
     # ---- tensors: the Python glue our users write, in float32 (<= 1e-6) ----

@@ -170,6 +170,14 @@ impl Work {
         Ok(Work { kind })
     }
 
+    /// The two-stage pipeline, when there is a detector (to set landmark options).
+    pub fn pipeline_mut(&mut self) -> Option<&mut Pipeline> {
+        match &mut self.kind {
+            WorkKind::Pipeline(p) => Some(p),
+            WorkKind::Single { .. } => None,
+        }
+    }
+
     /// The model's post-processing (its task and labels).
     pub fn postprocess(&self) -> &Postprocess {
         match &self.kind {

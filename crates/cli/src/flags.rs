@@ -52,6 +52,9 @@ pub enum Command {
     /// Segment images (class fractions, masks, overlays); default model: the built-in selfie
     /// segmenter
     Segment(TaskArgs),
+    /// Find points on objects: a detector finds them, a landmark model sees a turned crop
+    /// around each (MediaPipe's pipelines); default model: the built-in face mesh
+    Landmarks(TaskArgs),
     /// The task the model's card names; a model without a card gets raw inference (each
     /// output's name, shape and summary)
     Run(TaskArgs),
@@ -221,6 +224,18 @@ pub struct TaskArgs {
     /// JSON line
     #[arg(long)]
     pub summary: bool,
+    /// landmarks: at most N objects per image get points, the detector's best first (1 to
+    /// 1000; default: every one detected, and on video 1 followed)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub max_objects: Option<u64>,
+    /// landmarks on video: run the detector on every frame instead of following objects by
+    /// their landmarks (MediaPipe's static-image mode)
+    #[arg(long)]
+    pub no_tracking: bool,
+    /// landmarks on video, while following objects: run the detector every N frames as well
+    /// (1 to 1000000; default: only when an object is lost)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub redetect_every: Option<u64>,
     /// run decoding, preprocessing, inference and output one after another on one thread
     /// (for comparisons; the default overlaps them)
     #[arg(long)]

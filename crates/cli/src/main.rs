@@ -111,6 +111,7 @@ fn dispatch(cli: &Cli) -> Result<bool> {
         Command::Classify(args) => plan::RunPlan::new(args, Some(Task::Classification))?.run(),
         Command::Detect(args) => plan::RunPlan::new(args, Some(Task::Detection))?.run(),
         Command::Segment(args) => plan::RunPlan::new(args, Some(Task::Segmentation))?.run(),
+        Command::Landmarks(args) => plan::RunPlan::new(args, Some(Task::Landmarks))?.run(),
         Command::Run(args) => plan::RunPlan::new(args, None)?.run(),
     }
 }

@@ -36,6 +36,20 @@ pub fn threads(asked: u64) -> usize {
     asked
 }
 
+/// The detector a landmark model's card names (`[landmarks] detector`): a built-in name as it
+/// is, a file relative to the model file's folder.
+fn card_detector(model: &Model, spec: &str) -> Option<String> {
+    if model.card().model.task != Task::Landmarks {
+        return None;
+    }
+    let det = model.card().landmarks.as_ref()?.get("detector")?.as_str()?;
+    if tensorcv_zoo::find(det).is_some() || tensorcv_zoo::find(spec).is_some() {
+        return Some(det.to_string());
+    }
+    let dir = std::path::Path::new(spec).parent()?;
+    Some(dir.join(det).display().to_string())
+}
+
 /// A task run over inputs, every setting checked.
 pub struct RunPlan<'a> {
     args: &'a TaskArgs,
@@ -56,6 +70,7 @@ impl<'a> RunPlan<'a> {
         let default = match task {
             Some(Task::Detection) => Some("face"),
             Some(Task::Segmentation) => Some("selfie"),
+            Some(Task::Landmarks) => Some("face_mesh"),
             _ => None,
         };
         let spec = match (&args.model, default) {
@@ -96,6 +111,19 @@ impl<'a> RunPlan<'a> {
             None => None,
         };
         let (model, _) = load(spec, &args.pre, Some(args), threads, args.tract_only)?;
+        // a landmark model's card names the detector that finds its objects
+        let detector = match (detector, card_detector(&model, spec)) {
+            (Some(d), _) => Some(d),
+            (None, Some(det)) => {
+                let pre = crate::flags::Preprocess::default();
+                let context = format!("the detector '{det}' named by the card of '{spec}'");
+                let (model, _) =
+                    load(&det, &pre, None, threads, args.tract_only).context(context.clone())?;
+                Postprocess::for_model(&model, Some(Task::Detection)).context(context)?;
+                Some(model)
+            }
+            (None, None) => None,
+        };
         let mut plan = RunPlan {
             args,
             spec,
@@ -108,6 +136,18 @@ impl<'a> RunPlan<'a> {
         };
         // check the models and settings once, before any input is opened
         plan.task = Some(plan.work()?.postprocess().task());
+        let landmark_flags = [
+            ("--max-objects", args.max_objects.is_some()),
+            ("--no-tracking", args.no_tracking),
+            ("--redetect-every", args.redetect_every.is_some()),
+        ];
+        if let Some((flag, _)) = landmark_flags.iter().find(|(_, set)| *set) {
+            if plan.task != Some(Task::Landmarks) || plan.detector.is_none() {
+                return Err(Error::Usage(format!(
+                    "{flag} is for landmark models after a detector"
+                )));
+            }
+        }
         if args.background.is_some() && plan.task != Some(Task::Segmentation) {
             return Err(Error::Usage(
                 "--background needs a segmentation model".into(),
@@ -242,9 +282,19 @@ impl<'a> RunPlan<'a> {
                 info.frames.unwrap_or(0) as usize
             });
             let mut video: Option<VideoSink> = None;
-            let work = self.work()?;
+            let mut work = self.work()?;
+            if let Some(p) = work.pipeline_mut() {
+                let track = stream && !args.no_tracking && p.can_track();
+                let default = if track { 1 } else { usize::MAX };
+                p.set_max_objects(args.max_objects.map_or(default, |n| n as usize));
+                if track {
+                    p.set_tracking(args.redetect_every)
+                        .context(format!("model '{}'", self.spec))?;
+                }
+            }
             let mut state = Stream {
                 labels: work.postprocess().labels().to_vec(),
+                connections: work.postprocess().connections().to_vec(),
                 args,
                 info: &info,
                 stream,

@@ -28,6 +28,8 @@ pub struct Stream<'a> {
     pub progress: &'a output::Progress,
     pub failures: &'a mut Vec<String>,
     pub labels: Vec<String>,
+    /// lines between landmark points
+    pub connections: Vec<[usize; 2]>,
     pub processed: u64,
     pub started: Instant,
 }
@@ -134,6 +136,7 @@ impl Stream<'_> {
                     seg.as_deref(),
                     labels,
                     0.5,
+                    &self.connections,
                 )
                 .map_err(capture::Error::from)?,
             }

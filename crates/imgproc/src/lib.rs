@@ -11,6 +11,7 @@
 //! | [`resize`] | six interpolations, OpenCV-exact | `cv2.resize` |
 //! | [`filter`] | Gaussian blur, bit-exact in 8 bits | `cv2.GaussianBlur` |
 //! | [`geometry`] | crop, center crop, letterbox with its inverse transform, flips | slicing, `cv2.copyMakeBorder`, `cv2.flip` |
+//! | [`warp`] | affine warps (rotated crops) and their inverse, bit-exact | `cv2.warpAffine`, `cv2.getRotationMatrix2D`, `cv2.invertAffineTransform` |
 //! | [`tensor`] | image(s) → NHWC/NCHW `f32`/`u8`/`i8` tensor, fused in one pass | `astype`, `/255`, `transpose`, `expand_dims` |
 //! | [`draw`] | boxes, circles, lines, text labels, mask blending | `cv2.rectangle`, `cv2.putText`, `cv2.addWeighted` |
 //!
@@ -45,6 +46,7 @@ mod names;
 pub mod resize;
 mod simd;
 pub mod tensor;
+pub mod warp;
 
 pub use error::{panic_message, panic_report, Error, Result};
 pub use image::{Image, ImageView, ImageViewMut, PixelFormat, Rect};

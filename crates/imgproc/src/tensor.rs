@@ -21,6 +21,20 @@ use crate::resize::{Interpolation, Resizer};
 use std::fmt;
 
 named_enum! {
+    /// How the image is resampled to the tensor's size.
+    #[derive(Default)]
+    pub enum Resample, "resample" {
+        /// `cv2.resize` of the fitted region (every interpolation), then padding
+        #[default]
+        Resize = "resize",
+        /// one affine warp of the whole image onto the tensor, as MediaPipe's
+        /// `ImageToTensorCalculator` does (linear or nearest; the image's edges map to the
+        /// tensor's, padding is `pad` outside the image)
+        Warp = "warp" | "mediapipe",
+    }
+}
+
+named_enum! {
     /// Memory layout of a 4-D image tensor.
     pub enum Layout, "layout" {
         /// batch, height, width, channels (TensorFlow's default)
@@ -121,6 +135,8 @@ pub struct TensorSpec {
     pub fit: Fit,
     /// letterbox padding, as a pixel value (normalized like pixels)
     pub pad_value: u8,
+    /// resize, or warp as MediaPipe does
+    pub resample: Resample,
 }
 
 impl TensorSpec {
@@ -139,7 +155,13 @@ impl TensorSpec {
             interp: Interpolation::Linear,
             fit: Fit::Stretch,
             pad_value: 0,
+            resample: Resample::Resize,
         }
+    }
+    /// Set the resampling.
+    pub fn with_resample(mut self, r: Resample) -> Self {
+        self.resample = r;
+        self
     }
     /// Set the channel order.
     pub fn with_channels(mut self, c: ChannelOrder) -> Self {
@@ -203,6 +225,14 @@ impl TensorSpec {
             return Err(Error::Invalid(format!(
                 "std[{i}] = {} must be finite and non-zero",
                 self.std[i]
+            )));
+        }
+        if self.resample == Resample::Warp
+            && !matches!(self.interp, Interpolation::Linear | Interpolation::Nearest)
+        {
+            return Err(Error::Invalid(format!(
+                "resample = warp takes linear or nearest interpolation, not {}",
+                self.interp
             )));
         }
         if let Some(q) = self.quantization {
@@ -474,6 +504,7 @@ pub struct Preprocessor {
     lut: Lut,
     resizer: Resizer,
     scratch: Image,
+    warped: Image,
 }
 
 impl fmt::Debug for Preprocessor {
@@ -502,6 +533,7 @@ impl Preprocessor {
             spec,
             resizer: Resizer::new(),
             scratch: Image::new(0, 0, PixelFormat::Gray8)?,
+            warped: Image::new(0, 0, PixelFormat::Gray8)?,
         })
     }
 
@@ -544,6 +576,9 @@ impl Preprocessor {
         index: usize,
     ) -> Result<Transform> {
         self.check_tensor(tensor, index)?;
+        if self.spec.resample == Resample::Warp {
+            return self.run_warp(src, tensor, index);
+        }
         let spec = &self.spec;
         let p: Placement = placement(src.width(), src.height(), spec.width, spec.height, spec.fit)?;
         let region = src.sub_view(p.source)?;
@@ -578,6 +613,67 @@ impl Preprocessor {
             writer.pad(tensor, index, t, spec.pad_value);
         }
         Ok(p.transform)
+    }
+
+    /// [`Resample::Warp`]: the whole image warped onto the tensor by the fit's scale, centered
+    /// (MediaPipe's `ImageToTensorCalculator` with `keep_aspect_ratio` for a letterbox).
+    fn run_warp(
+        &mut self,
+        src: &ImageView<'_>,
+        tensor: &mut Tensor,
+        index: usize,
+    ) -> Result<Transform> {
+        let spec = &self.spec;
+        // the same checks (an empty image) as the resize path
+        placement(src.width(), src.height(), spec.width, spec.height, spec.fit)?;
+        let (w, h) = (src.width() as f64, src.height() as f64);
+        let (tw, th) = (spec.width as f64, spec.height as f64);
+        let (sx, sy) = match spec.fit {
+            Fit::Stretch => (tw / w, th / h),
+            Fit::Letterbox => {
+                let s = (tw / w).min(th / h);
+                (s, s)
+            }
+            Fit::Crop => {
+                let s = (tw / w).max(th / h);
+                (s, s)
+            }
+        };
+        let transform = Transform {
+            scale_x: sx,
+            scale_y: sy,
+            offset_x: (tw - w * sx) / 2.0,
+            offset_y: (th - h * sy) / 2.0,
+        };
+        let want = spec.channels.pixel_format();
+        let work = if want == PixelFormat::Gray8 && src.format() != PixelFormat::Gray8 {
+            self.scratch.reshape(src.width(), src.height(), want)?;
+            color::convert(src, &mut self.scratch.view_mut())?;
+            self.scratch.view()
+        } else {
+            *src
+        };
+        self.warped
+            .reshape(spec.width, spec.height, work.format())?;
+        // MediaPipe applies the map to pixel centres as it is
+        let m = crate::warp::Affine([sx, 0.0, transform.offset_x, 0.0, sy, transform.offset_y]);
+        crate::warp::warp_affine(
+            &work,
+            &mut self.warped.view_mut(),
+            &m,
+            spec.interp,
+            crate::filter::Border::Constant,
+            &[spec.pad_value; 4],
+        )?;
+        let writer = Writer {
+            lut: &self.lut,
+            perm: pick(work.format(), want),
+            cn: work.channels(),
+        };
+        for (y, row) in self.warped.view().rows().enumerate() {
+            writer.row(tensor, index, y, 0, row);
+        }
+        Ok(transform)
     }
 
     /// Preprocess several images into one new batch tensor.

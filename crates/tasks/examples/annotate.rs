@@ -56,6 +56,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             seg.overlay(&mut image.view_mut(), 0.5)?;
             draw_legend(&mut image.view_mut(), &shares);
         }
+        Task::Landmarks => {
+            return Err(
+                "landmark models need a detector first: see `tensorcv landmarks` or \
+                 Pipeline::with_regions_from"
+                    .into(),
+            )
+        }
         Task::Raw => return Err("the card names no task".into()),
     }
     imwrite(out, &image.view())?;

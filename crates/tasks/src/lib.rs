@@ -20,6 +20,7 @@
 pub mod classification;
 pub mod detection;
 mod error;
+pub mod landmarks;
 pub mod pipeline;
 pub mod record;
 pub mod segmentation;
@@ -28,6 +29,7 @@ pub mod visualize;
 pub use classification::{classify, ClassifySettings};
 pub use detection::{Detection, Detector};
 pub use error::{Error, Result};
+pub use landmarks::{LandmarkSettings, Landmarks, RotatedRect};
 pub use pipeline::{set_clock, Analysis, Outcome, Pipeline, Postprocess};
 pub use record::Record;
 pub use segmentation::{segment, SegmentSettings, Segmentation};

@@ -23,9 +23,12 @@
 use crate::classification::{classify_outputs, Class, ClassifySettings};
 use crate::detection::{Detection, Detector};
 use crate::error::{Error, Result};
+use crate::landmarks::{landmarks, LandmarkSettings, Landmarks, RotatedRect};
 use crate::segmentation::{segment, SegmentSettings, Segmentation};
 use tensorcv_imgproc::geometry::Transform;
 use tensorcv_imgproc::tensor::Tensor;
+use tensorcv_imgproc::warp::warp_affine;
+use tensorcv_imgproc::Interpolation;
 use tensorcv_imgproc::{ImageView, Rect};
 use tensorcv_infer::{Model, Outputs, Session, Task};
 
@@ -40,6 +43,8 @@ pub enum Outcome {
     Segmentation(Segmentation),
     /// a model with no task: each output summarised
     Outputs(Vec<OutputSummary>),
+    /// points on objects, in source pixels (one entry per object found)
+    Landmarks(Vec<Landmarks>),
     /// two stages: each region the detector found, with what the model says about it
     Regions(Vec<Region>),
 }
@@ -65,8 +70,13 @@ pub struct OutputSummary {
 pub struct Region {
     /// the detection, in source pixels
     pub detection: Detection,
-    /// the crop given to the second model
+    /// the crop given to the second model (for a turned crop, the part of the image around
+    /// it)
     pub rect: Rect,
+    /// the turned crop given to a landmark model
+    pub roi: Option<RotatedRect>,
+    /// the crop came from the previous frame's landmarks, not from the detector (tracking)
+    pub tracked: bool,
     /// the second model's outcome: detections in source pixels, a segmentation of `rect`
     pub outcome: Outcome,
 }
@@ -114,6 +124,15 @@ pub enum Postprocess {
         /// the card's labels
         labels: Vec<String>,
     },
+    /// `[landmarks]`
+    Landmarks {
+        /// the card's settings
+        settings: Box<LandmarkSettings>,
+        /// the card's labels
+        labels: Vec<String>,
+        /// the model input's width and height
+        input: (usize, usize),
+    },
     /// no task: summarise every output
     Summarize,
 }
@@ -148,6 +167,11 @@ impl Postprocess {
                 settings: SegmentSettings::from_card(card)?,
                 labels,
             },
+            Task::Landmarks => Postprocess::Landmarks {
+                settings: Box::new(LandmarkSettings::from_card(card)?),
+                labels,
+                input: (model.input_spec().width, model.input_spec().height),
+            },
             Task::Raw => Postprocess::Summarize,
         };
         post.check(model)?;
@@ -175,6 +199,7 @@ impl Postprocess {
                 .flatten()
                 .collect()
             }
+            Postprocess::Landmarks { settings, .. } => settings.named_outputs(),
             Postprocess::Summarize => Vec::new(),
         }
     }
@@ -221,14 +246,33 @@ impl Postprocess {
             Postprocess::Classify { .. } => Task::Classification,
             Postprocess::Detect(_) => Task::Detection,
             Postprocess::Segment { .. } => Task::Segmentation,
+            Postprocess::Landmarks { .. } => Task::Landmarks,
             Postprocess::Summarize => Task::Raw,
+        }
+    }
+
+    /// The lines between landmark points the card gives (empty for other tasks).
+    pub fn connections(&self) -> &[[usize; 2]] {
+        match self {
+            Postprocess::Landmarks { settings, .. } => &settings.connections,
+            _ => &[],
+        }
+    }
+
+    /// The landmark settings (`None` for other tasks).
+    pub fn landmark_settings(&self) -> Option<&LandmarkSettings> {
+        match self {
+            Postprocess::Landmarks { settings, .. } => Some(settings),
+            _ => None,
         }
     }
 
     /// The class labels (empty when the card has none).
     pub fn labels(&self) -> &[String] {
         match self {
-            Postprocess::Classify { labels, .. } | Postprocess::Segment { labels, .. } => labels,
+            Postprocess::Classify { labels, .. }
+            | Postprocess::Segment { labels, .. }
+            | Postprocess::Landmarks { labels, .. } => labels,
             Postprocess::Detect(d) => d.labels(),
             Postprocess::Summarize => &[],
         }
@@ -250,6 +294,29 @@ impl Postprocess {
             Postprocess::Detect(d) => Outcome::Detections(d.detect(outputs, transform)?),
             Postprocess::Segment { settings, .. } => {
                 Outcome::Segmentation(segment(outputs, settings, transform, width, height)?)
+            }
+            Postprocess::Landmarks {
+                settings,
+                labels,
+                input,
+            } => {
+                // the whole image as the model saw it: the source region its input covers
+                let (w, h) = (input.0 as f64, input.1 as f64);
+                let (cx, cy) = transform.to_source(w / 2.0, h / 2.0);
+                let roi = RotatedRect {
+                    center: [cx as f32, cy as f32],
+                    size: [
+                        (w / transform.scale_x) as f32,
+                        (h / transform.scale_y) as f32,
+                    ],
+                    angle: 0.0,
+                };
+                let _ = (width, height);
+                Outcome::Landmarks(
+                    landmarks(outputs, settings, labels, &roi, input.0, input.1)?
+                        .into_iter()
+                        .collect(),
+                )
             }
             Postprocess::Summarize => Outcome::Outputs(summarize(outputs)),
         })
@@ -318,6 +385,21 @@ pub struct Pipeline {
     session: Session,
     post: Postprocess,
     regions: Option<RegionStage>,
+    /// the turned crop a landmark model is given, reused frame after frame
+    crop: tensorcv_imgproc::Image,
+    /// video: objects followed from frame to frame by their landmarks
+    tracking: Option<Tracking>,
+    /// at most this many objects get landmarks (the detector's best first)
+    max_objects: usize,
+}
+
+/// Landmark tracking state: the crops this frame's landmarks give the next frame.
+#[derive(Debug)]
+struct Tracking {
+    settings: crate::landmarks::RoiSettings,
+    rois: Vec<RotatedRect>,
+    redetect_every: Option<u64>,
+    frames: u64,
 }
 
 impl Pipeline {
@@ -327,6 +409,9 @@ impl Pipeline {
             session: model.session()?,
             post: Postprocess::for_model(model, task)?,
             regions: None,
+            crop: tensorcv_imgproc::Image::new(0, 0, tensorcv_imgproc::PixelFormat::Rgb8)?,
+            tracking: None,
+            max_objects: usize::MAX,
         })
     }
 
@@ -346,6 +431,191 @@ impl Pipeline {
             pad: input.roi_pad.unwrap_or(0.0),
         });
         Ok(self)
+    }
+
+    /// Give landmarks to at most `n` objects per image (the detector's best first; with
+    /// tracking, the detector runs only while fewer are followed). At least 1.
+    pub fn with_max_objects(mut self, n: usize) -> Self {
+        self.set_max_objects(n);
+        self
+    }
+
+    /// [`Pipeline::with_max_objects`] in place.
+    pub fn set_max_objects(&mut self, n: usize) {
+        self.max_objects = n.max(1);
+    }
+
+    /// Follow objects through a video (MediaPipe's tracking mode): each frame's landmarks give
+    /// the next frame's crop (the card's `[landmarks.track]`), and the detector runs only while
+    /// fewer than the maximum objects are followed, or every `redetect_every` frames. Needs a
+    /// landmark model with `[landmarks.track]` and a detector.
+    pub fn with_tracking(mut self, redetect_every: Option<u64>) -> Result<Self> {
+        self.set_tracking(redetect_every)?;
+        Ok(self)
+    }
+
+    /// [`Pipeline::with_tracking`] in place.
+    pub fn set_tracking(&mut self, redetect_every: Option<u64>) -> Result<()> {
+        let Some(settings) = self.post.landmark_settings() else {
+            return Err(Error::Card {
+                section: "landmarks",
+                message: "tracking needs a landmark model".into(),
+            });
+        };
+        let Some(track) = settings.track.clone() else {
+            return Err(Error::Card {
+                section: "landmarks",
+                message: "tracking needs [landmarks.track]: how the next crop is made from \
+                          the points"
+                    .into(),
+            });
+        };
+        if self.regions.is_none() {
+            return Err(Error::Card {
+                section: "landmarks",
+                message: "tracking needs a detector to find the objects first".into(),
+            });
+        }
+        self.tracking = Some(Tracking {
+            settings: track,
+            rois: Vec::new(),
+            redetect_every: redetect_every.filter(|&n| n > 0),
+            frames: 0,
+        });
+        Ok(())
+    }
+
+    /// Whether the model's card says how to follow objects (`[landmarks.track]`) and a
+    /// detector finds them.
+    pub fn can_track(&self) -> bool {
+        self.regions.is_some()
+            && self
+                .post
+                .landmark_settings()
+                .is_some_and(|s| s.track.is_some())
+    }
+
+    /// Forget the objects followed (a new video).
+    pub fn reset_tracking(&mut self) {
+        if let Some(t) = self.tracking.as_mut() {
+            t.rois.clear();
+            t.frames = 0;
+        }
+    }
+
+    /// A landmark model after a detector (and the tracked crops of the last frame).
+    fn process_landmarks(
+        &mut self,
+        image: &ImageView<'_>,
+        mut t: Timings,
+        mut clock: Stopwatch,
+    ) -> Result<Analysis> {
+        let (width, height) = (image.width(), image.height());
+        let Postprocess::Landmarks {
+            settings,
+            labels,
+            input,
+        } = &self.post
+        else {
+            unreachable!("called for landmark models")
+        };
+        let stage = self.regions.as_mut().expect("called with a detector");
+        let max = self.max_objects;
+        // crops followed from the last frame first, then the detector's where there is room
+        let mut crops: Vec<(Option<Detection>, RotatedRect)> = match &self.tracking {
+            Some(tr) => tr.rois.iter().map(|r| (None, *r)).collect(),
+            None => Vec::new(),
+        };
+        crops.truncate(max);
+        let redetect = self.tracking.as_ref().is_none_or(|tr| {
+            crops.len() < max || tr.redetect_every.is_some_and(|n| tr.frames % n == 0)
+        });
+        if redetect {
+            let transform = stage.session.prepare(image)?;
+            t.preprocess += clock.lap();
+            let outputs = stage.session.run_prepared()?;
+            t.inference += clock.lap();
+            let found = stage.detector.detect(&outputs, &transform)?;
+            let followed = crops.len();
+            for d in found {
+                let Some(roi) = settings.roi.rect(d.bbox, &d.keypoints) else {
+                    continue;
+                };
+                // an object followed already is not taken twice (MediaPipe's association)
+                let same = crops[..followed]
+                    .iter()
+                    .any(|(_, r)| iou(r.bounds(), roi.bounds()) > 0.5);
+                if same {
+                    continue;
+                }
+                if crops.len() >= max {
+                    break;
+                }
+                crops.push((Some(d), roi));
+            }
+            t.postprocess += clock.lap();
+        }
+        let (w, h) = *input;
+        let mut regions = Vec::with_capacity(crops.len());
+        let mut next = Vec::new();
+        for (detection, roi) in crops {
+            let Some(rect) = bounds_in(&roi, width, height) else {
+                continue;
+            };
+            self.crop.reshape(w, h, image.format())?;
+            warp_affine(
+                image,
+                &mut self.crop.view_mut(),
+                &roi.crop_transform(w, h),
+                Interpolation::Linear,
+                settings.border,
+                &[0; 4],
+            )?;
+            self.session.prepare(&self.crop.view())?;
+            t.preprocess += clock.lap();
+            let outputs = self.session.run_prepared()?;
+            t.inference += clock.lap();
+            let found = landmarks(&outputs, settings, labels, &roi, w, h)?;
+            if let (Some(tr), Some(l)) = (self.tracking.as_ref(), found.as_ref()) {
+                next.extend(tr.settings.rect_from_points(&l.points));
+            }
+            let tracked = detection.is_none();
+            let detection = match detection {
+                Some(d) => d,
+                // a followed object: its box is the points'
+                None => match &found {
+                    Some(l) => Detection {
+                        bbox: l.bbox(),
+                        score: l.score.unwrap_or(1.0),
+                        class: 0,
+                        label: stage.detector.labels().first().cloned(),
+                        keypoints: Vec::new(),
+                    },
+                    None => {
+                        t.postprocess += clock.lap();
+                        continue;
+                    }
+                },
+            };
+            regions.push(Region {
+                detection,
+                rect,
+                roi: Some(roi),
+                tracked,
+                outcome: Outcome::Landmarks(found.into_iter().collect()),
+            });
+            t.postprocess += clock.lap();
+        }
+        if let Some(tr) = self.tracking.as_mut() {
+            tr.rois = next;
+            tr.frames += 1;
+        }
+        Ok(Analysis {
+            width,
+            height,
+            outcome: Outcome::Regions(regions),
+            timings: t,
+        })
     }
 
     /// The model's post-processing.
@@ -377,6 +647,9 @@ impl Pipeline {
                 timings: t,
             });
         };
+        if matches!(self.post, Postprocess::Landmarks { .. }) {
+            return self.process_landmarks(image, t, clock);
+        }
         let transform = stage.session.prepare(image)?;
         t.preprocess += clock.lap();
         let outputs = stage.session.run_prepared()?;
@@ -405,6 +678,8 @@ impl Pipeline {
             regions.push(Region {
                 detection,
                 rect,
+                roi: None,
+                tracked: false,
                 outcome,
             });
             t.postprocess += clock.lap();
@@ -416,6 +691,34 @@ impl Pipeline {
             timings: t,
         })
     }
+}
+
+/// Intersection over union of two boxes `[x1, y1, x2, y2]`.
+fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
+    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = iw * ih;
+    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+    if union > 0.0 {
+        inter / union
+    } else {
+        0.0
+    }
+}
+
+/// The part of a `width`×`height` image around a turned crop (`None`: none of it is inside).
+fn bounds_in(roi: &RotatedRect, width: usize, height: usize) -> Option<Rect> {
+    let [x1, y1, x2, y2] = roi.bounds();
+    let left = x1.floor().clamp(0.0, width as f32) as usize;
+    let top = y1.floor().clamp(0.0, height as f32) as usize;
+    let right = x2.ceil().clamp(0.0, width as f32) as usize;
+    let bottom = y2.ceil().clamp(0.0, height as f32) as usize;
+    (right > left && bottom > top).then_some(Rect {
+        x: left,
+        y: top,
+        width: right - left,
+        height: bottom - top,
+    })
 }
 
 /// Milliseconds between laps. `wasm32-unknown-unknown` has no clock of its own (`Instant::now`

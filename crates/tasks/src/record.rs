@@ -6,6 +6,7 @@
 
 use crate::classification::Class;
 use crate::detection::Detection;
+use crate::landmarks::Landmarks;
 use crate::pipeline::Outcome;
 use crate::segmentation::{ClassShare, Segmentation};
 use serde::Serialize;
@@ -29,6 +30,9 @@ pub struct Record {
     pub frame: u64,
     /// the image's height (decoded)
     pub height: usize,
+    /// points on each object a landmark model found
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub landmarks: Option<Vec<LandmarkRecord>>,
     /// each output summarised (a model with no task)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outputs: Option<Vec<OutputRecord>>,
@@ -91,6 +95,79 @@ pub struct DetectionRecord {
     /// the second model's segmentation of this region
     #[serde(skip_serializing_if = "Option::is_none")]
     pub segmentation: Option<SegmentationRecord>,
+    /// `true` when the region was followed from the last frame's landmarks, not detected
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracked: Option<bool>,
+}
+
+/// One object's landmarks.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LandmarkRecord {
+    /// the box around the points, `[x1, y1, x2, y2]`
+    #[serde(rename = "box")]
+    pub bbox: [f64; 4],
+    /// the two-way label (handedness), when the model gives one
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// the label's probability
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label_score: Option<f64>,
+    /// `[x, y, z]` in image pixels (`z` in the scale of `x`, smaller is nearer)
+    pub points: Vec<[f64; 3]>,
+    /// per point: presence probability
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presence: Option<Vec<f64>>,
+    /// the turned crop the model saw
+    pub roi: RoiRecord,
+    /// the object's presence score
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    /// per point: visibility probability
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<Vec<f64>>,
+    /// world coordinates (metres, around the object)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub world: Option<Vec<[f64; 3]>>,
+}
+
+/// A turned rectangle: center, size (pixels) and angle (degrees, clockwise on screen).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RoiRecord {
+    pub angle: f64,
+    pub center: [f64; 2],
+    pub size: [f64; 2],
+}
+
+impl LandmarkRecord {
+    /// The record of one object's landmarks.
+    pub fn new(l: &Landmarks) -> LandmarkRecord {
+        let probs = |v: &Option<Vec<f32>>| {
+            v.as_ref()
+                .map(|v| v.iter().map(|&p| round(p as f64, 5)).collect())
+        };
+        LandmarkRecord {
+            bbox: l.bbox().map(|v| round(v as f64, 2)),
+            label: l.label.as_ref().map(|(t, _)| t.clone()),
+            label_score: l.label.as_ref().map(|(_, p)| round(*p as f64, 5)),
+            points: l
+                .points
+                .iter()
+                .map(|p| p.map(|v| round(v as f64, 2)))
+                .collect(),
+            presence: probs(&l.presence),
+            roi: RoiRecord {
+                angle: round((l.roi.angle as f64).to_degrees(), 3),
+                center: l.roi.center.map(|v| round(v as f64, 2)),
+                size: l.roi.size.map(|v| round(v as f64, 2)),
+            },
+            score: l.score.map(|s| round(s as f64, 5)),
+            visibility: probs(&l.visibility),
+            world: l
+                .world
+                .as_ref()
+                .map(|w| w.iter().map(|p| p.map(|v| round(v as f64, 5))).collect()),
+        }
+    }
 }
 
 /// A segmentation: each class's share, and the mask file when one was saved.
@@ -128,6 +205,7 @@ impl Record {
             detections: None,
             frame,
             height,
+            landmarks: None,
             outputs: None,
             scale: None,
             segmentation: None,
@@ -168,7 +246,24 @@ impl Record {
                 )
             }
             Outcome::Segmentation(_) => {}
+            Outcome::Landmarks(found) => {
+                self.landmarks = Some(found.iter().map(LandmarkRecord::new).collect())
+            }
             Outcome::Regions(regions) => {
+                let found: Vec<LandmarkRecord> = regions
+                    .iter()
+                    .filter_map(|r| match &r.outcome {
+                        Outcome::Landmarks(l) => Some(l.iter().map(LandmarkRecord::new)),
+                        _ => None,
+                    })
+                    .flatten()
+                    .collect();
+                if regions
+                    .iter()
+                    .any(|r| matches!(r.outcome, Outcome::Landmarks(_)))
+                {
+                    self.landmarks = Some(found);
+                }
                 let list = regions
                     .iter()
                     .map(|r| {
@@ -176,6 +271,7 @@ impl Record {
                         let rect = r.rect;
                         entry.region =
                             Some([rect.x, rect.y, rect.x + rect.width, rect.y + rect.height]);
+                        entry.tracked = r.tracked.then_some(true);
                         match &r.outcome {
                             Outcome::Classes(c) => entry.classes = Some(class_records(c)),
                             Outcome::Detections(d) => {
@@ -188,7 +284,7 @@ impl Record {
                                     mask: None,
                                 })
                             }
-                            Outcome::Outputs(_) | Outcome::Regions(_) => {}
+                            Outcome::Outputs(_) | Outcome::Regions(_) | Outcome::Landmarks(_) => {}
                         }
                         entry
                     })
@@ -243,6 +339,7 @@ impl DetectionRecord {
             region: None,
             score: round(d.score as f64, 5),
             segmentation: None,
+            tracked: None,
         }
     }
 }

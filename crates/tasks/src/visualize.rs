@@ -4,6 +4,7 @@
 use crate::classification::Class;
 use crate::detection::Detection;
 use crate::error::Result;
+use crate::landmarks::Landmarks;
 use crate::pipeline::Outcome;
 use crate::segmentation::{ClassShare, Segmentation};
 use tensorcv_imgproc::draw::{self, palette, Color};
@@ -30,6 +31,7 @@ pub fn draw_outcome(
     segmentation: Option<&Segmentation>,
     labels: &[String],
     alpha: f32,
+    connections: &[[usize; 2]],
 ) -> Result<()> {
     if let Some(seg) = segmentation {
         seg.overlay(img, alpha)?;
@@ -38,6 +40,7 @@ pub fn draw_outcome(
     match outcome {
         Outcome::Classes(classes) => draw_classes(img, classes),
         Outcome::Detections(found) => draw_detections(img, found),
+        Outcome::Landmarks(found) => draw_landmarks(img, found, connections),
         Outcome::Segmentation(_) | Outcome::Outputs(_) => {}
         Outcome::Regions(regions) => {
             let mut boxes = Vec::new();
@@ -52,6 +55,10 @@ pub fn draw_outcome(
                         }
                     }
                     Outcome::Detections(found) => inner.extend(found.iter().cloned()),
+                    Outcome::Landmarks(found) => {
+                        draw_landmarks(img, found, connections);
+                        continue;
+                    }
                     _ => {}
                 }
                 boxes.push(d);
@@ -79,6 +86,47 @@ pub fn draw_detections(img: &mut ImageViewMut<'_>, detections: &[Detection]) {
             let at = (k[0].round() as i32, k[1].round() as i32);
             draw::point(img, at, thickness + 1, Color::WHITE);
             draw::point(img, at, thickness, color);
+        }
+    }
+}
+
+/// Each object's landmarks: the `connections` as lines (MediaPipe's connection lists), the
+/// points as dots, sized for the object, and the two-way label (handedness) above it.
+pub fn draw_landmarks(img: &mut ImageViewMut<'_>, found: &[Landmarks], connections: &[[usize; 2]]) {
+    let scale = text_scale(img);
+    for l in found {
+        let b = l.bbox();
+        let size = (b[2] - b[0]).max(b[3] - b[1]);
+        // a 468-point mesh needs finer dots than a 21-point hand
+        let dense = l.points.len() > 100;
+        let radius = ((size / if dense { 250.0 } else { 60.0 }).round() as u32).clamp(1, 8);
+        let line = ((size / 150.0).round() as u32).clamp(1, 4);
+        for &[a, b] in connections {
+            if let (Some(p), Some(q)) = (l.points.get(a), l.points.get(b)) {
+                let p = (p[0].round() as i32, p[1].round() as i32);
+                let q = (q[0].round() as i32, q[1].round() as i32);
+                draw::line(img, p, q, Color::WHITE, line);
+            }
+        }
+        for p in &l.points {
+            draw::point(
+                img,
+                (p[0].round() as i32, p[1].round() as i32),
+                radius,
+                Color::RED,
+            );
+        }
+        if let Some((text, p)) = &l.label {
+            let text = format!("{text} {p:.2}");
+            draw::label(
+                img,
+                b[0].round() as i32,
+                b[1].round() as i32,
+                &text,
+                Color::BLACK,
+                Color::YELLOW,
+                scale,
+            );
         }
     }
 }

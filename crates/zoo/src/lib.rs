@@ -29,6 +29,7 @@ macro_rules! builtin {
 pub const BUILTINS: &[Builtin] = &[
     builtin!("face", "face_detection_short_range", "onnx"),
     builtin!("selfie", "selfie_segmentation", "onnx"),
+    builtin!("face_mesh", "face_landmark", "onnx"),
     builtin!("emotion", "emotion", "onnx"),
     builtin!("emotion_int8", "emotion_int8", "onnx"),
     builtin!("shapes", "shapes", "onnx"),

@@ -526,7 +526,8 @@ fn input_spec(input: &TensorInfo, card: &ModelCard) -> Result<TensorSpec> {
         .with_range(c.range.unwrap_or(default_range))
         .with_mean_std(c.mean.unwrap_or([0.0; 3]), c.std.unwrap_or([1.0; 3]))
         .with_interp(c.interpolation.unwrap_or_default())
-        .with_fit(c.fit.unwrap_or_default(), c.pad.unwrap_or(0));
+        .with_fit(c.fit.unwrap_or_default(), c.pad.unwrap_or(0))
+        .with_resample(c.resample.unwrap_or_default());
     let spec = match input.quantization {
         Some(q) => spec.with_quantization(q),
         None => spec,

@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Make the MediaPipe references that `crates/tasks/tests/landmarks.rs` checks against.
+
+    python3 tools/make_landmark_refs.py
+
+Runs in `tools/.mp-venv` (mediapipe 0.10.14 with its own models, NumPy 1, OpenCV; made on first
+use). Photos are real (scikit-image's astronaut, committed in tests/data/imgproc), turned,
+mirrored and put side by side so the turned crops and several objects are exercised; each is
+written as PNG into `tests/data/landmarks/` and run through MediaPipe's own Python solution in
+static-image mode. The manifest holds every object's points in image pixels (`z` scaled by
+the image width, as MediaPipe normalizes it), so the tests need no Python.
+"""
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from venv_bootstrap import ROOT, ensure_venv  # noqa: E402
+
+ensure_venv(__file__, ".mp-venv")
+
+import cv2  # noqa: E402
+import mediapipe as mp  # noqa: E402
+import numpy as np  # noqa: E402
+
+OUT = ROOT / "tests" / "data" / "landmarks"
+PNG9 = [cv2.IMWRITE_PNG_COMPRESSION, 9]
+
+
+def turned(img, angle, size):
+    """`img` turned by `angle` degrees about its center (replicated border), resized to size."""
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    out = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    return cv2.resize(out, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def photos():
+    astro = cv2.imread(str(ROOT / "tests" / "data" / "imgproc" / "astronaut.png"))
+    small = cv2.resize(astro, (320, 320), interpolation=cv2.INTER_AREA)
+    return {
+        "astronaut_320": small,
+        "astronaut_turned_35": turned(astro, 35, 320),
+        "astronaut_turned_-60": turned(astro, -60, 320),
+        # two faces: the photo and its mirror image side by side
+        "astronaut_pair": np.hstack([cv2.resize(astro, (256, 256), interpolation=cv2.INTER_AREA),
+                                     cv2.flip(cv2.resize(astro, (256, 256),
+                                                         interpolation=cv2.INTER_AREA), 1)]),
+    }
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    manifest = {"generator": "tools/make_landmark_refs.py", "mediapipe": mp.__version__,
+                "opencv": cv2.__version__, "face_mesh": []}
+    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=4,
+                                         refine_landmarks=False,
+                                         min_detection_confidence=0.5) as mesh:
+        for name, bgr in photos().items():
+            path = OUT / f"{name}.png"
+            cv2.imwrite(str(path), bgr, PNG9)
+            bgr = cv2.imread(str(path))
+            h, w = bgr.shape[:2]
+            res = mesh.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            faces = []
+            for lms in res.multi_face_landmarks or []:
+                faces.append([[round(p.x * w, 3), round(p.y * h, 3), round(p.z * w, 3)]
+                              for p in lms.landmark])
+            manifest["face_mesh"].append({"image": path.name, "width": w, "height": h,
+                                          "faces": faces})
+            print(f"{name}: {len(faces)} faces")
+    (OUT / "manifest.json").write_text(json.dumps(manifest) + "\n")
+
+
+if __name__ == "__main__":
+    main()
