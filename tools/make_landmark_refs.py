@@ -49,6 +49,59 @@ def photos():
     }
 
 
+def clip_frames(n=60, size=240):
+    """A turning, moving camera on the astronaut: each frame the photo turned about the face (up
+    to 100 degrees: beyond what the detector finds, within what tracking follows) and shifted,
+    resized to size x size."""
+    astro = cv2.imread(str(ROOT / "tests" / "data" / "imgproc" / "astronaut.png"))
+    frames = []
+    for i in range(n):
+        t = i / (n - 1)
+        angle = 100.0 * np.sin(2 * np.pi * t)
+        m = cv2.getRotationMatrix2D((220.0, 110.0), angle, 1.0 + 0.3 * t)
+        m[0, 2] += 60.0 * np.sin(np.pi * t)
+        m[1, 2] += 30.0 * t
+        f = cv2.warpAffine(astro, m, (512, 512), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REFLECT_101)
+        frames.append(cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA))
+    return frames
+
+
+def video(manifest):
+    """The clip as MJPEG AVI (OpenCV's writer), and MediaPipe's face mesh on the frames as
+    cv2.VideoCapture decodes them, in tracking mode and in static-image mode."""
+    path = OUT / "turning.avi"
+    frames = clip_frames()
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (w, h))
+    for f in frames:
+        writer.write(f)
+    writer.release()
+    cap = cv2.VideoCapture(str(path))
+    decoded = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        decoded.append(f)
+    entry = {"video": path.name, "width": w, "height": h, "frames": len(decoded)}
+    for mode, static in (("tracking", False), ("static", True)):
+        per_frame = []
+        with mp.solutions.face_mesh.FaceMesh(static_image_mode=static, max_num_faces=1,
+                                             refine_landmarks=False,
+                                             min_detection_confidence=0.5,
+                                             min_tracking_confidence=0.5) as mesh:
+            for f in decoded:
+                res = mesh.process(cv2.cvtColor(f, cv2.COLOR_BGR2RGB))
+                per_frame.append([[[round(p.x * w, 2), round(p.y * h, 2), round(p.z * w, 2)]
+                                   for p in lms.landmark]
+                                  for lms in res.multi_face_landmarks or []])
+        # the points of tracking mode; static mode only counts faces (the comparison)
+        entry[mode] = per_frame if mode == "tracking" else [len(f) for f in per_frame]
+        print(f"video {mode}: a face in {sum(1 for f in per_frame if f)} of {len(per_frame)} frames")
+    manifest["video"] = entry
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     manifest = {"generator": "tools/make_landmark_refs.py", "mediapipe": mp.__version__,
@@ -69,6 +122,7 @@ def main():
             manifest["face_mesh"].append({"image": path.name, "width": w, "height": h,
                                           "faces": faces})
             print(f"{name}: {len(faces)} faces")
+    video(manifest)
     (OUT / "manifest.json").write_text(json.dumps(manifest) + "\n")
 
 

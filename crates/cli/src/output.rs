@@ -103,6 +103,33 @@ pub fn render(record: &Record, json: bool) -> String {
             }
         }
     }
+    if let Some(found) = &record.landmarks {
+        let _ = writeln!(
+            out,
+            "{source}: landmarks on {} object{}",
+            found.len(),
+            if found.len() == 1 { "" } else { "s" }
+        );
+        for l in found {
+            let b = l.bbox;
+            let mut line = format!(
+                "  {} points in [{:.1}, {:.1}, {:.1}, {:.1}], crop turned {:.1}°",
+                l.points.len(),
+                b[0],
+                b[1],
+                b[2],
+                b[3],
+                l.roi.angle
+            );
+            if let Some(s) = l.score {
+                let _ = write!(line, ", presence {s:.3}");
+            }
+            if let (Some(t), Some(p)) = (&l.label, l.label_score) {
+                let _ = write!(line, ", {t} {p:.3}");
+            }
+            let _ = writeln!(out, "{line}");
+        }
+    }
     if let Some(seg) = &record.segmentation {
         let _ = writeln!(out, "{source}: {}", shares_line(&seg.classes));
         if let Some(m) = &seg.mask {

@@ -295,6 +295,7 @@ impl<'a> RunPlan<'a> {
             let mut state = Stream {
                 labels: work.postprocess().labels().to_vec(),
                 connections: work.postprocess().connections().to_vec(),
+                landmarks: work.postprocess().task() == Task::Landmarks,
                 args,
                 info: &info,
                 stream,

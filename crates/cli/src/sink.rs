@@ -30,6 +30,8 @@ pub struct Stream<'a> {
     pub labels: Vec<String>,
     /// lines between landmark points
     pub connections: Vec<[usize; 2]>,
+    /// a landmark model: every record says `landmarks`, empty when none were found
+    pub landmarks: bool,
     pub processed: u64,
     pub started: Instant,
 }
@@ -124,6 +126,9 @@ impl Stream<'_> {
             record.set_timestamp(frame.timestamp.as_secs_f64() * 1e3);
         }
         record.outcome(&analysis.outcome, seg.as_deref(), labels, mask_path);
+        if self.landmarks && record.landmarks.is_none() {
+            record.landmarks = Some(Vec::new());
+        }
         let drawn = args.save.is_some() || args.output.is_some() || self.server.is_some();
         if drawn {
             match (self.effect.as_deref_mut(), &seg) {

@@ -97,24 +97,24 @@ pub fn draw_landmarks(img: &mut ImageViewMut<'_>, found: &[Landmarks], connectio
     for l in found {
         let b = l.bbox();
         let size = (b[2] - b[0]).max(b[3] - b[1]);
-        // a 468-point mesh needs finer dots than a 21-point hand
+        // a 468-point mesh is drawn as its lines with one-pixel points; a 21-point hand with
+        // dots sized for it
         let dense = l.points.len() > 100;
-        let radius = ((size / if dense { 250.0 } else { 60.0 }).round() as u32).clamp(1, 8);
         let line = ((size / 150.0).round() as u32).clamp(1, 4);
+        let at = |p: &[f32; 3]| (p[0].round() as i32, p[1].round() as i32);
         for &[a, b] in connections {
             if let (Some(p), Some(q)) = (l.points.get(a), l.points.get(b)) {
-                let p = (p[0].round() as i32, p[1].round() as i32);
-                let q = (q[0].round() as i32, q[1].round() as i32);
-                draw::line(img, p, q, Color::WHITE, line);
+                draw::line(img, at(p), at(q), Color::WHITE, line);
             }
         }
         for p in &l.points {
-            draw::point(
-                img,
-                (p[0].round() as i32, p[1].round() as i32),
-                radius,
-                Color::RED,
-            );
+            if dense {
+                draw::line(img, at(p), at(p), Color::GREEN, 1);
+            } else {
+                let radius = ((size / 60.0).round() as u32).clamp(1, 8);
+                draw::point(img, at(p), radius + 1, Color::WHITE);
+                draw::point(img, at(p), radius, Color::RED);
+            }
         }
         if let Some((text, p)) = &l.label {
             let text = format!("{text} {p:.2}");

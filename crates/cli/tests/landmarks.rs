@@ -1,0 +1,195 @@
+//! `tensorcv landmarks` end to end against MediaPipe's face mesh solution
+//! (`tests/data/landmarks`, made by `tools/make_landmark_refs.py`): photos in static mode, and
+//! a turning clip where tracking (the next crop from this frame's points) must hold on as many
+//! frames as MediaPipe's tracking mode.
+
+mod common;
+use common::{json_lines, root, scratch, tensorcv};
+
+fn manifest() -> serde_json::Value {
+    let text = std::fs::read_to_string(root().join("tests/data/landmarks/manifest.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn points(v: &serde_json::Value) -> Vec<[f64; 3]> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| [0, 1, 2].map(|i| p[i].as_f64().unwrap()))
+        .collect()
+}
+
+/// Mean distance (x, y) between two point lists.
+fn mean_error(a: &[[f64; 3]], b: &[[f64; 3]]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(p, q)| (p[0] - q[0]).hypot(p[1] - q[1]))
+        .sum::<f64>()
+        / a.len() as f64
+}
+
+#[test]
+fn landmarks_on_photos_match_mediapipe_and_are_drawn() {
+    let out = scratch("landmarks");
+    let m = manifest();
+    let cases = m["face_mesh"].as_array().unwrap();
+    let inputs: Vec<String> = cases
+        .iter()
+        .map(|c| format!("tests/data/landmarks/{}", c["image"].as_str().unwrap()))
+        .collect();
+    let mut args = vec!["landmarks", "--json", "--save", out.to_str().unwrap()];
+    args.extend(inputs.iter().map(String::as_str));
+    let o = tensorcv(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let records = json_lines(&o);
+    assert_eq!(records.len(), cases.len());
+    for (r, case) in records.iter().zip(cases) {
+        let want = case["faces"].as_array().unwrap();
+        let got = r["landmarks"].as_array().unwrap();
+        assert_eq!(got.len(), want.len(), "{}", r["source"]);
+        for w in want {
+            let w = points(w);
+            let best = got
+                .iter()
+                .map(|g| mean_error(&points(&g["points"]), &w))
+                .fold(f64::INFINITY, f64::min);
+            assert!(best < 0.1, "{}: mean error {best} px", r["source"]);
+        }
+        for g in got {
+            assert_eq!(g["points"].as_array().unwrap().len(), 468);
+            assert!(g["score"].as_f64().unwrap() > 0.5);
+            assert!(g["roi"]["size"][0].as_f64().unwrap() > 10.0);
+        }
+        let stem = std::path::Path::new(r["source"].as_str().unwrap())
+            .file_stem()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(out.join(format!("{stem}.png")).exists(), "{stem} drawn");
+    }
+    // the human summary names the landmarks
+    let o = tensorcv(&["landmarks", &inputs[0]]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("landmarks on 1 object") && text.contains("468 points"),
+        "{text}"
+    );
+}
+
+#[test]
+fn tracking_holds_on_as_many_frames_as_mediapipe() {
+    let m = manifest();
+    let video = &m["video"];
+    let clip = format!("tests/data/landmarks/{}", video["video"].as_str().unwrap());
+    let frames = video["frames"].as_u64().unwrap() as usize;
+    let run = |extra: &[&str]| {
+        let mut args = vec!["landmarks", "--json", &clip];
+        args.extend(extra);
+        let o = tensorcv(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let records: Vec<serde_json::Value> = json_lines(&o)
+            .into_iter()
+            .filter(|r| r.get("frame").is_some())
+            .collect();
+        assert_eq!(records.len(), frames);
+        records
+    };
+    let tracked = run(&[]);
+    let reference = video["tracking"].as_array().unwrap();
+    let theirs = reference
+        .iter()
+        .filter(|f| !f.as_array().unwrap().is_empty())
+        .count();
+    let mut ours = 0;
+    let mut followed = 0;
+    let mut errors = Vec::new();
+    for (r, want) in tracked.iter().zip(reference) {
+        let got = r["landmarks"].as_array().unwrap();
+        assert!(got.len() <= 1, "one face followed at most");
+        if let (Some(g), Some(w)) = (got.first(), want.as_array().unwrap().first()) {
+            errors.push(mean_error(&points(&g["points"]), &points(w)));
+        }
+        ours += got.len();
+        followed += r["detections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["tracked"] == true)
+            .count();
+    }
+    let mean = errors.iter().sum::<f64>() / errors.len() as f64;
+    let max = errors.iter().copied().fold(0.0, f64::max);
+    println!(
+        "tracking: a face in {ours} of {frames} frames (MediaPipe {theirs}); {followed} followed \
+         without the detector; mean error {mean:.3} px, worst frame {max:.3} px"
+    );
+    assert!(ours + 1 >= theirs, "ours {ours}, MediaPipe {theirs}");
+    assert!(
+        followed * 2 > frames,
+        "the detector ran on most frames: {followed} followed"
+    );
+    // the face is about 100 px: a third of a pixel on average, under 2 px on any frame
+    assert!(mean < 0.35 && max < 2.0, "mean {mean} px, worst {max} px");
+    // without tracking the detector must find the face in every frame, and loses it more
+    let static_run = run(&["--no-tracking"]);
+    let alone = static_run
+        .iter()
+        .filter(|r| !r["landmarks"].as_array().unwrap().is_empty())
+        .count();
+    println!("static: a face in {alone} of {frames} frames");
+    assert!(alone < ours, "static {alone}, tracking {ours}");
+    assert!(static_run.iter().all(|r| r["detections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d.get("tracked").is_none())));
+}
+
+#[test]
+fn landmark_flags_are_checked() {
+    for (args, want) in [
+        (
+            vec![
+                "detect",
+                "--max-objects",
+                "2",
+                "tests/data/imgproc/astronaut.png",
+            ],
+            "--max-objects",
+        ),
+        (
+            vec![
+                "landmarks",
+                "--max-objects",
+                "0",
+                "tests/data/imgproc/astronaut.png",
+            ],
+            "0",
+        ),
+        (
+            vec![
+                "segment",
+                "--no-tracking",
+                "tests/data/imgproc/astronaut.png",
+            ],
+            "--no-tracking",
+        ),
+    ] {
+        let o = tensorcv(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    // at most one face on the two-face photo
+    let o = tensorcv(&[
+        "landmarks",
+        "--json",
+        "--max-objects",
+        "1",
+        "tests/data/landmarks/astronaut_pair.png",
+    ]);
+    assert!(o.status.success());
+    assert_eq!(json_lines(&o)[0]["landmarks"].as_array().unwrap().len(), 1);
+}
