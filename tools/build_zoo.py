@@ -608,11 +608,40 @@ def connections(module, name):
     return sorted([list(c) for c in ns[name]])
 
 
+def fp16_weights(onnx_path):
+    """Store the float weights of an ONNX file as float16 with a Cast back to float: lossless
+    for a TFLite model whose weights were float16 (tf2onnx widened them), half the bytes."""
+    import onnx
+    from onnx import helper, numpy_helper
+    m = onnx.load(str(onnx_path))
+    g = m.graph
+    kept, casts = [], []
+    for init in g.initializer:
+        w = numpy_helper.to_array(init)
+        if w.dtype == np.float32 and w.size >= 64 and np.array_equal(
+                w.astype(np.float16).astype(np.float32), w):
+            half = numpy_helper.from_array(w.astype(np.float16), init.name + "_fp16")
+            kept.append(half)
+            casts.append(helper.make_node("Cast", [half.name], [init.name], to=1,
+                                          name=init.name + "_cast"))
+        else:
+            kept.append(init)
+    del g.initializer[:]
+    g.initializer.extend(kept)
+    nodes = casts + list(g.node)
+    del g.node[:]
+    g.node.extend(nodes)
+    onnx.checker.check_model(m)
+    onnx.save(m, str(onnx_path))
+    return len(casts)
+
+
 def build_face_mesh(manifest):
     """MediaPipe's face landmark model (0.10.14, Apache-2.0), converted as is."""
     tfl = extract("mediapipe", "mediapipe/modules/face_landmark/face_landmark.tflite")
     onnx_path = MODELS / "face_landmark.onnx"
     convert_tflite(tfl, onnx_path)
+    fp16_weights(onnx_path)
     # the whole photo stretched (the zoo test makes the same tensor with imgproc); the
     # landmark pipeline's turned crops are checked against MediaPipe in crates/tasks/tests
     rgb = cv2.cvtColor(cv2.resize(PHOTOS["astronaut"](), (192, 192),

@@ -26,7 +26,7 @@ fn long_version() -> &'static str {
         } else {
             "dynamic"
         };
-        let models: Vec<&str> = tensorcv_zoo::BUILTINS.iter().map(|b| b.name).collect();
+        let models: Vec<&str> = tensorcv_zoo::all().map(|b| b.name).collect();
         format!(
             "{}\ntarget: {} ({linking})\nsimd: kernels {}, imgproc {} (detected at run time)\n\
              built-in models: {}",

@@ -36,7 +36,7 @@ pub fn load(
         None => {
             let path = PathBuf::from(spec);
             if !path.exists() {
-                let names: Vec<&str> = tensorcv_zoo::BUILTINS.iter().map(|b| b.name).collect();
+                let names: Vec<&str> = tensorcv_zoo::all().map(|b| b.name).collect();
                 return Err(Error::UnknownModel {
                     spec: spec.to_string(),
                     builtins: names.join(", "),

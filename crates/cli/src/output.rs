@@ -8,7 +8,6 @@ use tensorcv_capture::camera::CameraInfo;
 use tensorcv_capture::runner::{StageStats, Summary, SummaryRecord};
 use tensorcv_infer::{Model, ModelCard};
 use tensorcv_tasks::record::{round, DetectionRecord, Record, ShareRecord};
-use tensorcv_zoo::BUILTINS;
 
 /// A progress bar on stderr while many inputs are processed, only when stderr is a terminal
 /// (never in output that a program reads).
@@ -415,7 +414,7 @@ pub fn models(out: &mut dyn Write) -> io::Result<()> {
         "{:<14} {:<15} {:>8}  description",
         "name", "task", "size"
     )?;
-    for b in BUILTINS {
+    for b in tensorcv_zoo::all() {
         let card = ModelCard::parse(b.card, b.name).unwrap_or_default();
         writeln!(
             out,

@@ -25,11 +25,27 @@ macro_rules! builtin {
     };
 }
 
-/// Every built-in model.
+#[cfg(feature = "landmarks")]
+mod landmarks;
+
+/// The landmark models (behind the default `landmarks` feature; the browser package leaves
+/// them out).
+#[cfg(feature = "landmarks")]
+pub const LANDMARK_BUILTINS: &[Builtin] = landmarks::BUILTINS;
+/// The landmark models (behind the default `landmarks` feature; the browser package leaves
+/// them out).
+#[cfg(not(feature = "landmarks"))]
+pub const LANDMARK_BUILTINS: &[Builtin] = &[];
+
+/// Every built-in model there is in this build: [`BUILTINS`] and [`LANDMARK_BUILTINS`].
+pub fn all() -> impl Iterator<Item = &'static Builtin> {
+    BUILTINS.iter().chain(LANDMARK_BUILTINS)
+}
+
+/// The detection, segmentation and classification models.
 pub const BUILTINS: &[Builtin] = &[
     builtin!("face", "face_detection_short_range", "onnx"),
     builtin!("selfie", "selfie_segmentation", "onnx"),
-    builtin!("face_mesh", "face_landmark", "onnx"),
     builtin!("emotion", "emotion", "onnx"),
     builtin!("emotion_int8", "emotion_int8", "onnx"),
     builtin!("shapes", "shapes", "onnx"),
@@ -38,5 +54,5 @@ pub const BUILTINS: &[Builtin] = &[
 
 /// The built-in called `name`.
 pub fn find(name: &str) -> Option<&'static Builtin> {
-    BUILTINS.iter().find(|b| b.name == name)
+    all().find(|b| b.name == name)
 }
