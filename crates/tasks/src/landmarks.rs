@@ -24,7 +24,6 @@
 //! ```
 
 use crate::classification::{sigmoid, Activation};
-use crate::detection::Detection;
 use crate::error::{settings, Error, Result};
 use serde::Deserialize;
 use tensorcv_imgproc::filter::Border;
@@ -372,12 +371,15 @@ impl LandmarkSettings {
         if let Some(t) = &s.track {
             t.validate("track")?;
         }
-        for rot in [s.roi.rotation, s.track.as_ref().and_then(|t| t.rotation)]
-            .into_iter()
-            .flatten()
-        {
-            if let Some(i) = rot.iter().find(|&&i| i >= s.num_points.max(64)) {
-                return Err(bad(format!("rotation point {i} is out of range")));
+        // the crop's rotation points are the detector's keypoints (checked against it when
+        // the two are put together); the tracking crop's are this model's points
+        if let Some(t) = &s.track {
+            let named = t.rotation.iter().flatten().chain(t.points.iter().flatten());
+            if let Some(i) = named.into_iter().find(|&&i| i >= s.num_points) {
+                return Err(bad(format!(
+                    "track: point {i} is out of range (num_points = {})",
+                    s.num_points
+                )));
             }
         }
         if let Some(i) = s.connections.iter().flatten().find(|&&i| i >= s.num_points) {
@@ -559,11 +561,6 @@ pub fn landmarks(
     }))
 }
 
-/// The crop for a detection, as `settings` say.
-pub fn roi_for(settings: &RoiSettings, d: &Detection) -> Option<RotatedRect> {
-    settings.rect(d.bbox, &d.keypoints)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -644,6 +641,10 @@ mod tests {
                 "scale",
             ),
             ("[landmarks]\noutput='a'\nnum_points=3\nnope=1\n", "nope"),
+            (
+                "[landmarks]\noutput='a'\nnum_points=3\n[landmarks.track]\nrotation=[0,3]\n",
+                "track",
+            ),
         ] {
             let e = LandmarkSettings::from_card(&card(text)).unwrap_err();
             assert!(e.to_string().contains(key), "{key}: {e}");

@@ -311,7 +311,6 @@ impl Postprocess {
                     ],
                     angle: 0.0,
                 };
-                let _ = (width, height);
                 Outcome::Landmarks(
                     landmarks(outputs, settings, labels, &roi, input.0, input.1)?
                         .into_iter()
@@ -423,6 +422,19 @@ impl Pipeline {
         else {
             unreachable!("a detection post-processing")
         };
+        // a turned crop needs the keypoints it turns by: checked once, not object by object
+        if let Some([a, b]) = self.post.landmark_settings().and_then(|s| s.roi.rotation) {
+            let n = found.settings().num_keypoints;
+            if a.max(b) >= n {
+                return Err(Error::Card {
+                    section: "landmarks",
+                    message: format!(
+                        "roi.rotation = [{a}, {b}] needs keypoints the detector does not give \
+                         (it gives {n})"
+                    ),
+                });
+            }
+        }
         self.regions = Some(RegionStage {
             session: detector.session()?,
             detector: *found,

@@ -146,3 +146,25 @@ fn landmark_crops_reuse_their_buffers_and_repeat() {
         assert!(p[0] >= x1 && p[0] <= x2 && p[1] >= y1 && p[1] <= y2);
     }
 }
+
+#[test]
+fn a_crop_turned_by_keypoints_the_detector_lacks_is_refused_at_load() {
+    use tensorcv_infer::{LoadOptions, ModelFile};
+    let mut file = ModelFile::open(root().join("models/face_landmark.onnx")).unwrap();
+    let table = file.card_mut().landmarks.as_mut().unwrap();
+    table["roi"]["rotation"] = toml::Value::Array(vec![0.into(), 9.into()]);
+    let mesh = file.build(&LoadOptions::default()).unwrap();
+    let face = Model::load(root().join("models/face_detection_short_range.onnx")).unwrap();
+    let e = Pipeline::new(&mesh, None)
+        .unwrap()
+        .with_regions_from(&face)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("roi.rotation") && e.contains("gives 6"), "{e}");
+    // tracking needs a detector
+    let e = Pipeline::new(&mesh, None)
+        .unwrap()
+        .with_tracking(None)
+        .unwrap_err();
+    assert!(e.to_string().contains("detector"), "{e}");
+}
