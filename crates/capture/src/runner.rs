@@ -738,7 +738,10 @@ fn infer_single(
 /// Both stages of a two-stage run on one frame.
 fn infer_pipeline(name: &str, pipeline: &mut Pipeline, mut f: InFlight) -> Item {
     let a = pipeline
-        .process(&f.frame.image.view())
+        .process_at(
+            &f.frame.image.view(),
+            Some(f.frame.timestamp.as_secs_f64() * 1e3),
+        )
         .map_err(|e| Error::Frame {
             source_name: name.to_string(),
             index: f.frame.index,

@@ -193,3 +193,48 @@ fn landmark_flags_are_checked() {
     assert!(o.status.success());
     assert_eq!(json_lines(&o)[0]["landmarks"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn smoothing_from_the_card_follows_the_face_without_jumping() {
+    // the face mesh with [landmarks.smoothing] added (MediaPipe's face mesh does not smooth)
+    let dir = scratch("smoothing");
+    std::fs::copy(
+        root().join("models/face_landmark.onnx"),
+        dir.join("mesh.onnx"),
+    )
+    .unwrap();
+    let card = std::fs::read_to_string(root().join("models/face_landmark.toml")).unwrap();
+    std::fs::write(
+        dir.join("mesh.toml"),
+        format!("{card}\n[landmarks.smoothing]\nmin_cutoff = 0.5\nbeta = 5.0\n"),
+    )
+    .unwrap();
+    let clip = "tests/data/landmarks/turning.avi";
+    let run = |model: &str| -> Vec<serde_json::Value> {
+        let o = tensorcv(&["landmarks", "--json", "-m", model, clip]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        json_lines(&o)
+            .into_iter()
+            .filter(|r| r.get("frame").is_some())
+            .collect()
+    };
+    let raw = run("face_mesh");
+    let smooth = run(dir.join("mesh.onnx").to_str().unwrap());
+    assert_eq!(raw.len(), smooth.len());
+    let mut diffs = Vec::new();
+    for (a, b) in raw.iter().zip(&smooth) {
+        let (a, b) = (
+            a["landmarks"].as_array().unwrap(),
+            b["landmarks"].as_array().unwrap(),
+        );
+        assert_eq!(a.len(), b.len(), "the same frames have a face");
+        if let (Some(a), Some(b)) = (a.first(), b.first()) {
+            diffs.push(mean_error(&points(&a["points"]), &points(&b["points"])));
+        }
+    }
+    // the first frame passes as it is; later ones are pulled back a little, never far
+    assert!(diffs[0] < 1e-9, "{}", diffs[0]);
+    let max = diffs.iter().copied().fold(0.0, f64::max);
+    assert!(diffs.iter().any(|&d| d > 0.05), "smoothing changed nothing");
+    assert!(max < 8.0, "smoothing lags {max} px");
+}

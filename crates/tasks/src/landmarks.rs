@@ -241,6 +241,127 @@ impl RoiSettings {
     }
 }
 
+/// `[landmarks.smoothing]`: a one-euro filter per coordinate (Casiez et al. 2012, as MediaPipe's
+/// `OneEuroFilter`): the cutoff frequency rises with the speed, so still points stop jittering
+/// and moving ones do not lag. Speeds are measured in object sizes per second (the points' box),
+/// so the settings hold for near and far objects.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OneEuroSettings {
+    /// the cutoff (Hz) of a still point: lower, smoother
+    pub min_cutoff: f64,
+    /// how fast the cutoff rises with the speed: higher, less lag
+    pub beta: f64,
+    /// the cutoff (Hz) of the speed estimate
+    pub derivative_cutoff: f64,
+}
+
+impl Default for OneEuroSettings {
+    /// MediaPipe's hand-tracking values.
+    fn default() -> Self {
+        OneEuroSettings {
+            min_cutoff: 0.05,
+            beta: 80.0,
+            derivative_cutoff: 1.0,
+        }
+    }
+}
+
+impl OneEuroSettings {
+    fn validate(&self) -> Result<()> {
+        let ok = |v: f64, lo: f64| v.is_finite() && v >= lo && v <= 1e6;
+        if !(ok(self.min_cutoff, 1e-6) && ok(self.beta, 0.0) && ok(self.derivative_cutoff, 1e-6)) {
+            return Err(Error::Card {
+                section: "landmarks",
+                message: format!(
+                    "smoothing: min_cutoff and derivative_cutoff must be above 0, beta at least \
+                     0, all at most 1e6 (got {self:?})"
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A low-pass filter with a given smoothing factor.
+#[derive(Clone, Copy, Debug, Default)]
+struct LowPass {
+    last_raw: Option<f64>,
+    stored: f64,
+}
+
+impl LowPass {
+    fn apply(&mut self, value: f64, alpha: f64) -> f64 {
+        self.stored = match self.last_raw {
+            Some(_) => alpha * value + (1.0 - alpha) * self.stored,
+            None => value,
+        };
+        self.last_raw = Some(value);
+        self.stored
+    }
+}
+
+/// One coordinate's one-euro filter.
+#[derive(Clone, Copy, Debug, Default)]
+struct OneEuro {
+    x: LowPass,
+    dx: LowPass,
+}
+
+fn alpha(cutoff: f64, rate: f64) -> f64 {
+    let tau = 1.0 / (2.0 * std::f64::consts::PI * cutoff);
+    1.0 / (1.0 + tau * rate)
+}
+
+impl OneEuro {
+    fn apply(&mut self, s: &OneEuroSettings, value: f64, scale: f64, rate: f64) -> f64 {
+        let speed = match self.x.last_raw {
+            Some(last) => (value - last) * scale * rate,
+            None => 0.0,
+        };
+        let speed = self.dx.apply(speed, alpha(s.derivative_cutoff, rate));
+        let cutoff = s.min_cutoff + s.beta * speed.abs();
+        self.x.apply(value, alpha(cutoff, rate))
+    }
+}
+
+/// The smoothing of one followed object: a filter per coordinate of each point.
+#[derive(Clone, Debug, Default)]
+pub struct Smoother {
+    filters: Vec<[OneEuro; 3]>,
+    last_ms: Option<f64>,
+}
+
+impl Smoother {
+    /// Smooth `points` seen at `ms` milliseconds (a time not after the last one leaves them as
+    /// they are, as MediaPipe does).
+    pub fn apply(&mut self, s: &OneEuroSettings, points: &mut [[f32; 3]], ms: f64) {
+        let rate = match self.last_ms {
+            Some(last) if ms > last => 1000.0 / (ms - last),
+            Some(_) => return,
+            // the first frame passes as it is; the rate is only used from the second
+            None => 30.0,
+        };
+        self.last_ms = Some(ms);
+        if self.filters.len() != points.len() {
+            self.filters = vec![[OneEuro::default(); 3]; points.len()];
+        }
+        let b = bounding_box(
+            points
+                .iter()
+                .map(|p| [p[0], p[1]])
+                .collect::<Vec<_>>()
+                .iter(),
+        );
+        let size = (((b[2] - b[0]) + (b[3] - b[1])) as f64 / 2.0).max(1e-6);
+        for (p, f) in points.iter_mut().zip(&mut self.filters) {
+            for c in 0..3 {
+                p[c] = f[c].apply(s, p[c] as f64, 1.0 / size, rate) as f32;
+            }
+        }
+    }
+}
+
 /// An angle in `[-π, π)`.
 fn normalize_radians(a: f32) -> f32 {
     use std::f32::consts::PI;
@@ -304,6 +425,9 @@ pub struct LandmarkSettings {
     pub border: Border,
     /// the detector that finds the objects (a built-in name, or a model file beside the card)
     pub detector: Option<String>,
+    /// video, while following objects: smooth each point over time (MediaPipe's
+    /// `LandmarksSmoothingCalculator` with its one-euro filter); none: raw points
+    pub smoothing: Option<OneEuroSettings>,
     /// lines between points, drawn by `--save`
     #[serde(default)]
     pub connections: Vec<[usize; 2]>,
@@ -368,6 +492,9 @@ impl LandmarkSettings {
             return Err(bad("activations are none or sigmoid".into()));
         }
         s.roi.validate("roi")?;
+        if let Some(f) = &s.smoothing {
+            f.validate()?;
+        }
         if let Some(t) = &s.track {
             t.validate("track")?;
         }
@@ -622,6 +749,52 @@ mod tests {
     }
 
     #[test]
+    fn one_euro_smooths_still_points_and_follows_moving_ones() {
+        let s = OneEuroSettings {
+            min_cutoff: 0.5,
+            beta: 5.0,
+            derivative_cutoff: 1.0,
+        };
+        let mut f = Smoother::default();
+        // a still object with jitter: the output moves much less than the input
+        let mut spread_in = 0f32;
+        let mut spread_out = 0f32;
+        for i in 0..60 {
+            let jitter = if i % 2 == 0 { 1.0 } else { -1.0 };
+            let mut pts = vec![[100.0 + jitter, 100.0, 0.0], [200.0 + jitter, 200.0, 0.0]];
+            f.apply(&s, &mut pts, i as f64 * 33.3);
+            if i > 30 {
+                spread_in = spread_in.max(jitter.abs());
+                spread_out = spread_out.max((pts[0][0] - 100.0).abs());
+            }
+        }
+        assert!(spread_out < 0.2 * spread_in, "{spread_out} of {spread_in}");
+        // a fast move: followed within a few frames
+        let mut f = Smoother::default();
+        let mut last = 0.0;
+        for i in 0..10 {
+            let x = 100.0 + 30.0 * i as f32;
+            let mut pts = vec![[x, 100.0, 0.0], [x + 100.0, 200.0, 0.0]];
+            f.apply(&s, &mut pts, i as f64 * 33.3);
+            last = x - pts[0][0];
+        }
+        assert!(last.abs() < 10.0, "lags {last} px behind");
+        // the same time again: the points pass unchanged
+        let mut pts = vec![[5.0, 5.0, 0.0], [6.0, 6.0, 0.0]];
+        f.apply(&s, &mut pts, 9.0 * 33.3);
+        assert_eq!(pts[0], [5.0, 5.0, 0.0]);
+        // the first filter step is the formula: alpha from the cutoff and the rate
+        let s = OneEuroSettings::default();
+        let mut one = OneEuro::default();
+        assert_eq!(one.apply(&s, 10.0, 1.0, 30.0), 10.0);
+        let speed_alpha = alpha(1.0, 30.0);
+        let speed = speed_alpha * (2.0 * 30.0);
+        let a = alpha(0.05 + 80.0 * speed, 30.0);
+        let want = a * 12.0 + (1.0 - a) * 10.0;
+        assert!((one.apply(&s, 12.0, 1.0, 30.0) - want).abs() < 1e-12);
+    }
+
+    #[test]
     fn card_errors_name_the_key() {
         let card = |t: &str| ModelCard::parse(t, "m.toml").unwrap();
         let e = LandmarkSettings::from_card(&card("[model]\nname='x'\n")).unwrap_err();
@@ -641,6 +814,10 @@ mod tests {
                 "scale",
             ),
             ("[landmarks]\noutput='a'\nnum_points=3\nnope=1\n", "nope"),
+            (
+                "[landmarks]\noutput='a'\nnum_points=3\n[landmarks.smoothing]\nbeta=-1.0\n",
+                "smoothing",
+            ),
             (
                 "[landmarks]\noutput='a'\nnum_points=3\n[landmarks.track]\nrotation=[0,3]\n",
                 "track",

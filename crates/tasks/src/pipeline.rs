@@ -396,7 +396,8 @@ pub struct Pipeline {
 #[derive(Debug)]
 struct Tracking {
     settings: crate::landmarks::RoiSettings,
-    rois: Vec<RotatedRect>,
+    /// each followed object's next crop and its points' smoothing
+    rois: Vec<(RotatedRect, crate::landmarks::Smoother)>,
     redetect_every: Option<u64>,
     frames: u64,
 }
@@ -521,7 +522,9 @@ impl Pipeline {
         image: &ImageView<'_>,
         mut t: Timings,
         mut clock: Stopwatch,
+        ms: Option<f64>,
     ) -> Result<Analysis> {
+        use crate::landmarks::Smoother;
         let (width, height) = (image.width(), image.height());
         let Postprocess::Landmarks {
             settings,
@@ -534,8 +537,11 @@ impl Pipeline {
         let stage = self.regions.as_mut().expect("called with a detector");
         let max = self.max_objects;
         // crops followed from the last frame first, then the detector's where there is room
-        let mut crops: Vec<(Option<Detection>, RotatedRect)> = match &self.tracking {
-            Some(tr) => tr.rois.iter().map(|r| (None, *r)).collect(),
+        let mut crops: Vec<(Option<Detection>, RotatedRect, Smoother)> = match &mut self.tracking {
+            Some(tr) => std::mem::take(&mut tr.rois)
+                .into_iter()
+                .map(|(r, s)| (None, r, s))
+                .collect(),
             None => Vec::new(),
         };
         crops.truncate(max);
@@ -556,21 +562,21 @@ impl Pipeline {
                 // an object followed already is not taken twice (MediaPipe's association)
                 let same = crops[..followed]
                     .iter()
-                    .any(|(_, r)| iou(r.bounds(), roi.bounds()) > 0.5);
+                    .any(|(_, r, _)| iou(r.bounds(), roi.bounds()) > 0.5);
                 if same {
                     continue;
                 }
                 if crops.len() >= max {
                     break;
                 }
-                crops.push((Some(d), roi));
+                crops.push((Some(d), roi, Smoother::default()));
             }
             t.postprocess += clock.lap();
         }
         let (w, h) = *input;
         let mut regions = Vec::with_capacity(crops.len());
         let mut next = Vec::new();
-        for (detection, roi) in crops {
+        for (detection, roi, mut smoother) in crops {
             let Some(rect) = bounds_in(&roi, width, height) else {
                 continue;
             };
@@ -587,9 +593,16 @@ impl Pipeline {
             t.preprocess += clock.lap();
             let outputs = self.session.run_prepared()?;
             t.inference += clock.lap();
-            let found = landmarks(&outputs, settings, labels, &roi, w, h)?;
-            if let (Some(tr), Some(l)) = (self.tracking.as_ref(), found.as_ref()) {
-                next.extend(tr.settings.rect_from_points(&l.points));
+            let mut found = landmarks(&outputs, settings, labels, &roi, w, h)?;
+            if let (Some(tr), Some(l)) = (self.tracking.as_ref(), found.as_mut()) {
+                // the next crop from the points as the model gave them; the smoothed ones
+                // are the answer
+                if let Some(r) = tr.settings.rect_from_points(&l.points) {
+                    if let (Some(cfg), Some(ms)) = (&settings.smoothing, ms) {
+                        smoother.apply(cfg, &mut l.points, ms);
+                    }
+                    next.push((r, smoother));
+                }
             }
             let tracked = detection.is_none();
             let detection = match detection {
@@ -642,6 +655,13 @@ impl Pipeline {
 
     /// Analyse one image (any pixel format).
     pub fn process(&mut self, image: &ImageView<'_>) -> Result<Analysis> {
+        self.process_at(image, None)
+    }
+
+    /// Analyse one frame of a video shown at `ms` milliseconds: as [`Pipeline::process`], and
+    /// followed objects' points are smoothed over time when the card asks
+    /// (`[landmarks.smoothing]`).
+    pub fn process_at(&mut self, image: &ImageView<'_>, ms: Option<f64>) -> Result<Analysis> {
         let (width, height) = (image.width(), image.height());
         let mut t = Timings::default();
         let mut clock = Stopwatch::start();
@@ -660,7 +680,7 @@ impl Pipeline {
             });
         };
         if matches!(self.post, Postprocess::Landmarks { .. }) {
-            return self.process_landmarks(image, t, clock);
+            return self.process_landmarks(image, t, clock, ms);
         }
         let transform = stage.session.prepare(image)?;
         t.preprocess += clock.lap();
