@@ -4,14 +4,17 @@
     python3 tools/make_landmark_refs.py
 
 Runs in `tools/.mp-venv` (mediapipe 0.10.14 with its own models, NumPy 1, OpenCV; made on first
-use). Photos are real (scikit-image's astronaut, committed in tests/data/imgproc), turned,
-mirrored and put side by side so the turned crops and several objects are exercised; each is
+use). Photos are real (scikit-image's astronaut, committed in tests/data/imgproc, and Grace
+Hopper's portrait from the matplotlib wheel), turned, mirrored and put side by side so the
+turned crops and several objects are exercised; each is
 written as PNG into `tests/data/landmarks/` and run through MediaPipe's own Python solution in
 static-image mode. The manifest holds every object's points in image pixels (`z` scaled by
 the image width, as MediaPipe normalizes it), so the tests need no Python.
 """
 import json
+import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -27,18 +30,39 @@ OUT = ROOT / "tests" / "data" / "landmarks"
 PNG9 = [cv2.IMWRITE_PNG_COMPRESSION, 9]
 
 
-def turned(img, angle, size):
-    """`img` turned by `angle` degrees about its center (replicated border), resized to size."""
+def turned(img, angle, size=None):
+    """`img` turned by `angle` degrees about its center (reflected border), resized to a square
+    of `size` (None: its own size)."""
     h, w = img.shape[:2]
     m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
     out = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-    return cv2.resize(out, (size, size), interpolation=cv2.INTER_AREA)
+    return out if size is None else cv2.resize(out, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def grace_hopper():
+    """Grace Hopper's portrait (US Navy, public domain), from the matplotlib wheel's sample data
+    (`pip download --no-deps`, nothing else fetched), as OpenCV decodes it."""
+    cache = ROOT / "tools" / ".cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    found = sorted(cache.glob("matplotlib-3.9.2-*.whl"))
+    if not found:
+        subprocess.check_call([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                               "--only-binary=:all:", "-d", str(cache), "matplotlib==3.9.2"])
+        found = sorted(cache.glob("matplotlib-3.9.2-*.whl"))
+    with zipfile.ZipFile(found[-1]) as z:
+        data = z.read("matplotlib/mpl-data/sample_data/grace_hopper.jpg")
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
 
 
 def photos():
     astro = cv2.imread(str(ROOT / "tests" / "data" / "imgproc" / "astronaut.png"))
     small = cv2.resize(astro, (320, 320), interpolation=cv2.INTER_AREA)
+    grace = grace_hopper()
+    h, w = grace.shape[:2]
+    grace = cv2.resize(grace, (320, round(h * 320 / w)), interpolation=cv2.INTER_AREA)
     return {
+        "grace_hopper": grace,
+        "grace_hopper_turned_25": turned(grace, 25),
         "astronaut_320": small,
         "astronaut_turned_35": turned(astro, 35, 320),
         "astronaut_turned_-60": turned(astro, -60, 320),
