@@ -795,6 +795,105 @@ mod tests {
     }
 
     #[test]
+    fn outputs_become_points_labels_and_world_points() {
+        use tensorcv_infer::ndarray::{ArrayD, IxDyn};
+        let card = ModelCard::parse(
+            r#"
+            labels = ["Right", "Left"]
+            [model]
+            task = "landmarks"
+            [landmarks]
+            output = "pts"
+            num_points = 2
+            values_per_point = 5
+            coordinates = "normalized"
+            score = "flag"
+            score_activation = "sigmoid"
+            label = "hand"
+            world = "world"
+            "#,
+            "m.toml",
+        )
+        .unwrap();
+        let s = LandmarkSettings::from_card(&card).unwrap();
+        let outputs = |flag: f32, hand: f32| {
+            let arr =
+                |shape: &[usize], v: Vec<f32>| ArrayD::from_shape_vec(IxDyn(shape), v).unwrap();
+            Outputs::new(
+                vec!["pts".into(), "flag".into(), "hand".into(), "world".into()],
+                vec![
+                    // (x, y, z, visibility logit, presence logit) × 2, normalized to the input
+                    arr(
+                        &[1, 10],
+                        vec![0.5, 0.5, 0.1, 0.0, 10.0, 1.0, 0.5, -0.2, 0.0, -10.0],
+                    ),
+                    arr(&[1, 1], vec![flag]),
+                    arr(&[1, 1], vec![hand]),
+                    arr(&[1, 6], vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6]),
+                ],
+            )
+            .unwrap()
+        };
+        // a 100x50 crop centered at (200, 100), turned a quarter clockwise, seen as 64x32
+        let roi = RotatedRect {
+            center: [200.0, 100.0],
+            size: [100.0, 50.0],
+            angle: std::f32::consts::FRAC_PI_2,
+        };
+        let labels = card.labels.clone();
+        let l = landmarks(&outputs(3.0, 0.9), &s, &labels, &roi, 64, 32)
+            .unwrap()
+            .unwrap();
+        // the input's center is the crop's; its right edge middle is 50 px down the turned x axis
+        assert!((l.points[0][0] - 200.0).abs() < 1e-4 && (l.points[0][1] - 100.0).abs() < 1e-4);
+        assert!((l.points[1][0] - 200.0).abs() < 1e-4 && (l.points[1][1] - 150.0).abs() < 1e-4);
+        // z: normalized by the input width, scaled as x is (the crop is 100 px wide)
+        assert!(
+            (l.points[0][2] - 0.1 * 100.0).abs() < 1e-4,
+            "{}",
+            l.points[0][2]
+        );
+        let vis = l.visibility.as_ref().unwrap();
+        assert!((vis[0] - 0.5).abs() < 1e-6 && (vis[1] - 0.5).abs() < 1e-6);
+        let pres = l.presence.as_ref().unwrap();
+        assert!(pres[0] > 0.99 && pres[1] < 0.01);
+        assert!((l.score.unwrap() - sigmoid(3.0)).abs() < 1e-6);
+        let (label, p) = l.label.clone().unwrap();
+        assert_eq!((label.as_str(), (p * 10.0).round()), ("Left", 9.0));
+        let (label, p) = landmarks(&outputs(3.0, 0.2), &s, &labels, &roi, 64, 32)
+            .unwrap()
+            .unwrap()
+            .label
+            .unwrap();
+        assert_eq!((label.as_str(), (p * 10.0).round()), ("Right", 8.0));
+        assert_eq!(l.world.as_ref().unwrap()[1], [0.4, 0.5, 0.6]);
+        let b = l.bbox();
+        assert!(
+            (b[1] - 100.0).abs() < 1e-4 && (b[3] - 150.0).abs() < 1e-4,
+            "{b:?}"
+        );
+        // under the presence threshold: no object
+        assert!(landmarks(&outputs(-3.0, 0.9), &s, &labels, &roi, 64, 32)
+            .unwrap()
+            .is_none());
+        // too few values for the points: an error naming the output
+        let short = Outputs::new(
+            vec!["pts".into(), "flag".into(), "hand".into(), "world".into()],
+            vec![
+                ArrayD::zeros(IxDyn(&[1, 3])),
+                ArrayD::zeros(IxDyn(&[1, 1])),
+                ArrayD::zeros(IxDyn(&[1, 1])),
+                ArrayD::zeros(IxDyn(&[1, 6])),
+            ],
+        )
+        .unwrap();
+        let e = landmarks(&short, &s, &labels, &roi, 64, 32)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'pts'") && e.contains("fewer"), "{e}");
+    }
+
+    #[test]
     fn card_errors_name_the_key() {
         let card = |t: &str| ModelCard::parse(t, "m.toml").unwrap();
         let e = LandmarkSettings::from_card(&card("[model]\nname='x'\n")).unwrap_err();
