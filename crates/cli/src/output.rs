@@ -531,6 +531,11 @@ pub fn inspect(
             spec.fit.to_string(),
             source(flags.fit.is_some(), c.fit.is_some(), "default"),
         ),
+        (
+            "resample",
+            spec.resample.to_string(),
+            source(false, c.resample.is_some(), "default"),
+        ),
     ];
     if json {
         let tensor = |t: &tensorcv_infer::TensorInfo| TensorRecord {
