@@ -164,9 +164,14 @@ pub struct TaskArgs {
     /// classes to report (1 to 10000)
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub top_k: Option<u64>,
-    /// lowest score reported, classification and detection (0 to 1)
+    /// lowest score reported, classification and detection; for landmarks, the lowest
+    /// presence (MediaPipe's min_tracking_confidence) (0 to 1)
     #[arg(long, value_name = "S", value_parser = parse_unit)]
     pub score_threshold: Option<f32>,
+    /// with a detector first (--roi-from, landmarks): its lowest score (MediaPipe's
+    /// min_detection_confidence) (0 to 1)
+    #[arg(long, value_name = "S", value_parser = parse_unit)]
+    pub detector_threshold: Option<f32>,
     /// overlap above which detections are merged (0 to 1)
     #[arg(long, value_name = "IOU", value_parser = parse_unit)]
     pub iou_threshold: Option<f32>,

@@ -26,6 +26,32 @@ pub fn load(
     threads: usize,
     tract_only: bool,
 ) -> Result<(Model, Origin)> {
+    load_with(spec, threads, tract_only, |card| amend(card, pre, task))
+}
+
+/// Load the detector `spec` of a two-stage run, its lowest score set to `threshold` when given
+/// (`--detector-threshold`).
+pub fn load_detector(
+    spec: &str,
+    threshold: Option<f32>,
+    threads: usize,
+    tract_only: bool,
+) -> Result<Model> {
+    let (model, _) = load_with(spec, threads, tract_only, |card| {
+        if let (Some(t), Some(table)) = (threshold, card.detection.as_mut()) {
+            table.insert("min_score".into(), toml::Value::Float(t as f64));
+        }
+        Ok(())
+    })?;
+    Ok(model)
+}
+
+fn load_with(
+    spec: &str,
+    threads: usize,
+    tract_only: bool,
+    amend: impl FnOnce(&mut ModelCard) -> Result<()>,
+) -> Result<(Model, Origin)> {
     let (mut file, name) = match tensorcv_zoo::find(spec) {
         Some(b) => {
             let what = format!("built-in '{}'", b.name);
@@ -51,7 +77,7 @@ pub fn load(
         CardSource::Metadata => Some("metadata".to_string()),
         CardSource::Defaults => None,
     };
-    amend(file.card_mut(), pre, task)?;
+    amend(file.card_mut())?;
     let model = file.build(&LoadOptions {
         threads,
         tract_only,
@@ -110,5 +136,9 @@ fn amend(card: &mut ModelCard, pre: &Preprocess, task: Option<&TaskArgs>) -> Res
         set(&mut card.detection, "max_detections", int(t.max_detections));
     }
     set(&mut card.segmentation, "threshold", float(t.threshold));
+    // a landmark model's presence threshold (MediaPipe's min_tracking_confidence)
+    if card.landmarks.is_some() {
+        set(&mut card.landmarks, "min_score", float(t.score_threshold));
+    }
     Ok(())
 }

@@ -4,7 +4,7 @@
 
 use crate::error::{Context, Error, Result};
 use crate::flags::{Background as BackgroundFlag, TaskArgs};
-use crate::load::load;
+use crate::load::{load, load_detector};
 use crate::sink::Stream;
 use crate::{output, warn, STOP};
 use std::io::Write;
@@ -101,9 +101,8 @@ impl<'a> RunPlan<'a> {
         // the detector first: its errors name it, not the main model
         let detector = match &args.roi_from {
             Some(det) => {
-                let pre = crate::flags::Preprocess::default();
-                let (model, _) =
-                    load(det, &pre, None, threads, args.tract_only).context("--roi-from")?;
+                let model = load_detector(det, args.detector_threshold, threads, args.tract_only)
+                    .context("--roi-from")?;
                 Postprocess::for_model(&model, Some(Task::Detection))
                     .context(format!("--roi-from: detector '{det}'"))?;
                 Some(model)
@@ -115,10 +114,9 @@ impl<'a> RunPlan<'a> {
         let detector = match (detector, card_detector(&model, spec)) {
             (Some(d), _) => Some(d),
             (None, Some(det)) => {
-                let pre = crate::flags::Preprocess::default();
                 let context = format!("the detector '{det}' named by the card of '{spec}'");
-                let (model, _) =
-                    load(&det, &pre, None, threads, args.tract_only).context(context.clone())?;
+                let model = load_detector(&det, args.detector_threshold, threads, args.tract_only)
+                    .context(context.clone())?;
                 Postprocess::for_model(&model, Some(Task::Detection)).context(context)?;
                 Some(model)
             }
@@ -136,6 +134,12 @@ impl<'a> RunPlan<'a> {
         };
         // check the models and settings once, before any input is opened
         plan.task = Some(plan.work()?.postprocess().task());
+        if args.detector_threshold.is_some() && plan.detector.is_none() {
+            return Err(Error::Usage(
+                "--detector-threshold is for runs with a detector first (--roi-from, landmarks)"
+                    .into(),
+            ));
+        }
         let landmark_flags = [
             ("--max-objects", args.max_objects.is_some()),
             ("--no-tracking", args.no_tracking),

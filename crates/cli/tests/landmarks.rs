@@ -176,6 +176,24 @@ fn landmark_flags_are_checked() {
             ],
             "--no-tracking",
         ),
+        (
+            vec![
+                "detect",
+                "--detector-threshold",
+                "0.5",
+                "tests/data/imgproc/astronaut.png",
+            ],
+            "--detector-threshold",
+        ),
+        (
+            vec![
+                "landmarks",
+                "--detector-threshold",
+                "1.5",
+                "tests/data/imgproc/astronaut.png",
+            ],
+            "1.5",
+        ),
     ] {
         let o = tensorcv(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
@@ -188,6 +206,17 @@ fn landmark_flags_are_checked() {
         "--json",
         "--max-objects",
         "1",
+        "tests/data/landmarks/astronaut_pair.png",
+    ]);
+    assert!(o.status.success());
+    assert_eq!(json_lines(&o)[0]["landmarks"].as_array().unwrap().len(), 1);
+    // the detector's threshold (MediaPipe's min_detection_confidence): the faces score 0.92
+    // and 0.94, so 0.93 keeps one
+    let o = tensorcv(&[
+        "landmarks",
+        "--json",
+        "--detector-threshold",
+        "0.93",
         "tests/data/landmarks/astronaut_pair.png",
     ]);
     assert!(o.status.success());
