@@ -237,8 +237,9 @@ pub struct TaskArgs {
     /// their landmarks (MediaPipe's static-image mode)
     #[arg(long)]
     pub no_tracking: bool,
-    /// landmarks on video, while following objects: run the detector every N frames as well
-    /// (1 to 1000000; default: only when an object is lost)
+    /// landmarks on video, while following objects: run the detector every N frames as well,
+    /// its crops replacing the followed ones they overlap (1 to 1000000; default: only when an
+    /// object is lost)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub redetect_every: Option<u64>,
     /// run decoding, preprocessing, inference and output one after another on one thread

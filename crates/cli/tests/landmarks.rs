@@ -132,6 +132,27 @@ fn tracking_holds_on_as_many_frames_as_mediapipe() {
     );
     // the face is about 100 px: a third of a pixel on average, under 2 px on any frame
     assert!(mean < 0.35 && max < 2.0, "mean {mean} px, worst {max} px");
+    // re-detecting every 5 frames: the detector's face is associated with the followed one
+    // (never two), and fewer frames go without the detector
+    let every5 = run(&["--redetect-every", "5"]);
+    let mut followed5 = 0;
+    for r in &every5 {
+        assert!(
+            r["landmarks"].as_array().unwrap().len() <= 1,
+            "{}",
+            r["frame"]
+        );
+        followed5 += r["detections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["tracked"] == true)
+            .count();
+    }
+    assert!(
+        followed5 < followed,
+        "{followed5} followed, {followed} without re-detection"
+    );
     // without tracking the detector must find the face in every frame, and loses it more
     let static_run = run(&["--no-tracking"]);
     let alone = static_run

@@ -460,7 +460,8 @@ impl Pipeline {
 
     /// Follow objects through a video (MediaPipe's tracking mode): each frame's landmarks give
     /// the next frame's crop (the card's `[landmarks.track]`), and the detector runs only while
-    /// fewer than the maximum objects are followed, or every `redetect_every` frames. Needs a
+    /// fewer than the maximum objects are followed, or every `redetect_every` frames (its crops
+    /// then replace the followed ones they overlap). Needs a
     /// landmark model with `[landmarks.track]` and a detector.
     pub fn with_tracking(mut self, redetect_every: Option<u64>) -> Result<Self> {
         self.set_tracking(redetect_every)?;
@@ -545,9 +546,13 @@ impl Pipeline {
             None => Vec::new(),
         };
         crops.truncate(max);
-        let redetect = self.tracking.as_ref().is_none_or(|tr| {
-            crops.len() < max || tr.redetect_every.is_some_and(|n| tr.frames % n == 0)
+        // every N frames the detector's crops replace the followed ones they overlap (drift
+        // is reset); otherwise it runs only while there is room for more objects
+        let forced = self.tracking.as_ref().is_some_and(|tr| {
+            tr.redetect_every
+                .is_some_and(|n| tr.frames.is_multiple_of(n))
         });
+        let redetect = self.tracking.is_none() || crops.len() < max || forced;
         if redetect {
             let transform = stage.session.prepare(image)?;
             t.preprocess += clock.lap();
@@ -559,11 +564,16 @@ impl Pipeline {
                 let Some(roi) = settings.roi.rect(d.bbox, &d.keypoints) else {
                     continue;
                 };
-                // an object followed already is not taken twice (MediaPipe's association)
+                // an object followed already is not taken twice (MediaPipe's association);
+                // on a forced re-detection the detector's crop replaces the followed one
                 let same = crops[..followed]
                     .iter()
-                    .any(|(_, r, _)| iou(r.bounds(), roi.bounds()) > 0.5);
-                if same {
+                    .position(|(_, r, _)| iou(r.bounds(), roi.bounds()) > 0.5);
+                if let Some(j) = same {
+                    if forced && crops[j].0.is_none() {
+                        crops[j].0 = Some(d);
+                        crops[j].1 = roi;
+                    }
                     continue;
                 }
                 if crops.len() >= max {
