@@ -100,6 +100,9 @@ pub fn render(record: &Record, json: bool) -> String {
             if let Some(seg) = &d.segmentation {
                 let _ = writeln!(out, "    {}", shares_line(&seg.classes));
             }
+            for o in d.outputs.iter().flatten() {
+                let _ = writeln!(out, "    {}", output_line(o));
+            }
         }
     }
     if let Some(found) = &record.landmarks {
@@ -138,15 +141,22 @@ pub fn render(record: &Record, json: bool) -> String {
     if let Some(outputs) = &record.outputs {
         let _ = writeln!(out, "{source}:");
         for o in outputs {
-            let shape = json_line(&o.shape);
-            let _ = writeln!(
-                out,
-                "  {} {} min {:.4} max {:.4} mean {:.4}",
-                o.name, shape, o.min, o.max, o.mean
-            );
+            let _ = writeln!(out, "  {}", output_line(o));
         }
     }
     out
+}
+
+/// An output summarised: `name [shape] min … max … mean …`.
+fn output_line(o: &tensorcv_tasks::record::OutputRecord) -> String {
+    format!(
+        "{} {} min {:.4} max {:.4} mean {:.4}",
+        o.name,
+        json_line(&o.shape),
+        o.min,
+        o.max,
+        o.mean
+    )
 }
 
 /// A class's label, or `class N`.

@@ -288,3 +288,25 @@ fn smoothing_from_the_card_follows_the_face_without_jumping() {
     assert!(diffs.iter().any(|&d| d > 0.05), "smoothing changed nothing");
     assert!(max < 8.0, "smoothing lags {max} px");
 }
+
+#[test]
+fn a_second_model_with_no_task_keeps_its_outputs_per_region() {
+    // the shapes classifier without its card: a model with no task
+    let dir = scratch("raw-second");
+    std::fs::copy(root().join("models/shapes.onnx"), dir.join("raw.onnx")).unwrap();
+    let model = dir.join("raw.onnx");
+    let o = tensorcv(&[
+        "run",
+        "--json",
+        "-m",
+        model.to_str().unwrap(),
+        "--roi-from",
+        "face",
+        "tests/data/imgproc/astronaut.png",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = &json_lines(&o)[0];
+    let outputs = r["detections"][0]["outputs"].as_array().unwrap();
+    assert_eq!(outputs[0]["shape"], serde_json::json!([1, 3]));
+    assert!((outputs[0]["mean"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-3);
+}

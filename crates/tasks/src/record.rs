@@ -88,6 +88,9 @@ pub struct DetectionRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keypoints: Option<Vec<[f64; 2]>>,
     pub label: Option<String>,
+    /// the second model's outputs in this region, summarised (a model with no task)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<Vec<OutputRecord>>,
     /// the crop the second model saw, `[x1, y1, x2, y2]`
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<[usize; 4]>,
@@ -231,20 +234,7 @@ impl Record {
             Outcome::Detections(found) => {
                 self.detections = Some(found.iter().map(DetectionRecord::new).collect())
             }
-            Outcome::Outputs(outputs) => {
-                self.outputs = Some(
-                    outputs
-                        .iter()
-                        .map(|o| OutputRecord {
-                            max: o.max as f64,
-                            mean: round(o.mean, 6),
-                            min: o.min as f64,
-                            name: o.name.clone(),
-                            shape: o.shape.clone(),
-                        })
-                        .collect(),
-                )
-            }
+            Outcome::Outputs(outputs) => self.outputs = Some(output_records(outputs)),
             Outcome::Segmentation(_) => {}
             Outcome::Landmarks(found) => {
                 self.landmarks = Some(found.iter().map(LandmarkRecord::new).collect())
@@ -284,7 +274,9 @@ impl Record {
                                     mask: None,
                                 })
                             }
-                            Outcome::Outputs(_) | Outcome::Regions(_) | Outcome::Landmarks(_) => {}
+                            // a second model with no task: its outputs summarised per region
+                            Outcome::Outputs(o) => entry.outputs = Some(output_records(o)),
+                            Outcome::Regions(_) | Outcome::Landmarks(_) => {}
                         }
                         entry
                     })
@@ -336,12 +328,26 @@ impl DetectionRecord {
                     .collect()
             }),
             label: d.label.clone(),
+            outputs: None,
             region: None,
             score: round(d.score as f64, 5),
             segmentation: None,
             tracked: None,
         }
     }
+}
+
+fn output_records(outputs: &[crate::pipeline::OutputSummary]) -> Vec<OutputRecord> {
+    outputs
+        .iter()
+        .map(|o| OutputRecord {
+            max: o.max as f64,
+            mean: round(o.mean, 6),
+            min: o.min as f64,
+            name: o.name.clone(),
+            shape: o.shape.clone(),
+        })
+        .collect()
 }
 
 fn class_records(classes: &[Class]) -> Vec<ClassRecord> {
