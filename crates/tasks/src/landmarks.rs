@@ -89,7 +89,8 @@ impl RotatedRect {
     }
 }
 
-fn bounding_box<'a>(points: impl Iterator<Item = &'a [f32; 2]>) -> [f32; 4] {
+/// The box `[x1, y1, x2, y2]` around points (`x`, `y` first in each).
+fn bounding_box<'a, const N: usize>(points: impl Iterator<Item = &'a [f32; N]>) -> [f32; 4] {
     points.fold(
         [
             f32::INFINITY,
@@ -190,7 +191,8 @@ impl RoiSettings {
 
     /// The crop for a box `[x1, y1, x2, y2]` and its points (source pixels). `None` when the
     /// rotation needs a point that is not there or the box is empty.
-    pub fn rect(&self, bbox: [f32; 4], points: &[[f32; 2]]) -> Option<RotatedRect> {
+    pub fn rect<const N: usize>(&self, bbox: [f32; 4], points: &[[f32; N]]) -> Option<RotatedRect> {
+        const { assert!(N >= 2, "points are [x, y, ...]") };
         let angle = match self.rotation {
             Some([a, b]) => {
                 let (p, q) = (points.get(a)?, points.get(b)?);
@@ -229,15 +231,14 @@ impl RoiSettings {
     /// `RectTransformationCalculator`): the box around `points` (or the subset named by
     /// [`RoiSettings::points`]), turned by the rotation points.
     pub fn rect_from_points(&self, points: &[[f32; 3]]) -> Option<RotatedRect> {
-        let flat: Vec<[f32; 2]> = points.iter().map(|p| [p[0], p[1]]).collect();
-        let subset: Vec<[f32; 2]> = match &self.points {
-            Some(ix) => ix.iter().filter_map(|&i| flat.get(i).copied()).collect(),
-            None => flat.clone(),
+        let bbox = match &self.points {
+            Some(ix) => bounding_box(ix.iter().filter_map(|&i| points.get(i))),
+            None => bounding_box(points.iter()),
         };
-        if subset.is_empty() {
+        if !(bbox[0] <= bbox[2] && bbox[1] <= bbox[3]) {
             return None;
         }
-        self.rect(bounding_box(subset.iter()), &flat)
+        self.rect(bbox, points)
     }
 }
 
@@ -346,13 +347,7 @@ impl Smoother {
         if self.filters.len() != points.len() {
             self.filters = vec![[OneEuro::default(); 3]; points.len()];
         }
-        let b = bounding_box(
-            points
-                .iter()
-                .map(|p| [p[0], p[1]])
-                .collect::<Vec<_>>()
-                .iter(),
-        );
+        let b = bounding_box(points.iter());
         let size = (((b[2] - b[0]) + (b[3] - b[1])) as f64 / 2.0).max(1e-6);
         for (p, f) in points.iter_mut().zip(&mut self.filters) {
             for c in 0..3 {
@@ -561,8 +556,7 @@ pub struct Landmarks {
 impl Landmarks {
     /// The box `[x1, y1, x2, y2]` around the points.
     pub fn bbox(&self) -> [f32; 4] {
-        let pts: Vec<[f32; 2]> = self.points.iter().map(|p| [p[0], p[1]]).collect();
-        bounding_box(pts.iter())
+        bounding_box(self.points.iter())
     }
 }
 
@@ -742,10 +736,10 @@ mod tests {
             scale: [2.0, 2.0],
             ..RoiSettings::default()
         };
-        let r = s.rect([10.0, 10.0, 30.0, 50.0], &[]).unwrap();
+        let r = s.rect::<2>([10.0, 10.0, 30.0, 50.0], &[]).unwrap();
         assert_eq!(r.center, [20.0, 10.0]);
         assert_eq!(r.size, [80.0, 80.0]);
-        assert!(s.rect([10.0, 10.0, 10.0, 10.0], &[]).is_none());
+        assert!(s.rect::<2>([10.0, 10.0, 10.0, 10.0], &[]).is_none());
     }
 
     #[test]
