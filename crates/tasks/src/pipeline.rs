@@ -509,14 +509,6 @@ impl Pipeline {
                 .is_some_and(|s| s.track.is_some())
     }
 
-    /// Forget the objects followed (a new video).
-    pub fn reset_tracking(&mut self) {
-        if let Some(t) = self.tracking.as_mut() {
-            t.rois.clear();
-            t.frames = 0;
-        }
-    }
-
     /// A landmark model after a detector (and the tracked crops of the last frame).
     fn process_landmarks(
         &mut self,
