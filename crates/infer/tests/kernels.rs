@@ -1183,3 +1183,144 @@ fn channel_scales_match_tracts_mul() {
         assert_eq!(ours, theirs, "{what}");
     }
 }
+
+/// `y`'s PReLU as tract-onnx expands ONNX `PRelu` (`Iff(0 > x, x * alpha, x)`), or in the
+/// other form (`Iff(x > 0, x, x * alpha)`).
+fn prelu(
+    m: &mut TypedModel,
+    y: OutletId,
+    alpha: Tensor,
+    negative_form: bool,
+    name: &str,
+) -> OutletId {
+    use tract_onnx::tract_core::ops::binary::TypedBinOp;
+    use tract_onnx::tract_core::ops::logic::{comp_gt, Iff};
+    let rank = m.outlet_fact(y).unwrap().rank();
+    // (tract-onnx adds the leading axes, as here)
+    let mut alpha = alpha;
+    while alpha.rank() < rank {
+        alpha.insert_axis(0).unwrap();
+    }
+    let a = m.add_const(format!("{name}.alpha"), alpha).unwrap();
+    let ab = m
+        .wire_node(format!("{name}.mul"), math::mul(), &[y, a])
+        .unwrap()[0];
+    let zero = tensor0(0f32).broadcast_into_rank(rank).unwrap();
+    let zero = m.add_const(format!("{name}.zero"), zero).unwrap();
+    let (test_inputs, branches) = if negative_form {
+        ([zero, y], [ab, y])
+    } else {
+        ([y, zero], [y, ab])
+    };
+    let test = m
+        .wire_node(
+            format!("{name}.test"),
+            TypedBinOp(comp_gt(), None),
+            &test_inputs,
+        )
+        .unwrap()[0];
+    m.wire_node(
+        format!("{name}.iff"),
+        Iff,
+        &[test, branches[0], branches[1]],
+    )
+    .unwrap()[0]
+}
+
+/// PReLUs on channels-first, channels-last and flat tensors, with one slope per channel or
+/// one for all, in both of the forms of the expansion: one op each, the same numbers as
+/// tract's three, and the same on two threads as on one.
+#[test]
+fn prelus_match_tracts_expansion() {
+    use std::sync::Arc;
+    use tensorcv_kernels::team::Team;
+    let team = Team::new(2).map(Arc::new);
+    let cases: [(&[usize], &[usize], bool); 7] = [
+        (&[1, 16, 24, 24], &[16, 1, 1], true),
+        (&[1, 7, 5, 9], &[1, 7, 1, 1], false),
+        (&[1, 12, 12, 37], &[37], true),
+        (&[2, 33, 6, 6], &[1], true),
+        (&[1, 64, 128, 128], &[64, 1, 1], true),
+        (&[5, 300], &[300], false),
+        (&[1, 8, 9, 10], &[], true),
+    ];
+    for (i, &(shape, alpha_shape, negative)) in cases.iter().enumerate() {
+        let mut m = TypedModel::default();
+        let x = m.add_source("x", f32::fact(shape)).unwrap();
+        let n: usize = alpha_shape.iter().product();
+        let alpha = tract_ndarray::ArrayD::from_shape_vec(alpha_shape, random(n, 60 + i as u32))
+            .unwrap()
+            .into_tensor();
+        let y = prelu(&mut m, x, alpha, negative, "p");
+        m.select_output_outlets(&[y]).unwrap();
+        let input = tract_ndarray::ArrayD::from_shape_vec(
+            shape,
+            random(shape.iter().product(), 61 + i as u32),
+        )
+        .unwrap()
+        .into_tensor();
+        let what = format!("prelu case {i}: {shape:?} by {alpha_shape:?}");
+        let (ours, theirs, replaced) = both(m.clone(), &input);
+        assert_eq!(replaced.prelus, 1, "{what}: not replaced");
+        assert_eq!(ours, theirs, "{what}");
+        if let Some(team) = &team {
+            m.declutter().unwrap();
+            accelerate(&mut m).unwrap();
+            let (one, two) = one_and_two_threads(m, &input, team);
+            assert_eq!(one, two, "{what}: threads");
+        }
+    }
+}
+
+/// A PReLU that is not one (a slope tensor shaped like neither a channel nor a scalar, a
+/// product read twice) is left to tract.
+#[test]
+fn near_prelus_stay_tracts() {
+    let mut m = TypedModel::default();
+    let x = m.add_source("x", f32::fact([1, 4, 6, 6])).unwrap();
+    let alpha = tract_ndarray::Array3::from_shape_vec((4, 6, 1), random(24, 5))
+        .unwrap()
+        .into_tensor();
+    let y = prelu(&mut m, x, alpha, true, "p");
+    m.select_output_outlets(&[y]).unwrap();
+    let input = tract_ndarray::Array4::from_shape_vec((1, 4, 6, 6), random(144, 6))
+        .unwrap()
+        .into_tensor();
+    let (ours, theirs, replaced) = both(m, &input);
+    assert_eq!(replaced.prelus, 0);
+    assert_eq!(ours, theirs);
+
+    let mut m = TypedModel::default();
+    let x = m.add_source("x", f32::fact([1, 4, 6, 6])).unwrap();
+    let y = prelu(&mut m, x, tensor3(&[[[0.25f32]]]), true, "p");
+    let product = m.node(y.node).inputs[1];
+    m.select_output_outlets(&[y, product]).unwrap();
+    let (ours, theirs, replaced) = both_outputs(m, &[input]);
+    assert_eq!(replaced.prelus, 0);
+    assert_eq!(ours, theirs);
+}
+
+/// A PReLU between tensorcv's ops on a small plane switches to channels last with them.
+#[test]
+fn prelus_join_channels_last_tails() {
+    let (c, e, h) = (16usize, 48usize, 14usize);
+    let mut m = TypedModel::default();
+    let x = m.add_source("x", f32::fact([c, h, h])).unwrap();
+    let mut y = einsum(&mut m, x, c, e, "expand");
+    let slopes = tract_ndarray::Array3::from_shape_vec((e, 1, 1), random(e, 7))
+        .unwrap()
+        .into_tensor();
+    y = prelu(&mut m, y, slopes, true, "p1");
+    y = depthwise(&mut m, y, e, 1, "dw");
+    y = relu6(&mut m, y, "dw");
+    y = einsum(&mut m, y, e, c, "project");
+    m.select_output_outlets(&[y]).unwrap();
+    let input = tract_ndarray::Array3::from_shape_vec((c, h, h), random(c * h * h, 8))
+        .unwrap()
+        .into_tensor();
+    let (ours, theirs, replaced) = both(m, &input);
+    assert_eq!(replaced.prelus, 1, "{replaced:?}");
+    // expand, the PReLU, the depthwise convolution and the projection
+    assert_eq!(replaced.channels_last, 4, "{replaced:?}");
+    assert_within(&ours, &theirs, 1e-5, "prelu in a channels-last tail");
+}

@@ -2,7 +2,8 @@
 //!
 //! The numerics behind tensorcv's operators, with no model format and no tract: `f32`
 //! matrix products with fused epilogues ([`gemm`]), depthwise convolution and max pooling
-//! ([`depthwise`]), channel-axis transposes and per-channel scaling ([`channels`]), the
+//! ([`depthwise`]), channel-axis transposes and per-channel scaling ([`channels`]), PReLU
+//! ([`activation`]), the
 //! instruction-set layer they are all written over ([`isa`]), and the thread team that splits
 //! them ([`team`], [`parallel`]). `tensorcv-infer` wraps them as tract operators.
 //!
@@ -25,6 +26,7 @@
 //! assert_eq!(out, [1.5, 2.5, 3.5, 2.5, 3.5, 6.5]);
 //! ```
 
+pub mod activation;
 pub mod channels;
 pub mod conv;
 pub mod depthwise;

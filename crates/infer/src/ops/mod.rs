@@ -13,6 +13,7 @@
 //!   stay in cache;
 //! - [`MaxPool2d`], max pooling (BlazeFace's 2×2 pools);
 //! - [`Resize2d`], resizing of the two spatial axes (the segmenter's upsampling decoder);
+//! - [`Prelu`], PReLU / LeakyReLU with a slope per channel (tract expands it into three ops);
 //! - [`MoveChannels`], a channel axis moved between first and last, and [`ScaleChannels`], a
 //!   channels-last tensor times per-channel factors computed in the graph (squeeze-and-excite).
 //!
@@ -21,6 +22,7 @@
 //! multiply-adds and how to compute; checking the input facts, allocating the output and
 //! reading the inputs as `f32` are written once.
 
+mod activation;
 pub(crate) mod channels;
 mod conv;
 mod depthwise;
@@ -29,6 +31,7 @@ mod pointwise;
 mod pool;
 mod resize;
 
+pub use activation::Prelu;
 pub use channels::{MoveChannels, ScaleChannels};
 pub use conv::Conv2d;
 pub use depthwise::DepthwiseConv;

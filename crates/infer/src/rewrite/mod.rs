@@ -8,6 +8,7 @@
 //! [`LoadOptions::tract_only`](crate::LoadOptions) skips all of it, to compare with tract's
 //! own operators; tests run both on random inputs and compare.
 
+mod activation;
 mod channels;
 mod conv;
 mod depthwise;
@@ -16,7 +17,7 @@ mod pointwise;
 mod pool;
 mod resize;
 
-use crate::ops::{Conv2d, DepthwiseConv, InvertedResidual, MoveChannels, PointwiseConv};
+use crate::ops::{Conv2d, DepthwiseConv, InvertedResidual, MoveChannels, PointwiseConv, Prelu};
 use tensorcv_kernels::depthwise::{Geometry, MAX_TAPS};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::format_err;
@@ -51,6 +52,8 @@ pub struct Replaced {
     pub scales: usize,
     /// resizes
     pub resizes: usize,
+    /// PReLUs (comparison, product and select) made one op
+    pub prelus: usize,
 }
 
 impl Replaced {
@@ -64,6 +67,7 @@ impl Replaced {
             + self.resizes
             + self.moves
             + self.scales
+            + self.prelus
     }
 }
 
@@ -74,7 +78,10 @@ pub(crate) type Replacement<Op> = (Op, TVec<OutletId>, Vec<usize>);
 /// Put tensorcv's ops in place of the tract nodes they run faster. Call on a decluttered model,
 /// before tract's `optimize()` (codegen), which then leaves them alone.
 pub fn accelerate(model: &mut TypedModel) -> TractResult<Replaced> {
-    let mut replaced = Replaced::default();
+    let mut replaced = Replaced {
+        prelus: fold_prelus(model)?,
+        ..Replaced::default()
+    };
     for id in model.eval_order()? {
         let node = model.node(id);
         let (op, inputs, absorbed): Replacement<Box<dyn TypedOp>> =
@@ -131,6 +138,28 @@ pub fn accelerate(model: &mut TypedModel) -> TractResult<Replaced> {
     replaced.channels_last = channels_last_tails(model)?;
     replaced.moves = move_channels(model)?;
     Ok(replaced)
+}
+
+/// Put [`Prelu`] in place of tract's expansion of each PReLU. Returns the PReLUs replaced.
+fn fold_prelus(model: &mut TypedModel) -> TractResult<usize> {
+    let mut folded = 0;
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some((op, x, others)) = activation::replace(model, node)? else {
+            continue;
+        };
+        let mut patch = TypedModelPatch::new("tensorcv prelu");
+        let tap = patch.tap_model(model, x)?;
+        let y = patch.wire_node(format!("{}.tensorcv", node.name), op, &[tap])?[0];
+        patch.shunt_outside(model, OutletId::new(id, 0), y)?;
+        patch.obliterate(id)?;
+        for n in others {
+            patch.obliterate(n)?;
+        }
+        patch.apply(model)?;
+        folded += 1;
+    }
+    Ok(folded)
 }
 
 /// Put [`MoveChannels`] in place of tract's moves of a channel axis. Returns the moves
@@ -353,6 +382,19 @@ fn channels_last_tails(model: &mut TypedModel) -> TractResult<usize> {
             }
         }
     }
+    // a PReLU of a switched op's output switches with it
+    for &id in &order {
+        let node = model.node(id);
+        if let (Some(p), [i]) = (node.op_as::<Prelu>(), &node.inputs[..]) {
+            let shape = concrete(model.outlet_fact(*i)?)?;
+            if members.contains(&i.node)
+                && p.with_channels_last().is_ok()
+                && small(&shape, shape[shape.len() - 2..].iter().product())
+            {
+                members.insert(id);
+            }
+        }
+    }
     // a depthwise convolution is where most of the gain is
     if !members
         .iter()
@@ -397,6 +439,11 @@ fn channels_last_tails(model: &mut TypedModel) -> TractResult<usize> {
         let first_out = !inside && !last_out && pw.is_some_and(|pw| !pw.has_residual());
         let op: Box<dyn TypedOp> = match (pw, node.op_as::<Reduce>()) {
             (Some(pw), _) => Box::new(pw.with_layouts(true, !first_out)?),
+            (None, _) if node.op_is::<Prelu>() => Box::new(
+                node.op_as::<Prelu>()
+                    .expect("a PReLU")
+                    .with_channels_last()?,
+            ),
             (None, Some(r)) => {
                 let rank = model.outlet_fact(outlet)?.rank();
                 Box::new(Reduce::new(tvec![rank - 3, rank - 2], r.reducer))
