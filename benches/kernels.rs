@@ -220,9 +220,36 @@ fn kernels(c: &mut Criterion) {
     }
 }
 
+/// PReLU (face_landmark's first stage: 16 channels of 96×96, channels first; a 7×7 stage
+/// channels last), against the plain loop.
+fn prelu(c: &mut Criterion) {
+    use tensorcv_kernels::activation;
+    use tensorcv_kernels::Level;
+    for (name, channels, plane) in [
+        ("16x96x96_first", 16usize, 96 * 96),
+        ("7x7x128_last", 128, 1),
+    ] {
+        let pixels = if plane == 1 { 49 } else { 1 };
+        let x = random(channels * plane * pixels, 3);
+        let alpha = random(channels, 4);
+        let mut out = vec![0f32; x.len()];
+        c.bench_function(&format!("kernels/prelu/{name}/tensorcv"), |b| {
+            b.iter(|| activation::prelu(Level::best(), &x, &alpha, plane, &mut out).unwrap())
+        });
+        c.bench_function(&format!("kernels/prelu/{name}/loop"), |b| {
+            b.iter(|| {
+                for (i, (o, &v)) in out.iter_mut().zip(&x).enumerate() {
+                    let a = alpha[(i / plane) % channels];
+                    *o = if v < 0.0 { a * v } else { v };
+                }
+            })
+        });
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30);
-    targets = kernels
+    targets = kernels, prelu
 }
 criterion_main!(benches);

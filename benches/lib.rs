@@ -34,6 +34,7 @@ pub fn bench_models() -> Vec<PathBuf> {
     let mut models = [
         "face_detection_short_range.onnx",
         "selfie_segmentation.onnx",
+        "face_landmark.onnx",
         "emotion.onnx",
         "emotion_int8.onnx",
         "shapes.onnx",

