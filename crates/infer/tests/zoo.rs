@@ -312,14 +312,83 @@ fn tflite_loads_directly_and_unsupported_ops_are_named() {
     let sum: f32 = p.iter().sum();
     assert!((sum - 1.0).abs() <= 3.0 / 256.0, "{p}");
 
-    let e = Model::load(root().join("tests/data/models/shapes_fp16.tflite"))
+    // float16 weights (behind DEQUANTIZE) are widened as the file loads: the same answer
+    let fp16 = Model::load(root().join("tests/data/models/shapes_fp16.tflite")).unwrap();
+    let (out, _) = fp16.session().unwrap().run(&photo.view()).unwrap();
+    let p16 = out.by_index(0).unwrap();
+    assert_eq!(top1(p16.as_slice().unwrap()), 1, "a square: {p16}");
+
+    let e = Model::load(root().join("tests/data/tflite/depth_to_space.tflite"))
         .unwrap_err()
         .to_string();
+    assert!(e.contains("DEPTH_TO_SPACE (node '"), "{e}");
     assert!(
-        e.contains("DEQUANTIZE") && e.contains("nodes, first '"),
+        e.contains("depth_to_space.tflite") && !e.contains('\n'),
         "{e}"
     );
-    assert!(e.contains("shapes_fp16.tflite") && !e.contains('\n'), "{e}");
+}
+
+/// MediaPipe's way of storing a model: float16 weights and PReLU slopes behind DEQUANTIZE
+/// operators, PRELU, a float MEAN (global average pooling): the TFLite interpreter's reference
+/// kernels' answers (`tools/make_tflite_refs.py`), with tensorcv's kernels (the lowered PRELU
+/// found by the PReLU rewrite) at 1 and 2 threads, and with tract's operators alone.
+#[test]
+fn float16_prelu_tflite_matches_the_tflite_interpreter() {
+    let dir = root().join("tests/data/tflite");
+    let card = ModelCard::parse(
+        "[input]\nchannels = \"rgb\"\nrange = \"[-1,1]\"\ninterpolation = \"linear\"\nfit = \"stretch\"\n",
+        "test.toml",
+    )
+    .unwrap();
+    let load = |threads: usize, tract_only: bool| {
+        Model::load_with(
+            dir.join("prelu_fp16.tflite"),
+            LoadOptions {
+                card: Some(card.clone()),
+                threads,
+                tract_only,
+                ..LoadOptions::default()
+            },
+        )
+        .unwrap()
+    };
+    let models = [load(1, false), load(2, false), load(1, true)];
+    let mut checked_profile = false;
+    for photo in ["astronaut", "chelsea", "coffee"] {
+        let img = imread(
+            root().join(format!("tests/data/imgproc/{photo}.png")),
+            &DecodeOptions::default(),
+        )
+        .unwrap();
+        let (_, want_input) = npy(&dir.join(format!("prelu_fp16_{photo}_input.npy")));
+        let (shape, want) = npy(&dir.join(format!("prelu_fp16_{photo}_tflite.npy")));
+        let mut answers = Vec::new();
+        for model in &models {
+            let mut session = model.session().unwrap();
+            let input = session.preprocess(&img.view()).unwrap().clone();
+            let d = max_abs(&values(input.data()), &want_input);
+            assert!(d <= 1e-6, "{photo}: input differs by {d}");
+            if !checked_profile {
+                let profile = model.profile(&input, 2).unwrap();
+                assert!(
+                    profile.iter().any(|op| op.op == "Prelu(tensorcv)"),
+                    "the lowered PRELU runs on tensorcv's kernel: {profile:?}"
+                );
+                checked_profile = true;
+            }
+            let out = session.run_tensor(&input).unwrap();
+            let got = out.by_index(0).unwrap();
+            assert_eq!(got.shape(), &shape[..], "{photo}");
+            let got = got.as_slice().unwrap().to_vec();
+            let d = max_abs(&got, &want);
+            assert!(
+                d <= 1e-5,
+                "{photo}: differs from TFLite by {d}: {got:?} / {want:?}"
+            );
+            answers.push(got);
+        }
+        assert_eq!(answers[0], answers[1], "{photo}: 1 and 2 threads");
+    }
 }
 
 #[test]
@@ -408,4 +477,68 @@ fn batches_and_threads_give_the_same_numbers() {
             });
         }
     });
+}
+
+/// MediaPipe's BlazeFace as the wheel ships it (`.tflite`, float16 weights behind 74
+/// DEQUANTIZEs), loaded directly with the zoo's card: the TFLite interpreter's outputs (the
+/// zoo's `tf` references are exactly this file run by TFLite) within the zoo's 1e-4, at 1 and 2
+/// threads.
+#[test]
+fn mediapipe_float16_tflite_matches_the_tflite_interpreter() {
+    let refs = root().join("tests/data/models");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(refs.join("manifest.json")).unwrap())
+            .unwrap();
+    let card_text =
+        std::fs::read_to_string(root().join("models/face_detection_short_range.toml")).unwrap();
+    let card = ModelCard::parse(&card_text, "face_detection_short_range.toml").unwrap();
+    let load = |threads: usize| {
+        Model::load_with(
+            root().join("tests/data/tflite/face_detection_short_range.tflite"),
+            LoadOptions {
+                card: Some(card.clone()),
+                threads,
+                ..LoadOptions::default()
+            },
+        )
+        .unwrap()
+    };
+    let (one, two) = (load(1), load(2));
+    assert_eq!(one.info().format, Format::Tflite);
+    let mut cases = 0;
+    for case in manifest["cases"].as_array().unwrap() {
+        if case["model"] != "face" {
+            continue;
+        }
+        cases += 1;
+        let image = case["image"].as_str().unwrap();
+        let img = imread(root().join(image), &DecodeOptions::default()).unwrap();
+        let input = one
+            .session()
+            .unwrap()
+            .preprocess(&img.view())
+            .unwrap()
+            .clone();
+        let (a, b) = (
+            one.run_tensor(&input).unwrap(),
+            two.run_tensor(&input).unwrap(),
+        );
+        for (name, refs_of) in case["outputs"].as_object().unwrap() {
+            let (shape, want) = npy(&refs.join(refs_of["tf"].as_str().unwrap()));
+            let got = a.get(name).unwrap();
+            assert_eq!(got.shape(), &shape[..], "{image} {name}");
+            // the zoo's rule: 1e-4, relative beyond 1 (logits, box regressors)
+            let ratio = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs() / (1e-4 * b.abs().max(1.0)))
+                .fold(0f32, f32::max);
+            assert!(
+                ratio <= 1.0,
+                "{image} {name}: {ratio} x 1e-4 (relative beyond 1) from TFLite"
+            );
+            assert_eq!(got, b.get(name).unwrap(), "{image} {name}: 1 and 2 threads");
+        }
+    }
+    assert!(cases >= 3, "{cases} face cases");
 }

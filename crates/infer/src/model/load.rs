@@ -272,6 +272,9 @@ fn parse(bytes: &[u8], what: &str) -> Result<ModelFile> {
             )
         }
         Format::Tflite => {
+            // float16 weights widened and PRELU made MAXIMUM, for tract-tflite to read
+            let lowered = crate::tflite::lower(bytes);
+            let bytes = lowered.as_ref().map_or(bytes, |l| &l.bytes[..]);
             let mut model = tract_tflite::tflite()
                 .model_for_read(&mut std::io::Cursor::new(bytes))
                 .map_err(|e| {
@@ -289,6 +292,11 @@ fn parse(bytes: &[u8], what: &str) -> Result<ModelFile> {
                         }
                     }
                 })?;
+            if let Some(lowered) = &lowered {
+                crate::tflite::expand_prelus(&mut model, &lowered.prelus)
+                    .map_err(|e| load_err(&e))?;
+            }
+            crate::tflite::mend_float_scales(&mut model).map_err(|e| load_err(&e))?;
             mend_quantized_ops(bytes, &mut model).map_err(|e| load_err(&e))?;
             (model, None)
         }

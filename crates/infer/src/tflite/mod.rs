@@ -1,5 +1,9 @@
-//! `.tflite` specifics: naming the operators tract-tflite lacks, and mending two quantized
+//! `.tflite` specifics: lowering two operators tract-tflite lacks into ones it has
+//! ([`lower`]), naming the operators it still cannot translate, and mending two quantized
 //! operators that tract-tflite 0.23.9 translates wrongly.
+
+mod lower;
+pub(crate) use lower::{expand_prelus, lower};
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
@@ -300,6 +304,31 @@ pub(crate) fn mend_quantized_ops(bytes: &[u8], model: &mut TypedModel) -> TractR
             model.node_mut(last).name = format!("{}.translated", op.name);
             model.node_mut(id).name = op.name.clone();
         }
+    }
+    Ok(())
+}
+
+/// Mend what tract-tflite 0.23.9 gets wrong with float `MEAN`: it divides the sum with
+/// tract's `Scale`, which rounds its result to a whole number even in `f32` (a mean of 0.37
+/// becomes 0). Every `Scale` of a float value becomes a plain product.
+pub(crate) fn mend_float_scales(model: &mut TypedModel) -> TractResult<()> {
+    let scales: Vec<usize> = model
+        .nodes()
+        .iter()
+        .filter(|n| {
+            n.op_as::<TypedBinOp>()
+                .is_some_and(|b| b.0.name() == "Scale" && b.1.is_none())
+                && n.inputs.len() == 2
+                && model
+                    .outlet_fact(n.inputs[1])
+                    .is_ok_and(|f| f.datum_type.is_float())
+        })
+        .map(|n| n.id)
+        .collect();
+    for id in scales {
+        let node = model.node(id);
+        let patch = TypedModelPatch::replace_single_op(model, node, &node.inputs, math::mul())?;
+        patch.apply(model)?;
     }
     Ok(())
 }
