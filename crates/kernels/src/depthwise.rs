@@ -1137,13 +1137,14 @@ unsafe fn row_block<
     const KW: usize,
     const S: usize,
     const V: usize,
+    const TAIL: bool,
 >(
     rows: &[*const f32; KH],
     out: *mut f32,
     a: &ChannelsLast,
     oy: usize,
     inner: &std::ops::Range<usize>,
-    ch: usize,
+    (ch, n): (usize, usize),
 ) {
     const P: usize = 4;
     let g = a.geo;
@@ -1151,14 +1152,22 @@ unsafe fn row_block<
     let (lo, hi) = a.clamp.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
     // SAFETY: this function's contract (its `# Safety`), which its caller upholds
     unsafe {
+        // a tail block (`TAIL`, one vector): its first `n` channels, loaded and stored masked
+        let load = |p: *const f32| {
+            if TAIL {
+                L::load_first(p, n)
+            } else {
+                L::load(p)
+            }
+        };
         let (lo, hi) = (L::splat(lo), L::splat(hi));
         let w = a.weights.as_ptr().add(ch);
         let wv: [[[L; V]; KW]; KH] = std::array::from_fn(|ky| {
             std::array::from_fn(|kx| {
-                std::array::from_fn(|v| L::load(w.add((ky * KW + kx) * c + v * L::N)))
+                std::array::from_fn(|v| load(w.add((ky * KW + kx) * c + v * L::N)))
             })
         });
-        let bias: [L; V] = std::array::from_fn(|v| L::load(a.bias.as_ptr().add(ch + v * L::N)));
+        let bias: [L; V] = std::array::from_fn(|v| load(a.bias.as_ptr().add(ch + v * L::N)));
         let dst = out.add(oy * g.out_w * c + ch);
         let mut ox = 0;
         macro_rules! tile {
@@ -1174,7 +1183,7 @@ unsafe fn row_block<
                             continue;
                         }
                         let col = row.wrapping_add(j * c);
-                        let xv: [L; V] = std::array::from_fn(|v| L::load(col.add(v * L::N)));
+                        let xv: [L; V] = std::array::from_fn(|v| load(col.add(v * L::N)));
                         for kx in 0..KW {
                             if j >= kx && (j - kx) % S == 0 && (j - kx) / S < $p {
                                 let p = (j - kx) / S;
@@ -1191,7 +1200,11 @@ unsafe fn row_block<
                         if CLAMP {
                             y = y.clamp(lo, hi);
                         }
-                        y.store(dst.add((ox + p) * c + v * L::N));
+                        if TAIL {
+                            y.store_first(dst.add((ox + p) * c + v * L::N), n);
+                        } else {
+                            y.store(dst.add((ox + p) * c + v * L::N));
+                        }
                     }
                 }
                 ox += $p;
@@ -1249,19 +1262,19 @@ unsafe fn rows_fixed<
             let mut ch = 0;
             while ch < blocks {
                 if wide {
-                    row_block::<L, CLAMP, KH, KW, S, 2>(&rows, out, a, oy, &inner, ch);
+                    row_block::<L, CLAMP, KH, KW, S, 2, false>(&rows, out, a, oy, &inner, (ch, 0));
                 } else {
-                    row_block::<L, CLAMP, KH, KW, S, 1>(&rows, out, a, oy, &inner, ch);
+                    row_block::<L, CLAMP, KH, KW, S, 1, false>(&rows, out, a, oy, &inner, (ch, 0));
                 }
                 ch += block;
             }
             if ch < full {
-                row_block::<L, CLAMP, KH, KW, S, 1>(&rows, out, a, oy, &inner, ch);
+                row_block::<L, CLAMP, KH, KW, S, 1, false>(&rows, out, a, oy, &inner, (ch, 0));
             }
             if full < c {
-                for ox in 0..g.out_w {
-                    pixel::<L, CLAMP>(src, out, a, (oy, ox), full);
-                }
+                // the last channels, fewer than a vector: the same tiles, masked
+                let n = c - full;
+                row_block::<L, CLAMP, KH, KW, S, 1, true>(&rows, out, a, oy, &inner, (full, n));
             }
         }
     }

@@ -98,8 +98,17 @@ fn parse(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Parsed>> {
         d if d == r - t && r > t => true,
         _ => return Ok(None),
     };
-    let batch: usize = x_others[..t].iter().map(|&(_, d)| d).product();
-    let n: usize = x_others[t..].iter().map(|&(_, d)| d).product();
+    let (mut in_last, mut out_last) = (in_last, out_last);
+    let (mut batch, mut n): (usize, usize) = (
+        x_others[..t].iter().map(|&(_, d)| d).product(),
+        x_others[t..].iter().map(|&(_, d)| d).product(),
+    );
+    if t == r && r > 0 {
+        // the channel axes last on both sides (NHWC, TFLite's layout; rows of a dense layer):
+        // every other axis is pixels of one image, channels last — not images of one pixel,
+        // channels first, which read the same but run a tile per pixel
+        (in_last, out_last, batch, n) = (true, true, 1, batch * n);
+    }
     let (m, k) = (o.1, i.1);
     // weights as [m][k]
     let plain = konst.try_as_plain_ram()?;
