@@ -187,7 +187,9 @@ fn lower_unchecked(bytes: &[u8]) -> Option<Lowered> {
         let mut widen = Vec::new();
         for (k, &op) in ops.iter().enumerate() {
             if is(op, BuiltinOperator::PRELU)? {
-                all_prelus_binary &= inputs[k].len() == 2 && outputs[k].len() == 1;
+                // (only the main graph's are expanded after loading: a PRELU elsewhere, left
+                // a MAXIMUM, would be wrong, so then none is lowered)
+                all_prelus_binary &= g == 0 && inputs[k].len() == 2 && outputs[k].len() == 1;
                 if g == 0 {
                     if let Some(&(_, t)) = outputs[k].first() {
                         prelus.push(f.string(f.child(tensor(t)?, TENSOR_NAME)?)?);
