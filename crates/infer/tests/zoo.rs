@@ -30,6 +30,20 @@ fn max_abs(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// `tests/data/models/manifest.json`: every reference case.
+fn manifest(refs: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(refs.join("manifest.json")).unwrap()).unwrap()
+}
+
+/// The zoo's rule for float models, as a multiple of it: 1e-4 absolute on values in [-1, 1]
+/// (probabilities, masks), 1e-4 relative beyond (logits, box regressors).
+fn float_rule(got: &[f32], want: &[f32]) -> f32 {
+    got.iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs() / (1e-4 * b.abs().max(1.0)))
+        .fold(0f32, f32::max)
+}
+
 fn top1(v: &[f32]) -> usize {
     (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap()
 }
@@ -45,9 +59,7 @@ fn values(data: &TensorData) -> Vec<f32> {
 #[test]
 fn zoo_models_match_tensorflow_and_onnxruntime() {
     let refs = root().join("tests/data/models");
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(refs.join("manifest.json")).unwrap())
-            .unwrap();
+    let manifest = manifest(&refs);
     let cases = manifest["cases"].as_array().unwrap();
     let mut models: Vec<&str> = cases.iter().map(|c| c["model"].as_str().unwrap()).collect();
     models.dedup();
@@ -142,15 +154,7 @@ fn zoo_models_match_tensorflow_and_onnxruntime() {
                         diff / (max_abs(ort, &want) + 1e-4),
                         "onnxruntime's distance + 1e-4",
                     ),
-                    // float models: 1e-4 absolute on values in [-1, 1] (probabilities, masks),
-                    // 1e-4 relative beyond (logits, box regressors)
-                    _ => (
-                        got.iter()
-                            .zip(&want)
-                            .map(|(a, b)| (a - b).abs() / (1e-4 * b.abs().max(1.0)))
-                            .fold(0f32, f32::max),
-                        "1e-4 (relative beyond 1)",
-                    ),
+                    _ => (float_rule(got, &want), "1e-4 (relative beyond 1)"),
                 };
                 report.push(format!(
                     "{model_name:>12} {photo:<16} {name:<15} vs {engine:<10}: max abs diff {diff:.2e} = {ratio:.2} x {rule}"
@@ -486,9 +490,7 @@ fn batches_and_threads_give_the_same_numbers() {
 #[test]
 fn mediapipe_float16_tflite_matches_the_tflite_interpreter() {
     let refs = root().join("tests/data/models");
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(refs.join("manifest.json")).unwrap())
-            .unwrap();
+    let manifest = manifest(&refs);
     let card_text =
         std::fs::read_to_string(root().join("models/face_detection_short_range.toml")).unwrap();
     let card = ModelCard::parse(&card_text, "face_detection_short_range.toml").unwrap();
@@ -527,12 +529,7 @@ fn mediapipe_float16_tflite_matches_the_tflite_interpreter() {
             let (shape, want) = npy(&refs.join(refs_of["tf"].as_str().unwrap()));
             let got = a.get(name).unwrap();
             assert_eq!(got.shape(), &shape[..], "{image} {name}");
-            // the zoo's rule: 1e-4, relative beyond 1 (logits, box regressors)
-            let ratio = got
-                .iter()
-                .zip(&want)
-                .map(|(a, b)| (a - b).abs() / (1e-4 * b.abs().max(1.0)))
-                .fold(0f32, f32::max);
+            let ratio = float_rule(got.as_slice().unwrap(), &want);
             assert!(
                 ratio <= 1.0,
                 "{image} {name}: {ratio} x 1e-4 (relative beyond 1) from TFLite"

@@ -157,6 +157,18 @@ fn lower_unchecked(bytes: &[u8]) -> Option<Lowered> {
     }
     let buffers = f.tables(f.child(root, MODEL_BUFFERS)?)?;
     let graphs = f.tables(f.child(root, MODEL_GRAPHS)?)?;
+    // how many tensors of all graphs hold each buffer (a widened buffer must hold one)
+    let mut holders = vec![0usize; buffers.len()];
+    for &graph in &graphs {
+        for table in f.tables(f.child(graph, GRAPH_TENSORS)?)? {
+            if let Some(h) = usize::try_from(f.int_field(table, TENSOR_BUFFER)?)
+                .ok()
+                .and_then(|b| holders.get_mut(b))
+            {
+                *h += 1;
+            }
+        }
+    }
     let mut out = bytes.to_vec();
     let mut prelus = Vec::new();
     let mut lowered_any = false;
@@ -165,20 +177,16 @@ fn lower_unchecked(bytes: &[u8]) -> Option<Lowered> {
         let tensors = f.tables(f.child(graph, GRAPH_TENSORS)?)?;
         let ops_vector = f.child(graph, GRAPH_OPERATORS)?;
         let ops = f.tables(ops_vector)?;
-        let inputs: Vec<Vec<(usize, i32)>> = ops
-            .iter()
-            .map(|&op| {
-                f.field(op, OP_INPUTS)
-                    .map_or(Some(Vec::new()), |at| f.ints(f.follow(at)?))
-            })
-            .collect::<Option<_>>()?;
-        let outputs: Vec<Vec<(usize, i32)>> = ops
-            .iter()
-            .map(|&op| {
-                f.field(op, OP_OUTPUTS)
-                    .map_or(Some(Vec::new()), |at| f.ints(f.follow(at)?))
-            })
-            .collect::<Option<_>>()?;
+        // each operator's input or output tensors, with where each index is stored
+        let operands = |slot: u16| -> Option<Vec<Vec<(usize, i32)>>> {
+            ops.iter()
+                .map(|&op| {
+                    f.field(op, slot)
+                        .map_or(Some(Vec::new()), |at| f.ints(f.follow(at)?))
+                })
+                .collect()
+        };
+        let (inputs, outputs) = (operands(OP_INPUTS)?, operands(OP_OUTPUTS)?);
         let tensor = |i: i32| tensors.get(usize::try_from(i).ok()?).copied();
         let type_of = |i: i32| f.byte(tensor(i)?, TENSOR_TYPE);
         let buffer_of = |i: i32| f.int_field(tensor(i)?, TENSOR_BUFFER);
@@ -224,14 +232,13 @@ fn lower_unchecked(bytes: &[u8]) -> Option<Lowered> {
         // a constant is widened only when DEQUANTIZEs are all that read it, and its buffer
         // holds no other tensor of any graph
         widen.retain(|w| {
-            let readers_ok = inputs.iter().enumerate().all(|(k, ins)| {
-                !ins.iter().any(|&(_, t)| t == w.input) || widen_op(&ops, k, &f, &kinds)
+            let readers_ok = inputs.iter().zip(&ops).all(|(ins, &op)| {
+                !ins.iter().any(|&(_, t)| t == w.input)
+                    || is(op, BuiltinOperator::DEQUANTIZE) == Some(true)
             });
-            let buffer = buffer_of(w.input);
-            let shared = tensors.iter().enumerate().any(|(t, &table)| {
-                t as i32 != w.input && f.int_field(table, TENSOR_BUFFER) == buffer
-            });
-            readers_ok && !shared && buffer.is_some()
+            let alone =
+                buffer_of(w.input).and_then(|b| holders.get(usize::try_from(b).ok()?)) == Some(&1);
+            readers_ok && alone
         });
         if widen.is_empty() {
             continue;
@@ -316,13 +323,6 @@ fn lower_unchecked(bytes: &[u8]) -> Option<Lowered> {
         prelus.clear();
     }
     lowered_any.then_some(Lowered { bytes: out, prelus })
-}
-
-/// Whether operator `k` is a `DEQUANTIZE`.
-fn widen_op(ops: &[usize], k: usize, f: &Flat, kinds: &[i32]) -> bool {
-    f.int_field(ops[k], OP_CODE)
-        .and_then(|i| kinds.get(i as usize))
-        .is_some_and(|&c| c == BuiltinOperator::DEQUANTIZE.0)
 }
 
 /// Replace each lowered `PRELU` (a `Max(x, alpha)` node named after its output tensor) by
