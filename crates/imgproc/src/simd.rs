@@ -50,7 +50,33 @@ pub fn level() -> &'static str {
 }
 
 /// Define `pub(crate) fn $name(args)` from one body, compiled portable and with AVX2.
+///
+/// With a trailing `avx2: path`, the AVX2 copy is that function instead: a hand-written
+/// `#[target_feature(enable = "avx2")]` kernel with the same signature and the same results
+/// (for loops the compiler does not vectorise well, such as gathers), which may call the
+/// portable body's helpers for the cases it does not specialise.
 macro_rules! multiversion {
+    (
+        $(#[$meta:meta])*
+        fn $name:ident $(<$(const $cg:ident: $ct:ty),+>)? ($($arg:ident: $ty:ty),* $(,)?) $body:block
+        avx2: $($avx2:ident)::+
+    ) => {
+        $(#[$meta])*
+        #[inline]
+        pub(crate) fn $name $(<$(const $cg: $ct),+>)? ($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                if $crate::simd::use_avx2() {
+                    // SAFETY: `use_avx2` checked that this CPU supports AVX2.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        return $($avx2)::+ $(::<$($cg),+>)? ($($arg),*);
+                    }
+                }
+            }
+            $body
+        }
+    };
     (
         $(#[$meta:meta])*
         fn $name:ident $(<$(const $cg:ident: $ct:ty),+>)? ($($arg:ident: $ty:ty),* $(,)?) $body:block

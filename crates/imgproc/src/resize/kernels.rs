@@ -21,45 +21,164 @@ pub(crate) fn fixed(v: f32) -> i16 {
 
 multiversion! {
     /// Horizontal pass: `out[dx*cn + c] = sum_k src[idx[dx*K + k] + c] * alpha[dx*K + k]`, where
-    /// `idx` holds byte offsets of already clamped taps.
+    /// `idx` holds byte offsets of already clamped taps; the first `wide` output pixels may
+    /// read and write whole 4-byte words (see [`wide_pixels`]).
     fn hpass<const K: usize>(
         src: &[u8],
         cn: usize,
         idx: &[u32],
         alpha: &[i16],
+        wide: usize,
         out: &mut [i32],
     ) {
-        match cn {
-            1 => hpass_cn::<K, 1>(src, idx, alpha, out),
-            2 => hpass_cn::<K, 2>(src, idx, alpha, out),
-            3 => hpass_cn::<K, 3>(src, idx, alpha, out),
-            _ => hpass_cn::<K, 4>(src, idx, alpha, out),
-        }
+        hpass_from::<K, i32>(src, cn, idx, alpha, wide, 0, out)
+    }
+    avx2: super::avx2::hpass
+}
+
+/// The horizontal pass of output pixels `from..`, in portable code (the fixed-point and the
+/// `f32` sums alike).
+#[inline(always)]
+pub(crate) fn hpass_from<const K: usize, A: Acc>(
+    src: &[u8],
+    cn: usize,
+    idx: &[u32],
+    alpha: &[A::W],
+    wide: usize,
+    from: usize,
+    out: &mut [A],
+) {
+    let (idx, alpha) = (&idx[from * K..], &alpha[from * K..]);
+    let (out, wide) = (&mut out[from * cn..], wide.saturating_sub(from));
+    match cn {
+        1 => hpass_cn::<K, 1, A>(src, idx, alpha, out),
+        2 => hpass_cn::<K, 2, A>(src, idx, alpha, out),
+        3 => hpass_wide::<K, 3, A>(src, idx, alpha, wide, out),
+        _ => hpass_wide::<K, 4, A>(src, idx, alpha, wide, out),
     }
 }
 
+/// How many leading output pixels of a row can take the 4-lane path of the horizontal passes:
+/// every tap of theirs has 4 bytes in the source row (`row_len` bytes) and their 4-lane store
+/// fits in the output row (`out_len` values). Computed once per plan.
+pub(crate) fn wide_pixels(
+    idx: &[u32],
+    taps: usize,
+    cn: usize,
+    row_len: usize,
+    out_len: usize,
+) -> usize {
+    if cn < 3 || taps == 0 {
+        return 0;
+    }
+    idx.chunks_exact(taps)
+        .enumerate()
+        .take_while(|(dx, ix)| {
+            dx * cn + 4 <= out_len && ix.iter().all(|&b| b as usize + 4 <= row_len)
+        })
+        .count()
+}
+
+/// A sum type of the horizontal passes: `i32` with `i16` weights (fixed point), `f32` with
+/// `f32` weights (cubic).
+pub(crate) trait Acc: Copy + Default + std::ops::AddAssign {
+    type W: Copy;
+    fn madd(p: u8, w: Self::W) -> Self;
+}
+impl Acc for i32 {
+    type W = i16;
+    #[inline(always)]
+    fn madd(p: u8, w: i16) -> i32 {
+        p as i32 * w as i32
+    }
+}
+impl Acc for f32 {
+    type W = f32;
+    #[inline(always)]
+    fn madd(p: u8, w: f32) -> f32 {
+        p as f32 * w
+    }
+}
+
+/// The horizontal pass for 3 and 4 channels: a tap reads a whole 4-byte word, so a pixel's
+/// channels are one 4-lane vector (with 3 channels the fourth lane is the next pixel's first
+/// byte, computed and then overwritten by that pixel's store). The first `wide` pixels
+/// ([`wide_pixels`]) take that path, the rest the scalar one; offsets are clamped to the row
+/// so the compiler can drop the bounds checks (for a correct `wide` the clamps change
+/// nothing). Sums run tap by tap from zero in both paths, so the results are the scalar
+/// loop's exactly.
 #[inline(always)]
-fn hpass_cn<const K: usize, const CN: usize>(
+fn hpass_wide<const K: usize, const CN: usize, A: Acc>(
     src: &[u8],
     idx: &[u32],
-    alpha: &[i16],
-    out: &mut [i32],
+    alpha: &[A::W],
+    wide: usize,
+    out: &mut [A],
+) {
+    let n = out.len() / CN;
+    let wide = if src.len() >= 4 && out.len() >= 4 {
+        wide.min(n)
+    } else {
+        0
+    };
+    if wide > 0 {
+        let (lim, olim) = (src.len() - 4, out.len() - 4);
+        for (dx, (ix, a)) in idx
+            .chunks_exact(K)
+            .zip(alpha.chunks_exact(K))
+            .take(wide)
+            .enumerate()
+        {
+            let mut acc = [A::default(); 4];
+            for k in 0..K {
+                let b = (ix[k] as usize).min(lim);
+                let px = &src[b..b + 4];
+                for c in 0..4 {
+                    acc[c] += A::madd(px[c], a[k]);
+                }
+            }
+            let o = (dx * CN).min(olim);
+            out[o..o + 4].copy_from_slice(&acc);
+        }
+    }
+    for dx in wide..n {
+        let (ix, a) = (&idx[dx * K..][..K], &alpha[dx * K..][..K]);
+        hpass_px::<K, CN, A>(src, ix, a, &mut out[dx * CN..][..CN]);
+    }
+}
+
+/// One output pixel of a horizontal pass, tap by tap.
+#[inline(always)]
+fn hpass_px<const K: usize, const CN: usize, A: Acc>(
+    src: &[u8],
+    ix: &[u32],
+    a: &[A::W],
+    out: &mut [A],
+) {
+    let mut acc = [A::default(); CN];
+    for k in 0..K {
+        let base = ix[k] as usize;
+        let px = &src[base..base + CN];
+        for c in 0..CN {
+            acc[c] += A::madd(px[c], a[k]);
+        }
+    }
+    out.copy_from_slice(&acc);
+}
+
+#[inline(always)]
+fn hpass_cn<const K: usize, const CN: usize, A: Acc>(
+    src: &[u8],
+    idx: &[u32],
+    alpha: &[A::W],
+    out: &mut [A],
 ) {
     for ((o, ix), a) in out
         .chunks_exact_mut(CN)
         .zip(idx.chunks_exact(K))
         .zip(alpha.chunks_exact(K))
     {
-        let mut acc = [0i32; CN];
-        for k in 0..K {
-            let base = ix[k] as usize;
-            let w = a[k] as i32;
-            let px = &src[base..base + CN];
-            for c in 0..CN {
-                acc[c] += px[c] as i32 * w;
-            }
-        }
-        o.copy_from_slice(&acc);
+        hpass_px::<K, CN, A>(src, ix, a, o);
     }
 }
 
@@ -74,64 +193,53 @@ fn cast22(sum: i64) -> u8 {
     sat_u8((sum + (1 << 21)) >> 22)
 }
 
+/// One value of the linear vertical pass: OpenCV's `v_mul_hi` of the 16-bit-saturated sums
+/// (scaled down by 16) with each row weight, a saturating add, then a rounding shift by 2.
+#[inline(always)]
+pub(crate) fn vlinear_px(a: i32, c: i32, b0: i16, b1: i16) -> u8 {
+    let mulhi = |s: i32, b: i16| -> i16 {
+        let a = (s >> 4).clamp(i16::MIN as i32, i16::MAX as i32);
+        ((a * b as i32) >> 16) as i16
+    };
+    let v = mulhi(a, b0).saturating_add(mulhi(c, b1)) as i32;
+    ((v + 2) >> 2).clamp(0, 255) as u8
+}
+
 multiversion! {
     /// Vertical pass of linear interpolation (two rows), with the rounding of OpenCV's vector
     /// loop (`v_mul_hi` of 16-bit values, then a rounding shift by 2), which the parity data shows
     /// is applied to whole rows, tails included.
     fn vlinear(s0: &[i32], s1: &[i32], b: &[i16], out: &mut [u8]) {
-        let (b0, b1) = (b[0] as i32, b[1] as i32);
-        let mulhi = |s: i32, b: i32| -> i16 {
-            let a = (s >> 4).clamp(i16::MIN as i32, i16::MAX as i32);
-            ((a * b) >> 16) as i16
-        };
         for ((o, &a), &c) in out.iter_mut().zip(s0).zip(s1) {
-            let v = mulhi(a, b0).saturating_add(mulhi(c, b1)) as i32;
-            *o = ((v + 2) >> 2).clamp(0, 255) as u8;
+            *o = vlinear_px(a, c, b[0], b[1]);
         }
     }
-}
-
-/// Horizontal pass in `f32` (the cubic path): `out[dx*cn + c] = sum_k src[..] * w[dx*K + k]`,
-/// accumulated tap by tap from zero, as Intel IPP's resize (which OpenCV's `INTER_CUBIC` calls
-/// for 8-bit images) does.
-pub(crate) fn hpass_f32<const K: usize>(
-    src: &[u8],
-    cn: usize,
-    idx: &[u32],
-    w: &[f32],
-    out: &mut [f32],
-) {
-    match cn {
-        1 => hpass_f32_cn::<K, 1>(src, idx, w, out),
-        2 => hpass_f32_cn::<K, 2>(src, idx, w, out),
-        3 => hpass_f32_cn::<K, 3>(src, idx, w, out),
-        _ => hpass_f32_cn::<K, 4>(src, idx, w, out),
-    }
+    avx2: super::avx2::vlinear
 }
 
 multiversion! {
-    fn hpass_f32_cn<const K: usize, const CN: usize>(src: &[u8], idx: &[u32], w: &[f32], out: &mut [f32]) {
-        for ((o, ix), wk) in out
-            .chunks_exact_mut(CN)
-            .zip(idx.chunks_exact(K))
-            .zip(w.chunks_exact(K))
-        {
-            let mut acc = [0f32; CN];
-            for k in 0..K {
-                let base = ix[k] as usize;
-                let px = &src[base..base + CN];
-                for c in 0..CN {
-                    acc[c] += px[c] as f32 * wk[k];
-                }
-            }
-            o.copy_from_slice(&acc);
-        }
+    /// Horizontal pass in `f32` (the cubic path): `out[dx*cn + c] = sum_k src[..] * w[dx*K + k]`,
+    /// accumulated tap by tap from zero, as Intel IPP's resize (which OpenCV's `INTER_CUBIC`
+    /// calls for 8-bit images) does.
+    fn hpass_f32<const K: usize>(
+        src: &[u8],
+        cn: usize,
+        idx: &[u32],
+        w: &[f32],
+        wide: usize,
+        out: &mut [f32],
+    ) {
+        hpass_from::<K, f32>(src, cn, idx, w, wide, 0, out)
     }
+    avx2: super::avx2::hpass_f32
 }
 
 multiversion! {
     /// Vertical pass in `f32` over `K` rows, rounded half to even and saturated.
     fn vpass_f32<const K: usize>(rows: [&[f32]; K], w: &[f32], out: &mut [u8]) {
+        // rows cut to the output's length, so the loop has no bounds checks and vectorises
+        let n = out.len();
+        let rows: [&[f32]; K] = std::array::from_fn(|k| &rows[k][..n]);
         for (x, o) in out.iter_mut().enumerate() {
             let mut acc = 0.0f32;
             for k in 0..K {

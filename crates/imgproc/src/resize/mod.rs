@@ -18,6 +18,8 @@
 //! assert_eq!(half.as_bytes(), &[3, 5, 11, 13]);
 //! ```
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 pub(crate) mod kernels;
 pub mod pil;
 
@@ -68,6 +70,8 @@ enum Kind {
         taps: usize,
         /// byte offset of each horizontal tap, clamped to the row (replicated border)
         xidx: Vec<u32>,
+        /// leading output pixels whose taps may read 4-byte words (`kernels::wide_pixels`)
+        wide: usize,
         /// first source row of each output row (may be outside; clamped per tap)
         ystart: Vec<i64>,
         weights: Weights,
@@ -537,6 +541,7 @@ impl Plan {
         }
         Kind::Separable {
             taps,
+            wide: kernels::wide_pixels(&xidx, taps, cn, sw * cn, dw * cn),
             xidx,
             ystart,
             weights,
@@ -587,11 +592,14 @@ impl Plan {
             Kind::Separable {
                 taps,
                 xidx,
+                wide,
                 ystart,
                 weights,
                 tags,
             } => {
-                let taps = *taps;
+                let (taps, wide) = (*taps, *wide);
+                // the ring holds rows of the previous call's source: forget them
+                tags.fill(i64::MIN);
                 let mut slots = [0usize; 8];
                 let mut need = [0i64; 8];
                 for dy in 0..dh {
@@ -602,8 +610,8 @@ impl Plan {
                     match weights {
                         Weights::Fixed { x, y, ring } => {
                             fetch_rows(ring, tags, need, &mut slots, |r, out| match taps {
-                                2 => kernels::hpass::<2>(src.row(r), cn, xidx, x, out),
-                                _ => kernels::hpass::<8>(src.row(r), cn, xidx, x, out),
+                                2 => kernels::hpass::<2>(src.row(r), cn, xidx, x, wide, out),
+                                _ => kernels::hpass::<8>(src.row(r), cn, xidx, x, wide, out),
                             });
                             let b = &y[dy * taps..(dy + 1) * taps];
                             if taps == 2 {
@@ -615,7 +623,7 @@ impl Plan {
                         }
                         Weights::Float { x, y, ring } => {
                             fetch_rows(ring, tags, need, &mut slots, |r, out| {
-                                kernels::hpass_f32::<4>(src.row(r), cn, xidx, x, out)
+                                kernels::hpass_f32::<4>(src.row(r), cn, xidx, x, wide, out)
                             });
                             let rows: [&[f32]; 4] =
                                 std::array::from_fn(|k| ring[slots[k]].as_slice());
@@ -685,6 +693,28 @@ mod tests {
                 resize_to(&src.view(), 9, 21, interp).unwrap(),
                 "{interp}"
             );
+        }
+    }
+
+    #[test]
+    fn a_reused_resizer_forgets_the_previous_source() {
+        // Sources one and two rows high: every output row reads the same source rows, which
+        // the ring would still hold from the previous frame.
+        let mut r = Resizer::new();
+        for (w, h) in [(5, 1), (4, 2), (3, 3)] {
+            for interp in Interpolation::ALL {
+                let frame = |seed: usize| {
+                    let data = (0..w * h * 3).map(|i| ((i * 37 + seed * 101) % 256) as u8);
+                    Image::from_vec(data.collect(), w, h, PixelFormat::Bgr8).unwrap()
+                };
+                for seed in 0..3 {
+                    let src = frame(seed);
+                    let mut got = Image::new(11, 4, PixelFormat::Bgr8).unwrap();
+                    r.resize(&src.view(), &mut got.view_mut(), interp).unwrap();
+                    let want = resize_to(&src.view(), 11, 4, interp).unwrap();
+                    assert_eq!(got, want, "{w}x{h} {interp}, frame {seed}");
+                }
+            }
         }
     }
 
