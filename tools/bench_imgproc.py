@@ -1,28 +1,29 @@
 #!/usr/bin/env python3
-"""Time tensorcv's imgproc against Python OpenCV on the same 1080p JPEG, and print one table.
+"""Time tensorcv's imgproc against Python OpenCV on the same 1080p JPEG, at the same thread
+count, and print one table.
 
-    python3 tools/bench_imgproc.py            # runs `cargo bench`, then OpenCV, then prints
-    python3 tools/bench_imgproc.py --no-cargo # reuse the last criterion results
+    python3 tools/bench_imgproc.py [--rounds 3]
 
-The Rust side is the criterion bench `benches/imgproc.rs` (its median estimates are read from
-`target/criterion/*/new/estimates.json`); the Python side runs the glue code people write
-(`cv2.imread`, `cv2.cvtColor`, `cv2.resize`, `astype(np.float32) / 255`, mean/std, expand_dims;
-and Pillow's `Image.resize` for the PIL-compatible resize)
-in the venv `tools/.venv` (made and filled by this script on first use). Ratios are
-OpenCV time / tensorcv time: above 1 means tensorcv is faster.
+The Rust side is `benches/examples/imgproc_times.rs` (one thread; median of 200 calls per
+operation, one JSON line), built once with `cargo build --release`. The Python side runs the
+glue code people write (`cv2.imdecode`, `cv2.cvtColor`, `cv2.resize`, `astype(np.float32) / 255`,
+mean/std, expand_dims; Pillow's `Image.resize` for the PIL-compatible resize) in the venv
+`tools/.venv` (made and filled by this script on first use), with `cv2.setNumThreads(1)` and
+`(2)`. Rounds interleave: tensorcv, OpenCV 1 thread, OpenCV 2 threads, again; each cell is the
+best of its rounds' medians (the VM's noise is one-sided). Ratios are peer time / tensorcv
+time: above 1 means tensorcv is faster. `fast_image_resize`'s Interpolation(Bilinear) mode is
+timed beside them (the README's evaluation of it; `--example fir_parity` gives its parity).
 """
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from venv_bootstrap import ROOT, ensure_venv  # noqa: E402
-from tools_common import median_ms  # noqa: E402
+from tools_common import cpu_model, median_ms  # noqa: E402
 
 JPEG = ROOT / "tests" / "data" / "imgproc" / "bench_1080p.jpg"
 
@@ -37,20 +38,22 @@ MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
-def opencv_times():
+def opencv_times(threads):
+    cv2.setNumThreads(threads)
     data = np.fromfile(str(JPEG), dtype=np.uint8)
     frame = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    med = lambda fn: median_ms(fn, min_time=1.0)  # noqa: E731
     out = {}
-    out["decode/1080p_jpeg/bgr"] = median_ms(lambda: cv2.imdecode(data, cv2.IMREAD_COLOR))
-    out["color/1080p/bgr_to_rgb"] = median_ms(lambda: cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-    out["color/1080p/bgr_to_gray"] = median_ms(lambda: cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
+    out["decode/1080p_jpeg/bgr"] = med(lambda: cv2.imdecode(data, cv2.IMREAD_COLOR))
+    out["color/1080p/bgr_to_rgb"] = med(lambda: cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    out["color/1080p/bgr_to_gray"] = med(lambda: cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
     for name, flag in [("linear", cv2.INTER_LINEAR), ("area", cv2.INTER_AREA),
                        ("cubic", cv2.INTER_CUBIC)]:
-        out[f"resize/1080p_to_224/{name}"] = median_ms(
+        out[f"resize/1080p_to_224/{name}"] = med(
             lambda flag=flag: cv2.resize(frame, (224, 224), interpolation=flag))
 
     pil_frame = Image.fromarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-    out["resize/1080p_to_224/pil_bilinear"] = median_ms(
+    out["resize/1080p_to_224/pil_bilinear"] = med(
         lambda: pil_frame.resize((224, 224), Image.Resampling.BILINEAR))
 
     def glue():
@@ -60,43 +63,45 @@ def opencv_times():
         x = (x - MEAN) / STD
         return np.expand_dims(x, 0)
 
-    out["preprocess/1080p_bgr_to_224_f32"] = median_ms(glue)
+    out["preprocess/1080p_bgr_to_224_f32/fused"] = med(glue)
     return out
 
 
-def criterion_times():
-    out = {}
-    base = ROOT / "target" / "criterion"
-    for est in base.glob("**/new/estimates.json"):
-        bench = json.loads((est.parent / "benchmark.json").read_text())
-        ns = json.loads(est.read_text())["median"]["point_estimate"]
-        out[bench["full_id"]] = ns / 1e6
-    return out
+def rust_times(exe):
+    line = subprocess.check_output([str(exe)], cwd=ROOT, text=True).strip().splitlines()[-1]
+    return json.loads(line)
+
+
+def best(rounds):
+    return {k: min(r[k] for r in rounds) for k in rounds[0]}
 
 
 def main():
-    if "--no-cargo" not in sys.argv:
-        subprocess.check_call(["cargo", "bench", "-p", "tensorcv-benches", "--", "--noplot"],
-                              cwd=ROOT)
-    rust = criterion_times()
-    cv = opencv_times()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.processor() or ''}"
-          f" | OpenCV {cv2.__version__} ({cv2.getNumThreads()} threads), numpy {np.__version__},"
-          f" Pillow {PIL.__version__}")
-    print("| operation | tensorcv (ms) | Python peer (ms) | peer / tensorcv |")
-    print("|---|---:|---:|---:|")
-    for key, cv_ms in cv.items():
-        if key.startswith("preprocess/"):
-            for variant in ("fused", "unfused"):
-                rs = rust.get(f"{key}/{variant}")
-                if rs is not None:
-                    print(f"| {key} ({variant}) | {rs:.3f} | {cv_ms:.3f} | {cv_ms / rs:.2f}x |")
+    rounds = 3
+    if "--rounds" in sys.argv:
+        rounds = max(1, min(20, int(sys.argv[sys.argv.index("--rounds") + 1])))
+    subprocess.check_call(["cargo", "build", "--release", "-q", "-p", "tensorcv-benches",
+                           "--example", "imgproc_times"], cwd=ROOT)
+    exe = ROOT / "target" / "release" / "examples" / "imgproc_times"
+    rs, cv1, cv2t = [], [], []
+    for _ in range(rounds):
+        rs.append(rust_times(exe))
+        cv1.append(opencv_times(1))
+        cv2t.append(opencv_times(2))
+    rust, one, two = best(rs), best(cv1), best(cv2t)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {cpu_model()}"
+          f" | OpenCV {cv2.__version__}, numpy {np.__version__}, Pillow {PIL.__version__}"
+          f" | best of {rounds} interleaved rounds")
+    print("| operation | tensorcv, 1 thread (ms) | Python peer, 1 thread (ms) | ratio |"
+          " peer, 2 threads (ms) | ratio |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for key in rust:
+        rs_ms = rust[key]
+        if key not in one:
+            print(f"| {key} | {rs_ms:.3f} | | | | |")
             continue
-        rs = rust.get(key)
-        if rs is None:
-            print(f"| {key} | (not run) | {cv_ms:.3f} | |")
-        else:
-            print(f"| {key} | {rs:.3f} | {cv_ms:.3f} | {cv_ms / rs:.2f}x |")
+        print(f"| {key} | {rs_ms:.3f} | {one[key]:.3f} | {one[key] / rs_ms:.2f}x |"
+              f" {two[key]:.3f} | {two[key] / rs_ms:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -20,9 +20,19 @@ pub(crate) fn luma(r: u8, g: u8, b: u8) -> u8 {
 multiversion! {
     /// Gray from a 3- or 4-channel row; `RI`, `BI` are the red and blue offsets in a pixel.
     fn to_gray<const SC: usize, const RI: usize, const BI: usize>(src: &[u8], dst: &mut [u8]) {
-        for (px, d) in src.chunks_exact(SC).zip(dst.iter_mut()) {
-            *d = luma(px[RI], px[1], px[BI]);
-        }
+        to_gray_px::<SC, RI, BI>(src, dst)
+    }
+    avx2: super::avx2::to_gray
+}
+
+/// The gray conversion pixel by pixel (the portable loop, and the vector kernels' tails).
+#[inline(always)]
+pub(crate) fn to_gray_px<const SC: usize, const RI: usize, const BI: usize>(
+    src: &[u8],
+    dst: &mut [u8],
+) {
+    for (px, d) in src.chunks_exact(SC).zip(dst.iter_mut()) {
+        *d = luma(px[RI], px[1], px[BI]);
     }
 }
 

@@ -12,6 +12,8 @@
 //! assert_eq!(gray.as_bytes(), &[29]); // (255 * 3735 + 16384) >> 15
 //! ```
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 pub(crate) mod kernels;
 pub mod yuv;
 

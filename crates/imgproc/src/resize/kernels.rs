@@ -182,6 +182,14 @@ fn hpass_cn<const K: usize, const CN: usize, A: Acc>(
     }
 }
 
+/// A whole number in `0.0..=255.0` as a byte, by the float's bits (`v + 2^23` holds `v` in its
+/// low mantissa bits): vectorises, where `as u8`'s saturating conversion is scalar. Equal to
+/// `v as u8` on that range (and 0 for NaN, as `as u8`).
+#[inline(always)]
+pub(crate) fn to_u8(v: f32) -> u8 {
+    (v + 8_388_608.0).to_bits() as u8
+}
+
 #[inline(always)]
 fn sat_u8(v: i64) -> u8 {
     v.clamp(0, 255) as u8
@@ -245,7 +253,7 @@ multiversion! {
             for k in 0..K {
                 acc += rows[k][x] * w[k];
             }
-            *o = acc.round_ties_even().clamp(0.0, 255.0) as u8;
+            *o = to_u8(acc.round_ties_even().clamp(0.0, 255.0));
         }
     }
 }
@@ -397,5 +405,17 @@ multiversion! {
                 *s += w * *b;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn to_u8_is_as_u8_on_whole_numbers_in_range() {
+        for v in 0..=255u8 {
+            assert_eq!(super::to_u8(v as f32), v);
+        }
+        assert_eq!(super::to_u8(-0.0), 0);
+        assert_eq!(super::to_u8(f32::NAN), 0, "as `f32::NAN as u8`");
     }
 }

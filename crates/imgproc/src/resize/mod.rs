@@ -301,7 +301,7 @@ fn lanczos4_coeffs(x: f32) -> [f32; 8] {
 /// `saturate_cast<uchar>(float)`: round half to even, clamp.
 fn round_row(sum: &[f32], row: &mut [u8]) {
     for (o, s) in row.iter_mut().zip(sum) {
-        *o = s.round_ties_even().clamp(0.0, 255.0) as u8;
+        *o = kernels::to_u8(s.round_ties_even().clamp(0.0, 255.0));
     }
 }
 
