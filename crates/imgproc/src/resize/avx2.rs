@@ -19,6 +19,15 @@ fn word(src: &[u8], b: u32, lim: usize) -> __m128i {
     _mm_cvtsi32_si128(i32::from_le_bytes(w))
 }
 
+/// The 8 bytes at `b` (clamped to the last whole 8 bytes) in the low lane.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn dword(src: &[u8], b: u32, lim8: usize) -> __m128i {
+    let b = (b as usize).min(lim8);
+    let w: [u8; 8] = src[b..b + 8].try_into().unwrap_or([0; 8]);
+    _mm_cvtsi64_si128(i64::from_le_bytes(w))
+}
+
 /// Store a pixel's 4 lanes at `o` (clamped so the store fits).
 #[inline]
 #[target_feature(enable = "avx2")]
@@ -83,12 +92,31 @@ fn linear<const CN: usize>(
         return 0;
     };
     let pair = |a: &[i16]| (a[1] as i32) << 16 | (a[0] as u16 as i32);
+    // When a pixel's two taps are neighbours (everywhere but the clamped borders) one 8-byte
+    // load holds both, and one shuffle interleaves them into the 16-bit pairs.
+    let lim8 = src.len().saturating_sub(8);
+    const Z: i8 = -128;
+    #[rustfmt::skip]
+    let pairs = if CN == 3 {
+        _mm256_setr_epi8(0, Z, 3, Z, 1, Z, 4, Z, 2, Z, 5, Z, Z, Z, Z, Z,
+                         0, Z, 3, Z, 1, Z, 4, Z, 2, Z, 5, Z, Z, Z, Z, Z)
+    } else {
+        _mm256_setr_epi8(0, Z, 4, Z, 1, Z, 5, Z, 2, Z, 6, Z, 3, Z, 7, Z,
+                         0, Z, 4, Z, 1, Z, 5, Z, 2, Z, 6, Z, 3, Z, 7, Z)
+    };
+    let step = CN as u32;
     let mut dx = 0;
     while dx + 2 <= n {
         let (i, a) = (&idx[dx * 2..dx * 2 + 4], &alpha[dx * 2..dx * 2 + 4]);
-        let p = _mm_unpacklo_epi8(word(src, i[0], lim), word(src, i[1], lim));
-        let q = _mm_unpacklo_epi8(word(src, i[2], lim), word(src, i[3], lim));
-        let px = _mm256_cvtepu8_epi16(_mm_unpacklo_epi64(p, q));
+        let near = i[1] == i[0] + step && i[3] == i[2] + step && i[2] as usize <= lim8;
+        let px = if near && src.len() >= 8 {
+            let (p, q) = (dword(src, i[0], lim8), dword(src, i[2], lim8));
+            _mm256_shuffle_epi8(_mm256_set_m128i(q, p), pairs)
+        } else {
+            let p = _mm_unpacklo_epi8(word(src, i[0], lim), word(src, i[1], lim));
+            let q = _mm_unpacklo_epi8(word(src, i[2], lim), word(src, i[3], lim));
+            _mm256_cvtepu8_epi16(_mm_unpacklo_epi64(p, q))
+        };
         let (wp, wq) = (pair(&a[..2]), pair(&a[2..]));
         let w = _mm256_set_epi32(wq, wq, wq, wq, wp, wp, wp, wp);
         let r = _mm256_madd_epi16(px, w);
