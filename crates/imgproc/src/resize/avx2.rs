@@ -19,24 +19,6 @@ fn word(src: &[u8], b: u32, lim: usize) -> __m128i {
     _mm_cvtsi32_si128(i32::from_le_bytes(w))
 }
 
-/// The 8 bytes at `b` (clamped to the last whole 8 bytes) in the low lane.
-#[inline]
-#[target_feature(enable = "avx2")]
-fn dword(src: &[u8], b: u32, lim8: usize) -> __m128i {
-    let b = (b as usize).min(lim8);
-    let w: [u8; 8] = src[b..b + 8].try_into().unwrap_or([0; 8]);
-    _mm_cvtsi64_si128(i64::from_le_bytes(w))
-}
-
-/// The 16 bytes at `b` (clamped to the last whole 16 bytes).
-#[inline]
-#[target_feature(enable = "avx2")]
-fn load16(src: &[u8], b: u32, lim16: usize) -> __m128i {
-    let b = (b as usize).min(lim16);
-    let w: [u8; 16] = src[b..b + 16].try_into().unwrap_or([0; 16]);
-    bytemuck::cast(w)
-}
-
 /// Store a pixel's 4 lanes at `o` (clamped so the store fits).
 #[inline]
 #[target_feature(enable = "avx2")]
@@ -101,31 +83,12 @@ fn linear<const CN: usize>(
         return 0;
     };
     let pair = |a: &[i16]| (a[1] as i32) << 16 | (a[0] as u16 as i32);
-    // When a pixel's two taps are neighbours (everywhere but the clamped borders) one 8-byte
-    // load holds both, and one shuffle interleaves them into the 16-bit pairs.
-    let lim8 = src.len().saturating_sub(8);
-    const Z: i8 = -128;
-    #[rustfmt::skip]
-    let pairs = if CN == 3 {
-        _mm256_setr_epi8(0, Z, 3, Z, 1, Z, 4, Z, 2, Z, 5, Z, Z, Z, Z, Z,
-                         0, Z, 3, Z, 1, Z, 4, Z, 2, Z, 5, Z, Z, Z, Z, Z)
-    } else {
-        _mm256_setr_epi8(0, Z, 4, Z, 1, Z, 5, Z, 2, Z, 6, Z, 3, Z, 7, Z,
-                         0, Z, 4, Z, 1, Z, 5, Z, 2, Z, 6, Z, 3, Z, 7, Z)
-    };
-    let step = CN as u32;
     let mut dx = 0;
     while dx + 2 <= n {
         let (i, a) = (&idx[dx * 2..dx * 2 + 4], &alpha[dx * 2..dx * 2 + 4]);
-        let near = i[1] == i[0] + step && i[3] == i[2] + step && i[2] as usize <= lim8;
-        let px = if near && src.len() >= 8 {
-            let (p, q) = (dword(src, i[0], lim8), dword(src, i[2], lim8));
-            _mm256_shuffle_epi8(_mm256_set_m128i(q, p), pairs)
-        } else {
-            let p = _mm_unpacklo_epi8(word(src, i[0], lim), word(src, i[1], lim));
-            let q = _mm_unpacklo_epi8(word(src, i[2], lim), word(src, i[3], lim));
-            _mm256_cvtepu8_epi16(_mm_unpacklo_epi64(p, q))
-        };
+        let p = _mm_unpacklo_epi8(word(src, i[0], lim), word(src, i[1], lim));
+        let q = _mm_unpacklo_epi8(word(src, i[2], lim), word(src, i[3], lim));
+        let px = _mm256_cvtepu8_epi16(_mm_unpacklo_epi64(p, q));
         let (wp, wq) = (pair(&a[..2]), pair(&a[2..]));
         let w = _mm256_set_epi32(wq, wq, wq, wq, wp, wp, wp, wp);
         let r = _mm256_madd_epi16(px, w);
@@ -150,37 +113,15 @@ fn cubic<const CN: usize>(
     let Some((lim, n)) = room(src, out.len(), CN, wide) else {
         return 0;
     };
-    // When a pixel's four taps are neighbours (everywhere but the clamped borders) one 16-byte
-    // load holds them all, and a shuffle per tap widens that tap's channels.
-    let lim16 = src.len().saturating_sub(16);
-    const Z: i8 = -128;
-    let c = CN as i8;
-    #[rustfmt::skip]
-    let taps = [0i8, 1, 2, 3].map(|k| {
-        let (a, b, d, e) = (k * c, k * c + 1, k * c + 2, if CN == 4 { k * c + 3 } else { Z });
-        _mm256_setr_epi8(a, Z, Z, Z, b, Z, Z, Z, d, Z, Z, Z, e, Z, Z, Z,
-                         a, Z, Z, Z, b, Z, Z, Z, d, Z, Z, Z, e, Z, Z, Z)
-    });
-    let step = CN as u32;
     let mut dx = 0;
     while dx + 2 <= n {
         let (i, wk) = (&idx[dx * 4..dx * 4 + 8], &w[dx * 4..dx * 4 + 8]);
-        let near = |i: &[u32]| i[1] == i[0] + step && i[2] == i[1] + step && i[3] == i[2] + step;
         let mut acc = _mm256_setzero_ps();
-        if near(&i[..4]) && near(&i[4..]) && i[4] as usize <= lim16 && src.len() >= 16 {
-            let v = _mm256_set_m128i(load16(src, i[4], lim16), load16(src, i[0], lim16));
-            for (k, tap) in taps.iter().enumerate() {
-                let px = _mm256_cvtepi32_ps(_mm256_shuffle_epi8(v, *tap));
-                let wv = _mm256_set_m128(_mm_set1_ps(wk[4 + k]), _mm_set1_ps(wk[k]));
-                acc = _mm256_add_ps(acc, _mm256_mul_ps(px, wv));
-            }
-        } else {
-            for k in 0..4 {
-                let pq = _mm_unpacklo_epi32(word(src, i[k], lim), word(src, i[4 + k], lim));
-                let px = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(pq));
-                let wv = _mm256_set_m128(_mm_set1_ps(wk[4 + k]), _mm_set1_ps(wk[k]));
-                acc = _mm256_add_ps(acc, _mm256_mul_ps(px, wv));
-            }
+        for k in 0..4 {
+            let pq = _mm_unpacklo_epi32(word(src, i[k], lim), word(src, i[4 + k], lim));
+            let px = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(pq));
+            let wv = _mm256_set_m128(_mm_set1_ps(wk[4 + k]), _mm_set1_ps(wk[k]));
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(px, wv));
         }
         put(
             out,
