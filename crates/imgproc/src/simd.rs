@@ -6,6 +6,9 @@
 //! bodies are identical Rust, so results are identical; CI checks it by running the parity and
 //! property tests (which compare with OpenCV's exact outputs) a second time with
 //! `TENSORCV_NO_SIMD=1`. On other architectures, and in WASM, only the portable copy exists.
+//! Where the compiler's AVX2 code is poor (gathers, byte deinterleaving), the macro's `avx2:`
+//! form puts a hand-written `#[target_feature(enable = "avx2")]` kernel (`resize/avx2.rs`,
+//! `color/avx2.rs`) in the AVX2 slot; those are tested against the portable loops directly.
 
 /// Whether the AVX2 copies may run (false when `TENSORCV_NO_SIMD` is set, for tests and
 /// comparisons).
