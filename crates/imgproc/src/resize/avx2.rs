@@ -44,11 +44,30 @@ pub(super) fn hpass<const K: usize>(
     out: &mut [i32],
 ) {
     let done = match (K, cn) {
-        (2, 3) => linear::<3>(src, idx, alpha, wide, out),
-        (2, 4) => linear::<4>(src, idx, alpha, wide, out),
+        (2, 3) => linear::<3, 1>([src], idx, alpha, wide, [&mut *out]),
+        (2, 4) => linear::<4, 1>([src], idx, alpha, wide, [&mut *out]),
         _ => 0,
     };
     hpass_from::<K, i32>(src, cn, idx, alpha, wide, done, out)
+}
+
+#[target_feature(enable = "avx2")]
+pub(super) fn hpass2<const K: usize>(
+    src: [&[u8]; 2],
+    cn: usize,
+    idx: &[u32],
+    alpha: &[i16],
+    wide: usize,
+    out: [&mut [i32]; 2],
+) {
+    let [o0, o1] = out;
+    let done = match (K, cn) {
+        (2, 3) => linear::<3, 2>(src, idx, alpha, wide, [&mut *o0, &mut *o1]),
+        (2, 4) => linear::<4, 2>(src, idx, alpha, wide, [&mut *o0, &mut *o1]),
+        _ => 0,
+    };
+    hpass_from::<K, i32>(src[0], cn, idx, alpha, wide, done, o0);
+    hpass_from::<K, i32>(src[1], cn, idx, alpha, wide, done, o1);
 }
 
 #[target_feature(enable = "avx2")]
@@ -68,32 +87,40 @@ pub(super) fn hpass_f32<const K: usize>(
     hpass_from::<K, f32>(src, cn, idx, w, wide, done, out)
 }
 
-/// Two taps: the pixels' words interleaved byte by byte and widened, times the weight pair.
-/// Returns how many leading pixels it wrote.
+/// Two taps, for `R` source rows at once (their taps and weights loaded once): the pixels'
+/// words interleaved byte by byte and widened, times the weight pair. Returns how many leading
+/// pixels it wrote.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn linear<const CN: usize>(
-    src: &[u8],
+fn linear<const CN: usize, const R: usize>(
+    src: [&[u8]; R],
     idx: &[u32],
     alpha: &[i16],
     wide: usize,
-    out: &mut [i32],
+    mut out: [&mut [i32]; R],
 ) -> usize {
-    let Some((lim, n)) = room(src, out.len(), CN, wide) else {
+    let (slen, olen) = (
+        src.iter().map(|s| s.len()).min(),
+        out.iter().map(|o| o.len()).min(),
+    );
+    let Some((lim, n)) = room(src[0], olen.unwrap_or(0), CN, wide) else {
         return 0;
     };
+    let lim = lim.min(slen.unwrap_or(0).saturating_sub(4));
     let pair = |a: &[i16]| (a[1] as i32) << 16 | (a[0] as u16 as i32);
     let mut dx = 0;
     while dx + 2 <= n {
         let (i, a) = (&idx[dx * 2..dx * 2 + 4], &alpha[dx * 2..dx * 2 + 4]);
-        let p = _mm_unpacklo_epi8(word(src, i[0], lim), word(src, i[1], lim));
-        let q = _mm_unpacklo_epi8(word(src, i[2], lim), word(src, i[3], lim));
-        let px = _mm256_cvtepu8_epi16(_mm_unpacklo_epi64(p, q));
         let (wp, wq) = (pair(&a[..2]), pair(&a[2..]));
         let w = _mm256_set_epi32(wq, wq, wq, wq, wp, wp, wp, wp);
-        let r = _mm256_madd_epi16(px, w);
-        put(out, dx * CN, _mm256_castsi256_si128(r));
-        put(out, (dx + 1) * CN, _mm256_extracti128_si256::<1>(r));
+        for (s, o) in src.iter().zip(out.iter_mut()) {
+            let p = _mm_unpacklo_epi8(word(s, i[0], lim), word(s, i[1], lim));
+            let q = _mm_unpacklo_epi8(word(s, i[2], lim), word(s, i[3], lim));
+            let px = _mm256_cvtepu8_epi16(_mm_unpacklo_epi64(p, q));
+            let r = _mm256_madd_epi16(px, w);
+            put(o, dx * CN, _mm256_castsi256_si128(r));
+            put(o, (dx + 1) * CN, _mm256_extracti128_si256::<1>(r));
+        }
         dx += 2;
     }
     dx
@@ -260,6 +287,26 @@ mod tests {
                         }
                     }
                     assert_eq!(a, b, "cn {cn}, {sw} -> {dw}, {k} taps");
+                    if k == 2 {
+                        // two rows at once: each as the portable pass gives it
+                        let other: Vec<u8> = src.iter().map(|&v| v ^ 0x5a).collect();
+                        let mut c = vec![0i32; dw * cn];
+                        hpass_from::<2, i32>(&other, cn, &idx, &wi, wide, 0, &mut c);
+                        let (mut b0, mut b1) = (vec![0i32; dw * cn], vec![0i32; dw * cn]);
+                        // SAFETY: AVX2 confirmed above.
+                        #[allow(unsafe_code)]
+                        unsafe {
+                            super::hpass2::<2>(
+                                [&src, &other],
+                                cn,
+                                &idx,
+                                &wi,
+                                wide,
+                                [&mut b0, &mut b1],
+                            )
+                        };
+                        assert_eq!((&a, &c), (&b0, &b1), "two rows: cn {cn}, {sw} -> {dw}");
+                    }
                     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     assert_eq!(
                         bits(&fa),

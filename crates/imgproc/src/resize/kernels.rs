@@ -36,6 +36,24 @@ multiversion! {
     avx2: super::avx2::hpass
 }
 
+multiversion! {
+    /// [`hpass`] of two source rows (the same taps and weights) into two outputs: with AVX2
+    /// the taps and weights are loaded once for both.
+    fn hpass2<const K: usize>(
+        src: [&[u8]; 2],
+        cn: usize,
+        idx: &[u32],
+        alpha: &[i16],
+        wide: usize,
+        out: [&mut [i32]; 2],
+    ) {
+        let [o0, o1] = out;
+        hpass_from::<K, i32>(src[0], cn, idx, alpha, wide, 0, o0);
+        hpass_from::<K, i32>(src[1], cn, idx, alpha, wide, 0, o1);
+    }
+    avx2: super::avx2::hpass2
+}
+
 /// The horizontal pass of output pixels `from..`, in portable code (the fixed-point and the
 /// `f32` sums alike).
 #[inline(always)]

@@ -608,6 +608,20 @@ impl Plan {
                     }
                     let need = &need[..taps];
                     match weights {
+                        Weights::Fixed { x, y, ring }
+                            if taps == 2
+                                && need[0] != need[1]
+                                && !tags.contains(&need[0])
+                                && !tags.contains(&need[1]) =>
+                        {
+                            // two new rows (the rule when shrinking): one pass over the taps
+                            let (r0, r1) = ring.split_at_mut(1);
+                            let rows = [src.row(need[0] as usize), src.row(need[1] as usize)];
+                            kernels::hpass2::<2>(rows, cn, xidx, x, wide, [&mut r0[0], &mut r1[0]]);
+                            tags.copy_from_slice(&need[..2]);
+                            let b = &y[dy * 2..dy * 2 + 2];
+                            kernels::vlinear(&ring[0], &ring[1], b, row);
+                        }
                         Weights::Fixed { x, y, ring } => {
                             fetch_rows(ring, tags, need, &mut slots, |r, out| match taps {
                                 2 => kernels::hpass::<2>(src.row(r), cn, xidx, x, wide, out),
