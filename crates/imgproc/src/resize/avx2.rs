@@ -99,14 +99,13 @@ fn linear<const CN: usize, const R: usize>(
     wide: usize,
     mut out: [&mut [i32]; R],
 ) -> usize {
-    let (slen, olen) = (
-        src.iter().map(|s| s.len()).min(),
-        out.iter().map(|o| o.len()).min(),
-    );
-    let Some((lim, n)) = room(src[0], olen.unwrap_or(0), CN, wide) else {
+    // the rows of one image have one length; the shortest bounds the loads, the shortest
+    // output the stores
+    let slen = src.iter().map(|s| s.len()).min().unwrap_or(0);
+    let olen = out.iter().map(|o| o.len()).min().unwrap_or(0);
+    let Some((lim, n)) = room(&src[0][..slen], olen, CN, wide) else {
         return 0;
     };
-    let lim = lim.min(slen.unwrap_or(0).saturating_sub(4));
     let pair = |a: &[i16]| (a[1] as i32) << 16 | (a[0] as u16 as i32);
     let mut dx = 0;
     while dx + 2 <= n {
