@@ -320,6 +320,22 @@ impl<'a> ImageViewMut<'a> {
         &mut self.data[start..start + len]
     }
 
+    /// The first `rows` rows and the rest, as two views over disjoint bytes (bands of rows
+    /// written by different threads).
+    pub(crate) fn split_at_row(self, rows: usize) -> (ImageViewMut<'a>, ImageViewMut<'a>) {
+        let rows = rows.min(self.height);
+        let at = (rows * self.stride).min(self.data.len());
+        let (top, bottom) = self.data.split_at_mut(at);
+        let band = |data, height| ImageViewMut {
+            data,
+            width: self.width,
+            height,
+            stride: self.stride,
+            format: self.format,
+        };
+        (band(top, rows), band(bottom, self.height - rows))
+    }
+
     /// A writable view of a sub-rectangle (zero-copy).
     pub fn sub_view_mut(&mut self, rect: Rect) -> Result<ImageViewMut<'_>> {
         rect.check_inside(self.width, self.height)?;

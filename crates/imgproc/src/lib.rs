@@ -27,7 +27,8 @@
 //! assert_eq!(tensor.shape(), [1, 224, 224, 3]);
 //! ```
 //!
-//! Nothing here touches threads, and file access is confined to [`io::imread`] and
+//! Threads are used only when asked for ([`parallel`]: color conversion and resizing split
+//! into bands of rows; none in WASM), and file access is confined to [`io::imread`] and
 //! [`io::imwrite`], so the crate builds for `wasm32-unknown-unknown` and `wasm32-wasip1`.
 
 // `unsafe` appears once, in `simd::multiversion!`, to call a kernel's AVX2 copy after checking
@@ -43,6 +44,7 @@ pub mod geometry;
 pub mod image;
 pub mod io;
 mod names;
+pub mod parallel;
 pub mod resize;
 mod simd;
 pub mod tensor;

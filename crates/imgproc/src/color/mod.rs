@@ -19,6 +19,7 @@ pub mod yuv;
 
 use crate::error::Result;
 use crate::image::{check_same_size, Image, ImageView, ImageViewMut, PixelFormat};
+use crate::parallel;
 
 /// Convert one row of `width` pixels from `sf` to `df`. Both slices hold exactly one row.
 pub(crate) fn convert_row(src: &[u8], sf: PixelFormat, dst: &mut [u8], df: PixelFormat) {
@@ -98,6 +99,39 @@ pub fn convert(src: &ImageView<'_>, dst: &mut ImageViewMut<'_>) -> Result<()> {
     Ok(())
 }
 
+/// [`convert`] with the frame's rows split over up to `threads` threads (1 to
+/// [`parallel::MAX_THREADS`]; see [`crate::parallel`]): the same
+/// bytes as one thread.
+pub fn convert_threads(
+    src: &ImageView<'_>,
+    dst: &mut ImageViewMut<'_>,
+    threads: usize,
+) -> Result<()> {
+    let threads = parallel::check_threads(threads)?;
+    check_same_size(
+        "color conversion",
+        src.width(),
+        src.height(),
+        dst.width(),
+        dst.height(),
+    )?;
+    let n = parallel::bands(dst.width(), dst.height(), threads);
+    if n == 1 {
+        return convert(src, dst);
+    }
+    let (sf, df) = (src.format(), dst.format());
+    let whole = dst.sub_view_mut(crate::Rect::new(0, 0, dst.width(), dst.height()))?;
+    parallel::each(parallel::row_bands(whole, n), &|(y0, mut band): (
+        usize,
+        ImageViewMut<'_>,
+    )| {
+        for y in 0..band.height() {
+            convert_row(src.row(y0 + y), sf, band.row_mut(y), df);
+        }
+    });
+    Ok(())
+}
+
 /// Convert into a new image of `format`.
 pub fn convert_to(src: &ImageView<'_>, format: PixelFormat) -> Result<Image> {
     let mut out = Image::new(src.width(), src.height(), format)?;
@@ -142,6 +176,28 @@ mod tests {
                 assert_eq!(out.as_bytes(), &want[..], "{sf} -> {df}");
             }
         }
+    }
+
+    #[test]
+    fn threads_give_the_same_bytes() {
+        let (w, h) = (517, 301);
+        for sf in PixelFormat::ALL {
+            let data: Vec<u8> = (0..w * h * sf.channels())
+                .map(|i| (i * 31 % 256) as u8)
+                .collect();
+            let src = Image::from_vec(data, w, h, sf).unwrap();
+            for df in PixelFormat::ALL {
+                let want = convert_to(&src.view(), df).unwrap();
+                for threads in [1, 2, 5] {
+                    let mut got = Image::new(w, h, df).unwrap();
+                    convert_threads(&src.view(), &mut got.view_mut(), threads).unwrap();
+                    assert_eq!(got, want, "{sf} -> {df}, {threads} threads");
+                }
+            }
+        }
+        let src = Image::new(4, 4, PixelFormat::Rgb8).unwrap();
+        let mut dst = Image::new(4, 4, PixelFormat::Gray8).unwrap();
+        assert!(convert_threads(&src.view(), &mut dst.view_mut(), 0).is_err());
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod pil;
 use crate::error::{Error, Result};
 use crate::image::{check_same_format, Image, ImageView, ImageViewMut};
 use crate::names::named_enum;
+use crate::parallel;
 use kernels::{AreaSpans, AreaTap};
 use std::fmt;
 
@@ -139,9 +140,21 @@ struct Plan {
 }
 
 /// A reusable resizer: tables and buffers survive between calls with the same geometry.
-#[derive(Default)]
 pub struct Resizer {
     plan: Option<Plan>,
+    /// the plans of the other bands of rows, when given threads
+    bands: Vec<Plan>,
+    threads: usize,
+}
+
+impl Default for Resizer {
+    fn default() -> Self {
+        Resizer {
+            plan: None,
+            bands: Vec::new(),
+            threads: 1,
+        }
+    }
 }
 
 impl fmt::Debug for Resizer {
@@ -158,6 +171,14 @@ impl Resizer {
         Self::default()
     }
 
+    /// Split [`Resizer::resize`]'s output rows over up to `threads` threads (1, the default, to
+    /// [`parallel::MAX_THREADS`]; see [`crate::parallel`]). Each
+    /// band has its own tables and buffers; the output is the same bytes as with one thread.
+    pub fn set_threads(&mut self, threads: usize) -> Result<()> {
+        self.threads = parallel::check_threads(threads)?;
+        Ok(())
+    }
+
     /// Resize `src` into `dst` (same pixel format; any sizes ≥ 1).
     pub fn resize(
         &mut self,
@@ -167,21 +188,39 @@ impl Resizer {
     ) -> Result<()> {
         check_same_format("resize", src.format(), dst.format())?;
         let (dw, dh) = (dst.width(), dst.height());
-        self.resize_rows(src, dw, dh, interp, |y, row| {
-            dst.row_mut(y).copy_from_slice(row)
-        })
+        let n = parallel::bands(dw, dh, self.threads);
+        if n == 1 {
+            return self.resize_rows(src, dw, dh, interp, |y, row| {
+                dst.row_mut(y).copy_from_slice(row)
+            });
+        }
+        let key = self.key(src, dw, dh, interp)?;
+        if self.plan.as_ref().map(|p| p.key) != Some(key) {
+            self.plan = Some(Plan::new(key));
+        }
+        self.bands.truncate(n - 1);
+        for band in &mut self.bands {
+            if band.key != key {
+                *band = Plan::new(key);
+            }
+        }
+        while self.bands.len() < n - 1 {
+            self.bands.push(Plan::new(key));
+        }
+        let plans = self.plan.iter_mut().chain(self.bands.iter_mut());
+        let whole = dst.sub_view_mut(crate::Rect::new(0, 0, dw, dh))?;
+        let work = |(plan, (y0, mut band)): (&mut Plan, (usize, ImageViewMut<'_>))| {
+            let rows = y0..y0 + band.height();
+            plan.run(src, rows, &mut |y, row| {
+                band.row_mut(y - y0).copy_from_slice(row)
+            });
+        };
+        parallel::each(plans.zip(parallel::row_bands(whole, n)), &work);
+        Ok(())
     }
 
-    /// The core: compute each output row in turn and hand it to `sink(y, row)`.
-    /// Output rows come in order, top to bottom, `dw * channels` bytes each.
-    pub(crate) fn resize_rows(
-        &mut self,
-        src: &ImageView<'_>,
-        dw: usize,
-        dh: usize,
-        interp: Interpolation,
-        mut sink: impl FnMut(usize, &[u8]),
-    ) -> Result<()> {
+    /// The geometry of a call, checked.
+    fn key(&self, src: &ImageView<'_>, dw: usize, dh: usize, interp: Interpolation) -> Result<Key> {
         if src.is_empty() {
             return Err(Error::Empty {
                 what: "resize source",
@@ -202,19 +241,32 @@ impl Resizer {
                 height: dh,
             });
         }
-        let key = Key {
+        Ok(Key {
             sw: src.width(),
             sh: src.height(),
             dw,
             dh,
             cn: src.channels(),
             interp,
-        };
+        })
+    }
+
+    /// The core: compute each output row in turn and hand it to `sink(y, row)`.
+    /// Output rows come in order, top to bottom, `dw * channels` bytes each.
+    pub(crate) fn resize_rows(
+        &mut self,
+        src: &ImageView<'_>,
+        dw: usize,
+        dh: usize,
+        interp: Interpolation,
+        mut sink: impl FnMut(usize, &[u8]),
+    ) -> Result<()> {
+        let key = self.key(src, dw, dh, interp)?;
         if self.plan.as_ref().map(|p| p.key) != Some(key) {
             self.plan = Some(Plan::new(key));
         }
         let plan = self.plan.as_mut().expect("plan was just set");
-        plan.run(src, &mut sink);
+        plan.run(src, 0..dh, &mut sink);
         Ok(())
     }
 }
@@ -549,18 +601,24 @@ impl Plan {
         }
     }
 
-    fn run(&mut self, src: &ImageView<'_>, sink: &mut impl FnMut(usize, &[u8])) {
-        let Key { sh, dh, cn, .. } = self.key;
+    /// Compute output rows `rows` (of `0..dh`) in order, each handed to `sink(y, row)`.
+    fn run(
+        &mut self,
+        src: &ImageView<'_>,
+        rows: std::ops::Range<usize>,
+        sink: &mut impl FnMut(usize, &[u8]),
+    ) {
+        let Key { sh, cn, .. } = self.key;
         let row = &mut self.row;
         match &mut self.kind {
             Kind::Nearest { xofs, yofs } => {
-                for (dy, &sy) in yofs.iter().enumerate() {
-                    kernels::gather(src.row(sy as usize), cn, xofs, row);
+                for dy in rows {
+                    kernels::gather(src.row(yofs[dy] as usize), cn, xofs, row);
                     sink(dy, row);
                 }
             }
             Kind::AreaFast { fx, fy } => {
-                for dy in 0..dh {
+                for dy in rows {
                     kernels::area_fast_row(src, dy * *fy, *fy, cn, *fx, row);
                     sink(dy, row);
                 }
@@ -572,22 +630,26 @@ impl Plan {
                 sum,
             } => {
                 // OpenCV's ResizeArea_Invoker: accumulate weighted source rows into `sum`,
-                // emit when the destination row changes.
-                let mut prev = ytab.first().map_or(0, |t| t.d);
+                // emit when the destination row changes (the table is in destination order).
+                let mut prev: Option<u32> = None;
                 let mut first = true;
-                for t in ytab.iter() {
+                for t in ytab.iter().filter(|t| rows.contains(&(t.d as usize))) {
                     kernels::area_hpass(src.row(t.s as usize), cn, xspans, buf);
-                    if t.d != prev {
-                        round_row(sum, row);
-                        sink(prev as usize, row);
-                        prev = t.d;
+                    if prev != Some(t.d) {
+                        if let Some(p) = prev {
+                            round_row(sum, row);
+                            sink(p as usize, row);
+                        }
+                        prev = Some(t.d);
                         first = true;
                     }
                     kernels::area_accumulate(sum, buf, t.w, first);
                     first = false;
                 }
-                round_row(sum, row);
-                sink(prev as usize, row);
+                if let Some(p) = prev {
+                    round_row(sum, row);
+                    sink(p as usize, row);
+                }
             }
             Kind::Separable {
                 taps,
@@ -602,7 +664,7 @@ impl Plan {
                 tags.fill(i64::MIN);
                 let mut slots = [0usize; 8];
                 let mut need = [0i64; 8];
-                for dy in 0..dh {
+                for dy in rows {
                     for (k, n) in need.iter_mut().enumerate().take(taps) {
                         *n = (ystart[dy] + k as i64).clamp(0, sh as i64 - 1);
                     }
@@ -730,6 +792,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn threads_give_the_same_bytes() {
+        // large enough for several bands; odd sizes so the bands are uneven
+        let (w, h) = (411, 333);
+        let data: Vec<u8> = (0..w * h * 3)
+            .map(|i| (i * 7 % 251) as u8 ^ (i / 997) as u8)
+            .collect();
+        let src = Image::from_vec(data, w, h, PixelFormat::Bgr8).unwrap();
+        for interp in Interpolation::ALL {
+            for (dw, dh) in [(300, 211), (823, 667), (137, 300)] {
+                let want = resize_to(&src.view(), dw, dh, interp).unwrap();
+                for threads in [2, 3, 8] {
+                    let mut r = Resizer::new();
+                    r.set_threads(threads).unwrap();
+                    let mut got = Image::new(dw, dh, PixelFormat::Bgr8).unwrap();
+                    for _ in 0..2 {
+                        r.resize(&src.view(), &mut got.view_mut(), interp).unwrap();
+                        assert_eq!(got, want, "{interp} {dw}x{dh}, {threads} threads");
+                    }
+                }
+            }
+        }
+        assert!(Resizer::new().set_threads(0).is_err());
+        assert!(Resizer::new().set_threads(65).is_err());
     }
 
     #[test]
