@@ -1,6 +1,6 @@
 //! `cargo run --release -p tensorcv-benches --example imgproc_times -- [--iterations N]`:
-//! the single imgproc operations of `benches/imgproc.rs` on the 1080p frame, one thread, as
-//! one JSON object of median milliseconds. `tools/bench_imgproc.py` runs it between its
+//! the single imgproc operations of `benches/imgproc.rs` on the 1080p frame, at one thread and
+//! (keys ending `@2`) two, as one JSON object of median milliseconds. `tools/bench_imgproc.py` runs it between its
 //! OpenCV rounds (criterion's minutes-long runs cannot be interleaved). It also times
 //! `fast_image_resize`'s `Interpolation(Bilinear)` mode, the candidate the README evaluates.
 
@@ -54,40 +54,49 @@ fn main() {
                 .unwrap()
         }),
     ));
-    let mut rgb = Image::new(1920, 1080, PixelFormat::Rgb8).unwrap();
-    out.push((
-        "color/1080p/bgr_to_rgb".into(),
-        median_ms(iterations, || {
-            color::convert(black_box(&view), &mut rgb.view_mut()).unwrap()
-        }),
-    ));
-    let mut gray = Image::new(1920, 1080, PixelFormat::Gray8).unwrap();
-    out.push((
-        "color/1080p/bgr_to_gray".into(),
-        median_ms(iterations, || {
-            color::convert(black_box(&view), &mut gray.view_mut()).unwrap()
-        }),
-    ));
     let mut small = Image::new(224, 224, PixelFormat::Bgr8).unwrap();
-    for interp in [
-        Interpolation::Linear,
-        Interpolation::Area,
-        Interpolation::Cubic,
-    ] {
-        let mut resizer = Resizer::new();
-        let n = if interp == Interpolation::Area {
-            iterations / 10 + 1
+    // the single operations at 1 thread, then at 2 (keys with a `@2` suffix)
+    for threads in [1, 2] {
+        let at = if threads == 1 {
+            String::new()
         } else {
-            iterations
+            format!("@{threads}")
         };
+        let mut rgb = Image::new(1920, 1080, PixelFormat::Rgb8).unwrap();
         out.push((
-            format!("resize/1080p_to_224/{interp}"),
-            median_ms(n, || {
-                resizer
-                    .resize(black_box(&view), &mut small.view_mut(), interp)
-                    .unwrap()
+            format!("color/1080p/bgr_to_rgb{at}"),
+            median_ms(iterations, || {
+                color::convert_threads(black_box(&view), &mut rgb.view_mut(), threads).unwrap()
             }),
         ));
+        let mut gray = Image::new(1920, 1080, PixelFormat::Gray8).unwrap();
+        out.push((
+            format!("color/1080p/bgr_to_gray{at}"),
+            median_ms(iterations, || {
+                color::convert_threads(black_box(&view), &mut gray.view_mut(), threads).unwrap()
+            }),
+        ));
+        for interp in [
+            Interpolation::Linear,
+            Interpolation::Area,
+            Interpolation::Cubic,
+        ] {
+            let mut resizer = Resizer::new();
+            resizer.set_threads(threads).unwrap();
+            let n = if interp == Interpolation::Area {
+                iterations / 10 + 1
+            } else {
+                iterations
+            };
+            out.push((
+                format!("resize/1080p_to_224/{interp}{at}"),
+                median_ms(n, || {
+                    resizer
+                        .resize(black_box(&view), &mut small.view_mut(), interp)
+                        .unwrap()
+                }),
+            ));
+        }
     }
     let mut pil = PilResizer::new();
     out.push((
