@@ -31,8 +31,8 @@
 //! into bands of rows; none in WASM), and file access is confined to [`io::imread`] and
 //! [`io::imwrite`], so the crate builds for `wasm32-unknown-unknown` and `wasm32-wasip1`.
 
-// `unsafe` appears once, in `simd::multiversion!`, to call a kernel's AVX2 copy after checking
-// the CPU; everything else is safe code.
+// `unsafe` appears only in `simd::multiversion!`, to call a kernel's AVX2 copy after checking
+// the CPU (and in the tests that call those copies directly); everything else is safe code.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -35,7 +35,12 @@ pub fn check_threads(threads: usize) -> Result<usize> {
 /// thread the process can run at once, at least [`MIN_BAND`] pixels each.
 pub(crate) fn bands(width: usize, height: usize, threads: usize) -> usize {
     let by_size = (width.saturating_mul(height) / MIN_BAND).max(1);
-    threads.min(height).min(by_size).min(1 + workers()).max(1)
+    let n = threads.min(height).min(by_size);
+    // the pool is made only when a call can use it
+    if n <= 1 {
+        return 1;
+    }
+    n.min(1 + workers())
 }
 
 /// Run `work` on every item: the first on the calling thread, the others on the pool.

@@ -85,23 +85,11 @@ pub(crate) fn channel_map(sf: PixelFormat, df: PixelFormat) -> [Option<usize>; 4
 
 /// Convert `src` into `dst`, whose format says what to produce. Sizes must match.
 pub fn convert(src: &ImageView<'_>, dst: &mut ImageViewMut<'_>) -> Result<()> {
-    check_same_size(
-        "color conversion",
-        src.width(),
-        src.height(),
-        dst.width(),
-        dst.height(),
-    )?;
-    let (sf, df) = (src.format(), dst.format());
-    for y in 0..src.height() {
-        convert_row(src.row(y), sf, dst.row_mut(y), df);
-    }
-    Ok(())
+    convert_threads(src, dst, 1)
 }
 
 /// [`convert`] with the frame's rows split over up to `threads` threads (1 to
-/// [`parallel::MAX_THREADS`]; see [`crate::parallel`]): the same
-/// bytes as one thread.
+/// [`parallel::MAX_THREADS`]; see [`crate::parallel`]): the same bytes as one thread.
 pub fn convert_threads(
     src: &ImageView<'_>,
     dst: &mut ImageViewMut<'_>,
@@ -115,20 +103,17 @@ pub fn convert_threads(
         dst.width(),
         dst.height(),
     )?;
-    let n = parallel::bands(dst.width(), dst.height(), threads);
-    if n == 1 {
-        return convert(src, dst);
-    }
     let (sf, df) = (src.format(), dst.format());
-    let whole = dst.sub_view_mut(crate::Rect::new(0, 0, dst.width(), dst.height()))?;
-    parallel::each(parallel::row_bands(whole, n), &|(y0, mut band): (
-        usize,
-        ImageViewMut<'_>,
-    )| {
+    let band = |(y0, mut band): (usize, ImageViewMut<'_>)| {
         for y in 0..band.height() {
             convert_row(src.row(y0 + y), sf, band.row_mut(y), df);
         }
-    });
+    };
+    let whole = dst.sub_view_mut(crate::Rect::new(0, 0, dst.width(), dst.height()))?;
+    match parallel::bands(whole.width(), whole.height(), threads) {
+        1 => band((0, whole)),
+        n => parallel::each(parallel::row_bands(whole, n), &band),
+    }
     Ok(())
 }
 

@@ -43,12 +43,7 @@ pub(super) fn hpass<const K: usize>(
     wide: usize,
     out: &mut [i32],
 ) {
-    let done = match (K, cn) {
-        (2, 3) => linear::<3, 1>([src], idx, alpha, wide, [&mut *out]),
-        (2, 4) => linear::<4, 1>([src], idx, alpha, wide, [&mut *out]),
-        _ => 0,
-    };
-    hpass_from::<K, i32>(src, cn, idx, alpha, wide, done, out)
+    hpass_rows::<K, 1>([src], cn, idx, alpha, wide, [out])
 }
 
 #[target_feature(enable = "avx2")]
@@ -60,14 +55,29 @@ pub(super) fn hpass2<const K: usize>(
     wide: usize,
     out: [&mut [i32]; 2],
 ) {
-    let [o0, o1] = out;
+    hpass_rows::<K, 2>(src, cn, idx, alpha, wide, out)
+}
+
+/// The fixed-point horizontal pass of `R` rows sharing taps and weights: the 2-tap 3- and
+/// 4-channel pixels vectorised, the rest portable.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn hpass_rows<const K: usize, const R: usize>(
+    src: [&[u8]; R],
+    cn: usize,
+    idx: &[u32],
+    alpha: &[i16],
+    wide: usize,
+    mut out: [&mut [i32]; R],
+) {
     let done = match (K, cn) {
-        (2, 3) => linear::<3, 2>(src, idx, alpha, wide, [&mut *o0, &mut *o1]),
-        (2, 4) => linear::<4, 2>(src, idx, alpha, wide, [&mut *o0, &mut *o1]),
+        (2, 3) => linear::<3, R>(src, idx, alpha, wide, out.each_mut().map(|o| &mut **o)),
+        (2, 4) => linear::<4, R>(src, idx, alpha, wide, out.each_mut().map(|o| &mut **o)),
         _ => 0,
     };
-    hpass_from::<K, i32>(src[0], cn, idx, alpha, wide, done, o0);
-    hpass_from::<K, i32>(src[1], cn, idx, alpha, wide, done, o1);
+    for (s, o) in src.into_iter().zip(out) {
+        hpass_from::<K, i32>(s, cn, idx, alpha, wide, done, o);
+    }
 }
 
 #[target_feature(enable = "avx2")]
