@@ -30,6 +30,17 @@ VENVS = {
     ".mp-venv": ["mediapipe==0.10.14", "numpy==1.26.4", "opencv-contrib-python==4.10.0.84"],
     # Wasmtime itself (its C API in the wheel), for the WASI build: tools/wasi_run.py
     ".wasm-venv": ["wasmtime==50.0.1"],
+    # `tensorcv serve` against real clients (tools/serve_clients.py): Triton's client (HTTP
+    # and gRPC; its wheel also carries the protocol's descriptors, tools/make_grpc.py),
+    # onnxruntime for the reference outputs, requests as TF Serving's docs write requests,
+    # and the KServe SDK whose model classes check deploy/
+    ".serve-venv": [
+        "tritonclient[http,grpc]==2.73.0",
+        "onnxruntime==1.32.0",
+        "requests==2.34.2",
+        "pyyaml==6.0.3",
+        "kserve==0.21.0",
+    ],
 }
 PINNED = VENVS[".venv"]
 VENV = ROOT / "tools" / ".venv"

@@ -55,6 +55,10 @@ pub enum Error {
     /// pixels
     #[error(transparent)]
     Image(#[from] tensorcv_imgproc::Error),
+    /// the model server (`tensorcv serve`)
+    #[cfg(all(feature = "serve", not(target_family = "wasm")))]
+    #[error(transparent)]
+    Serve(#[from] tensorcv_serve::Error),
 }
 
 impl From<tensorcv_capture::Error> for Error {

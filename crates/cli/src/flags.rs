@@ -65,6 +65,108 @@ pub enum Command {
     /// Time a model: load, first run, median/p95 inference, preprocessing, and where the time
     /// goes (tract's per-op profile)
     Bench(BenchArgs),
+    /// Serve models over KServe v2 (HTTP and gRPC), TF Serving REST and DeepStack's vision
+    /// API, with Prometheus metrics; SIGHUP reloads --models, SIGTERM stops gracefully
+    #[cfg(all(feature = "serve", not(target_family = "wasm")))]
+    Serve(ServeArgs),
+}
+
+/// `tensorcv serve`.
+#[cfg(all(feature = "serve", not(target_family = "wasm")))]
+#[derive(Args)]
+pub struct ServeArgs {
+    /// a model to serve: a built-in (`tensorcv models`) or a model file with its card, served
+    /// under the card's name (else the file's stem); NAME=MODEL serves it as NAME; repeat for
+    /// more (default, without --models: every built-in)
+    #[arg(short, long = "model", value_name = "MODEL")]
+    pub models: Vec<String>,
+    /// a model directory: each .onnx / .tflite file with its card (.toml beside it) is a
+    /// model; read again on SIGHUP (new files loaded, changed ones swapped, removed ones
+    /// unloaded)
+    #[arg(long = "models", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// the HTTP address (KServe v2, TF Serving, DeepStack, /metrics); a bare port means
+    /// 127.0.0.1
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8000")]
+    pub http: String,
+    /// the gRPC address (KServe v2 / Triton's grpc_service.proto); a bare port means 127.0.0.1
+    #[arg(long, value_name = "ADDR")]
+    pub grpc: Option<String>,
+    /// instances of each model, each a thread with its own buffers (1 to 64; default: the
+    /// cores, at most 4; a card's [serving] instances wins)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub instances: Option<u64>,
+    /// threads of each instance's inference (1 to 1024; more than the cores are the cores)
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub threads: u64,
+    /// the largest batch requests are gathered into, for models with a free batch dimension
+    /// (1 to 1024)
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub max_batch: u64,
+    /// how long the oldest request waits for others to fill a batch, milliseconds (0 to 10000)
+    #[arg(long, value_name = "MS", default_value_t = 0.0, value_parser = parse_delay)]
+    pub batch_delay_ms: f64,
+    /// requests waiting per model; more are refused with 503 / UNAVAILABLE (1 to 1048576)
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub queue: u64,
+    /// a request's deadline when the client sets none, seconds (0.001 to 3600)
+    #[arg(long, value_name = "S", default_value_t = 30.0, value_parser = parse_deadline)]
+    pub timeout: f64,
+    /// the largest request body (and gRPC message), MiB (1 to 4096)
+    #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_body_mib: u64,
+    /// connections served at once, per protocol; more are refused (1 to 65536)
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub max_connections: u64,
+    /// seconds a client has to send a request's headers; also how long an idle connection is
+    /// kept (0.1 to 3600)
+    #[arg(long, value_name = "S", default_value_t = 10.0, value_parser = parse_header_timeout)]
+    pub header_timeout: f64,
+    /// seconds the requests under way get to finish on SIGTERM (0 to 3600)
+    #[arg(long, value_name = "S", default_value_t = 30.0, value_parser = parse_grace)]
+    pub grace: f64,
+    /// the largest image a request may send, in megapixels (1 to 268)
+    #[arg(long, value_name = "MP", default_value_t = 67, value_parser = clap::value_parser!(u64).range(1..=268))]
+    pub max_megapixels: u64,
+    /// the model of DeepStack's /v1/vision/detection (default: the first detection model not
+    /// called face)
+    #[arg(long, value_name = "NAME")]
+    pub detection_model: Option<String>,
+    /// the model of DeepStack's /v1/vision/face (default: face)
+    #[arg(long, value_name = "NAME")]
+    pub face_model: Option<String>,
+    /// the model of DeepStack's /v1/vision/scene (default: the first classification model)
+    #[arg(long, value_name = "NAME")]
+    pub scene_model: Option<String>,
+    /// threads answering connections (1 to 64; default: the cores, at most 4)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub io_threads: Option<u64>,
+    /// log lines on standard error: text or json
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+    /// the least severe log lines shown: error, warn, info, debug, trace
+    #[arg(long, value_name = "LEVEL", default_value = "info", value_parser = ["error", "warn", "info", "debug", "trace"])]
+    pub log_level: String,
+}
+
+#[cfg(all(feature = "serve", not(target_family = "wasm")))]
+fn parse_delay(s: &str) -> Result<f64, String> {
+    number_in(s, 0.0, 10_000.0, "a number of milliseconds from 0 to 10000")
+}
+
+#[cfg(all(feature = "serve", not(target_family = "wasm")))]
+fn parse_deadline(s: &str) -> Result<f64, String> {
+    number_in(s, 0.001, 3600.0, "a number of seconds from 0.001 to 3600")
+}
+
+#[cfg(all(feature = "serve", not(target_family = "wasm")))]
+fn parse_header_timeout(s: &str) -> Result<f64, String> {
+    number_in(s, 0.1, 3600.0, "a number of seconds from 0.1 to 3600")
+}
+
+#[cfg(all(feature = "serve", not(target_family = "wasm")))]
+fn parse_grace(s: &str) -> Result<f64, String> {
+    number_in(s, 0.0, 3600.0, "a number of seconds from 0 to 3600")
 }
 
 #[derive(Args)]

@@ -9,6 +9,8 @@ mod flags;
 mod load;
 mod output;
 mod plan;
+#[cfg(all(feature = "serve", not(target_family = "wasm")))]
+mod serve;
 mod sink;
 
 use clap::Parser;
@@ -113,6 +115,8 @@ fn dispatch(cli: &Cli) -> Result<bool> {
         Command::Segment(args) => plan::RunPlan::new(args, Some(Task::Segmentation))?.run(),
         Command::Landmarks(args) => plan::RunPlan::new(args, Some(Task::Landmarks))?.run(),
         Command::Run(args) => plan::RunPlan::new(args, None)?.run(),
+        #[cfg(all(feature = "serve", not(target_family = "wasm")))]
+        Command::Serve(args) => serve::run(args),
     }
 }
 

@@ -334,6 +334,15 @@ impl Tensor {
     pub fn data(&self) -> &TensorData {
         &self.data
     }
+    /// The elements, to fill in place (a batch assembled from tensors made elsewhere); their
+    /// count and type stay the tensor's.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        match &mut self.data {
+            TensorData::F32(v) => bytemuck::cast_slice_mut(v),
+            TensorData::U8(v) => v,
+            TensorData::I8(v) => bytemuck::cast_slice_mut(v),
+        }
+    }
     /// The elements if they are `f32`.
     pub fn as_f32(&self) -> Option<&[f32]> {
         match &self.data {

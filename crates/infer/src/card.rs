@@ -179,6 +179,9 @@ pub struct ModelCard {
     pub segmentation: Option<toml::Table>,
     /// landmark settings (interpreted by `tensorcv-tasks`)
     pub landmarks: Option<toml::Table>,
+    /// how `tensorcv serve` runs the model: instances, batching, queue, deadline
+    /// (interpreted by `tensorcv-serve`)
+    pub serving: Option<toml::Table>,
 }
 
 /// The largest card file read (a card is a few kB; labels for 20,000 classes a few hundred).

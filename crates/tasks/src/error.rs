@@ -12,6 +12,14 @@ pub enum Error {
         /// what is wrong, naming the key
         message: String,
     },
+    /// A setting given by a caller (not a card) is out of its range.
+    #[error("{setting}: {message}")]
+    Invalid {
+        /// the setting's name
+        setting: &'static str,
+        /// the value and the range
+        message: String,
+    },
     /// An output does not have the shape the settings describe.
     #[error("output '{output}': {message}")]
     Output {

@@ -30,7 +30,7 @@ pub use classification::{classify, ClassifySettings};
 pub use detection::{Detection, Detector};
 pub use error::{Error, Result};
 pub use landmarks::{LandmarkSettings, Landmarks, RotatedRect};
-pub use pipeline::{set_clock, Analysis, Outcome, Pipeline, Postprocess};
+pub use pipeline::{set_clock, Analysis, Outcome, Overrides, Pipeline, Postprocess};
 pub use record::Record;
 pub use segmentation::{segment, SegmentSettings, Segmentation};
 

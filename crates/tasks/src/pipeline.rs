@@ -137,6 +137,57 @@ pub enum Postprocess {
     Summarize,
 }
 
+/// Settings a caller changes for one image (a server request's thresholds), over the card's.
+/// Each applies where the task has it; `None` keeps the card's.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Overrides {
+    /// the lowest score reported: classification `score_threshold`, detection `min_score`,
+    /// landmarks `min_score` (presence) (0 to 1)
+    pub score_threshold: Option<f32>,
+    /// classes reported (classification `top_k`, at least 1)
+    pub top_k: Option<usize>,
+    /// detection `iou_threshold` (0 to 1)
+    pub iou_threshold: Option<f32>,
+    /// detection `max_detections` (at least 1)
+    pub max_detections: Option<usize>,
+    /// segmentation `threshold` (0 to 1)
+    pub mask_threshold: Option<f32>,
+}
+
+impl Overrides {
+    /// No setting changed.
+    pub fn is_empty(&self) -> bool {
+        *self == Overrides::default()
+    }
+
+    /// Every value in its range; the error names the setting.
+    pub fn validate(&self) -> Result<()> {
+        let unit = |name: &'static str, v: Option<f32>| match v {
+            Some(v) if !(0.0..=1.0).contains(&v) => Err(Error::Invalid {
+                setting: name,
+                message: format!("{v} is not a number from 0 to 1"),
+            }),
+            _ => Ok(()),
+        };
+        unit("score_threshold", self.score_threshold)?;
+        unit("iou_threshold", self.iou_threshold)?;
+        unit("mask_threshold", self.mask_threshold)?;
+        let count = |name: &'static str, v: Option<usize>, max: usize| match v {
+            Some(v) if !(1..=max).contains(&v) => Err(Error::Invalid {
+                setting: name,
+                message: format!("{v} is not a count from 1 to {max}"),
+            }),
+            _ => Ok(()),
+        };
+        count("top_k", self.top_k, 10_000)?;
+        count(
+            "max_detections",
+            self.max_detections,
+            crate::detection::DetectSettings::MAX_DETECTIONS,
+        )
+    }
+}
+
 impl Postprocess {
     /// The post-processing of `task` (`None`: the task the card names) for `model`. A card
     /// naming another task is an error; a card with no task (`raw`) takes any.
@@ -176,6 +227,33 @@ impl Postprocess {
         };
         post.check(model)?;
         Ok(post)
+    }
+
+    /// This post-processing with `overrides` applied (checked first); borrowed when there are
+    /// none.
+    pub fn with_overrides(&self, overrides: &Overrides) -> Result<std::borrow::Cow<'_, Self>> {
+        use std::borrow::Cow;
+        overrides.validate()?;
+        if overrides.is_empty() {
+            return Ok(Cow::Borrowed(self));
+        }
+        let o = overrides;
+        let mut post = self.clone();
+        match &mut post {
+            Postprocess::Classify { settings, .. } => {
+                settings.score_threshold = o.score_threshold.unwrap_or(settings.score_threshold);
+                settings.top_k = o.top_k.unwrap_or(settings.top_k);
+            }
+            Postprocess::Detect(d) => d.adjust(o.score_threshold, o.iou_threshold, o.max_detections),
+            Postprocess::Segment { settings, .. } => {
+                settings.threshold = o.mask_threshold.unwrap_or(settings.threshold);
+            }
+            Postprocess::Landmarks { settings, .. } => {
+                settings.min_score = o.score_threshold.unwrap_or(settings.min_score);
+            }
+            Postprocess::Summarize => {}
+        }
+        Ok(Cow::Owned(post))
     }
 
     /// The outputs the settings name (they must exist).

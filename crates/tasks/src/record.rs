@@ -173,12 +173,48 @@ impl LandmarkRecord {
     }
 }
 
-/// A segmentation: each class's share, and the mask file when one was saved.
+/// A segmentation: each class's share, and the mask when one was saved (a file) or asked for
+/// (a server's `data:` URL of the class-index PNG, or run lengths).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SegmentationRecord {
     pub classes: Vec<ShareRecord>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mask: Option<String>,
+    /// each class but the background as COCO run lengths ([`Segmentation::rle`])
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rle: Option<Vec<RleRecord>>,
+}
+
+/// One class's pixels as COCO's uncompressed RLE (`pycocotools.mask.frPyObjects` reads
+/// `{"size", "counts"}`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RleRecord {
+    pub class: usize,
+    /// out/in run lengths, column by column, starting with out
+    pub counts: Vec<u32>,
+    pub label: Option<String>,
+    /// `[height, width]`
+    pub size: [usize; 2],
+}
+
+impl RleRecord {
+    /// Every class of `seg` but class 0 that has pixels.
+    pub fn all(seg: &Segmentation, labels: &[String]) -> Vec<RleRecord> {
+        let (w, h) = (seg.classes.width(), seg.classes.height());
+        let mut present = [false; 256];
+        for &c in seg.classes.as_bytes() {
+            present[c as usize] = true;
+        }
+        (1..=255u8)
+            .filter(|&c| present[c as usize])
+            .map(|c| RleRecord {
+                class: c as usize,
+                counts: seg.rle(c),
+                label: labels.get(c as usize).cloned(),
+                size: [h, w],
+            })
+            .collect()
+    }
 }
 
 /// An output of a model with no task.
@@ -272,6 +308,7 @@ impl Record {
                                 entry.segmentation = Some(SegmentationRecord {
                                     classes: share_records(&s.fractions(labels)),
                                     mask: None,
+                                    rle: None,
                                 })
                             }
                             // a second model with no task: its outputs summarised per region
@@ -288,6 +325,7 @@ impl Record {
             self.segmentation = Some(SegmentationRecord {
                 classes: share_records(&seg.fractions(labels)),
                 mask,
+                rle: None,
             });
         }
     }

@@ -247,6 +247,29 @@ impl Segmentation {
             .collect()
     }
 
+    /// The pixels of class `class` as COCO's uncompressed run-length encoding: runs of
+    /// alternately out and in (starting with out, which may be 0 long), the pixels taken
+    /// column by column (Fortran order, as `pycocotools.mask` reads `{"size": [h, w],
+    /// "counts": [...]}`).
+    pub fn rle(&self, class: u8) -> Vec<u32> {
+        let (w, h) = (self.classes.width(), self.classes.height());
+        let bytes = self.classes.as_bytes();
+        let mut counts = Vec::new();
+        let (mut inside, mut run) = (false, 0u32);
+        for x in 0..w {
+            for y in 0..h {
+                if (bytes[y * w + x] == class) != inside {
+                    counts.push(run);
+                    inside = !inside;
+                    run = 0;
+                }
+                run += 1;
+            }
+        }
+        counts.push(run);
+        counts
+    }
+
     /// The class map in colors (`palette(num_classes)`; class 0 black), RGB.
     pub fn colorized(&self) -> Result<Image> {
         let mut out = Image::new(

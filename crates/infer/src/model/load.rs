@@ -34,7 +34,9 @@ pub enum CardSource {
 
 /// A model file parsed and described, its card resolved, not yet optimised: what the card
 /// says can still be changed ([`ModelFile::card_mut`]) before [`ModelFile::build`] fixes the
-/// input and optimises the graph for it.
+/// input and optimises the graph for it. Cloning it is how one file is built several ways
+/// (a plan per batch size) without parsing it again.
+#[derive(Clone)]
 pub struct ModelFile {
     what: String,
     info: ModelInfo,

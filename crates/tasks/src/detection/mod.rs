@@ -288,6 +288,20 @@ impl Detector {
         )
     }
 
+    /// Change the thresholds a request may set (the anchors stay): the lowest score, the
+    /// overlap merged, the most detections; `None` keeps the setting.
+    pub fn adjust(
+        &mut self,
+        min_score: Option<f32>,
+        iou_threshold: Option<f32>,
+        max_detections: Option<usize>,
+    ) {
+        let s = &mut self.settings;
+        s.min_score = min_score.unwrap_or(s.min_score);
+        s.iou_threshold = iou_threshold.unwrap_or(s.iou_threshold);
+        s.max_detections = max_detections.unwrap_or(s.max_detections);
+    }
+
     /// The settings in effect.
     pub fn settings(&self) -> &DetectSettings {
         &self.settings
