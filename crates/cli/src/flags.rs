@@ -147,6 +147,10 @@ pub struct ServeArgs {
     /// the least severe log lines shown: error, warn, info, debug, trace
     #[arg(long, value_name = "LEVEL", default_value = "info", value_parser = ["error", "warn", "info", "debug", "trace"])]
     pub log_level: String,
+    /// load every model and check the flags and cards, print what would be served, and exit
+    /// (a container's or a deployment's arguments, checked before they ship)
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[cfg(all(feature = "serve", not(target_family = "wasm")))]

@@ -78,6 +78,9 @@ fn config(args: &ServeArgs) -> ServerConfig {
 /// grace period.
 pub fn run(args: &ServeArgs) -> Result<bool> {
     logs(args);
+    if args.check {
+        return check(args);
+    }
     let server = Server::start(config(args))?;
     crate::warn(format!(
         "serving {} on http://{}{}",
@@ -95,4 +98,36 @@ pub fn run(args: &ServeArgs) -> Result<bool> {
             .unwrap_or_default()
     ));
     Ok(server.run_until_signal()?)
+}
+
+/// `--check`: the addresses resolved and every model loaded, a line each on standard output.
+fn check(args: &ServeArgs) -> Result<bool> {
+    use std::io::Write;
+    use tensorcv_serve::repository::Repository;
+    let config = config(args);
+    tensorcv_serve::resolve(&config.http)?;
+    if let Some(grpc) = &config.grpc {
+        tensorcv_serve::resolve(grpc)?;
+    }
+    let metrics = std::sync::Arc::new(tensorcv_serve::metrics::Metrics::new());
+    let repo = Repository::open(config.repository, metrics)?;
+    let mut out = std::io::stdout().lock();
+    for m in repo.all() {
+        let shape: Vec<String> = m.input.shape.iter().map(i64::to_string).collect();
+        writeln!(
+            out,
+            "{}: {} {} [{}] {}, {} instance{}, batches up to {}",
+            m.name,
+            m.task.name(),
+            m.input.name,
+            shape.join(", "),
+            m.input.datatype,
+            m.settings.instances,
+            if m.settings.instances == 1 { "" } else { "s" },
+            m.settings.max_batch_size
+        )
+        .map_err(crate::error::Error::Stdout)?;
+    }
+    repo.close();
+    Ok(true)
 }

@@ -41,6 +41,7 @@ fn contained_by_design(file: &str) -> bool {
 
 /// The fuzzers' memory budget: 1.5 GB live, 1 GB at once (libFuzzer's own limit is 2 GB), as
 /// the `tensorcv` command keeps its own (`tensorcv_infer::memory`).
+#[cfg(feature = "models")]
 #[global_allocator]
 static MEMORY: tensorcv_infer::memory::Budget = tensorcv_infer::memory::Budget::new();
 
@@ -55,6 +56,7 @@ pub static OWN_PANIC: AtomicBool = AtomicBool::new(false);
 /// aborts the process.
 pub fn install_hook(abort: bool) {
     HOOKED.call_once(|| {
+        #[cfg(feature = "models")]
         MEMORY.set_limits(1536 << 20, 1 << 30);
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
@@ -179,6 +181,7 @@ pub fn raw(data: &[u8]) {
 }
 
 /// Load bytes as a model and, when they load, run it once on a gray image.
+#[cfg(feature = "models")]
 fn load_and_run(data: &[u8]) {
     use tensorcv_infer::{LoadOptions, Model};
     let Ok(model) = Model::from_bytes(data, LoadOptions::default()) else {
@@ -196,6 +199,7 @@ fn load_and_run(data: &[u8]) {
 }
 
 /// ONNX model loading (bytes without TFLite's identifier).
+#[cfg(feature = "models")]
 pub fn onnx(data: &[u8]) {
     if tensorcv_infer::Format::detect(data) == tensorcv_infer::Format::Onnx {
         load_and_run(data);
@@ -204,6 +208,7 @@ pub fn onnx(data: &[u8]) {
 
 /// TFLite model loading: the identifier is put in place so every input is read as a
 /// flatbuffer.
+#[cfg(feature = "models")]
 pub fn tflite(data: &[u8]) {
     if data.len() < 8 {
         return;
@@ -215,6 +220,7 @@ pub fn tflite(data: &[u8]) {
 
 /// A model card: parsing, the checks, and the task settings with their anchors (the SSD
 /// decoder's anchor generation runs on the card's numbers) for a 128×128 input.
+#[cfg(feature = "models")]
 pub fn card(data: &[u8]) {
     use tensorcv_tasks::detection::{DetectSettings, Detector};
     use tensorcv_tasks::{ClassifySettings, SegmentSettings};
@@ -290,8 +296,11 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("gif", gif),
     ("multipart", multipart),
     ("raw", raw),
+    #[cfg(feature = "models")]
     ("onnx", onnx),
+    #[cfg(feature = "models")]
     ("tflite", tflite),
+    #[cfg(feature = "models")]
     ("card", card),
     ("preview_http", preview_http),
 ];

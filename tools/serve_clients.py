@@ -1,0 +1,488 @@
+"""`tensorcv serve` against the real clients of each protocol, and deploy/ against the schemas.
+
+    python3 tools/serve_clients.py [--bin target/debug/tensorcv]
+
+In a venv of its own (tools/.serve-venv: tritonclient, onnxruntime, requests, the KServe SDK):
+
+1. deploy/: every document of deploy/kubernetes.yaml and deploy/kserve.yaml is read into the
+   Kubernetes client's and the KServe SDK's model classes (made from the published OpenAPI
+   schemas), and every key must be one the schema has (the classes alone ignore unknown keys);
+   each container's arguments are run through `tensorcv serve --check`; the Dockerfile's
+   entry point and arguments likewise.
+2. A server of face, selfie, shapes and emotion on loopback ports, then:
+   - Triton's client (`tritonclient.http` and `tritonclient.grpc`): health, server and model
+     metadata, model configuration, inference with JSON and binary tensors, a batch, an
+     encoded image as BYTES, the classification extension, gRPC streaming — outputs equal to
+     onnxruntime's on the same tensor (the zoo's rule: 1e-4, relative beyond 1);
+   - TF Serving REST as its documentation writes requests (`requests.post(url,
+     data=json.dumps({"signature_name": ..., "instances": ...}))`, `{"b64": ...}`);
+   - DeepStack's endpoints with a multipart upload (`files={"image": ...}`);
+   - bad requests (wrong shape, datatype, name, truncated body, huge body, bad JSON) are 4xx
+     and the server stays up;
+   - 64 concurrent clients, each with its own inputs, get their own answers;
+   - SIGTERM: the server exits 0.
+Exits 1 on the first failure, with what failed.
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from venv_bootstrap import ROOT, ensure_venv  # noqa: E402
+
+ensure_venv(__file__, ".serve-venv")
+
+import numpy as np  # noqa: E402
+import onnxruntime as ort  # noqa: E402
+import requests  # noqa: E402
+import tritonclient.grpc as grpcclient  # noqa: E402
+import tritonclient.http as httpclient  # noqa: E402
+import yaml  # noqa: E402
+from tritonclient.utils import InferenceServerException  # noqa: E402
+
+CHECKS = []
+
+
+def ok(what):
+    CHECKS.append(what)
+    print(f"ok   {what}", flush=True)
+
+
+def fail(what):
+    print(f"FAIL {what}", flush=True)
+    sys.exit(1)
+
+
+def check(cond, what):
+    if not cond:
+        fail(what)
+    ok(what)
+
+
+def rule(got, want):
+    """The zoo's float rule as a multiple: 1e-4 absolute within [-1, 1], relative beyond."""
+    got = np.asarray(got, dtype=np.float64).ravel()
+    want = np.asarray(want, dtype=np.float64).ravel()
+    if got.shape != want.shape:
+        return float("inf")
+    return float(np.max(np.abs(got - want) / (1e-4 * np.maximum(np.abs(want), 1.0))))
+
+
+# ---------------------------------------------------------------------------------- deploy/
+
+
+def strict(data, klass, models, where):
+    """Every key of `data` is an attribute of the schema class `klass` (recursively)."""
+    if data is None:
+        return
+    m = re.fullmatch(r"list\[(.+)\]", klass)
+    if m:
+        if not isinstance(data, list):
+            fail(f"{where}: a list expected")
+        for i, item in enumerate(data):
+            strict(item, m.group(1), models, f"{where}[{i}]")
+        return
+    m = re.fullmatch(r"dict\(([^,]+), (.+)\)", klass)
+    if m:
+        if not isinstance(data, dict):
+            fail(f"{where}: a map expected")
+        for k, v in data.items():
+            strict(v, m.group(2), models, f"{where}.{k}")
+        return
+    cls = None
+    for module in models:
+        cls = getattr(module, klass, None)
+        if cls is not None:
+            break
+    if cls is None or not hasattr(cls, "attribute_map"):
+        return  # a primitive (str, int, object, ResourceQuantity, …)
+    if not isinstance(data, dict):
+        fail(f"{where}: an object ({klass}) expected, got {data!r}")
+    by_key = {v: k for k, v in cls.attribute_map.items()}
+    for key, value in data.items():
+        if key not in by_key:
+            fail(f"{where}: '{key}' is not a field of {klass}")
+        strict(value, cls.openapi_types[by_key[key]], models, f"{where}.{key}")
+
+
+def serve_args(container):
+    """A container's `tensorcv serve` arguments (the image's entry point is `tensorcv serve`)."""
+    return list(container.get("command", [])[2:]) + list(container.get("args", []))
+
+
+def check_deploy(binary):
+    import kserve
+    import kubernetes.client as k8s
+    from kubernetes.client import ApiClient
+
+    api = ApiClient()
+    kinds = {
+        ("apps/v1", "Deployment"): "V1Deployment",
+        ("v1", "Service"): "V1Service",
+        ("autoscaling/v2", "HorizontalPodAutoscaler"): "V2HorizontalPodAutoscaler",
+        ("serving.kserve.io/v1beta1", "InferenceService"): "V1beta1InferenceService",
+    }
+    containers = []
+    for name in ("kubernetes.yaml", "kserve.yaml"):
+        docs = [d for d in yaml.safe_load_all((ROOT / "deploy" / name).read_text()) if d]
+        for doc in docs:
+            klass = kinds.get((doc.get("apiVersion"), doc.get("kind")))
+            if klass is None:
+                fail(f"deploy/{name}: {doc.get('apiVersion')} {doc.get('kind')} is not checked")
+            where = f"deploy/{name} {doc['kind']} {doc['metadata']['name']}"
+            strict(doc, klass, [k8s, kserve.models, kserve], where)
+            # the SDK's own reading: required fields, types
+            models = kserve if klass.startswith("V1beta1") else k8s
+            cls = getattr(models, klass)
+            obj = api._ApiClient__deserialize(doc, cls)
+            check(obj.metadata.name == doc["metadata"]["name"],
+                  f"{where}: fields and types as the schema says")
+            spec = obj.spec
+            pod = None
+            if klass == "V1Deployment":
+                pod = spec.template.spec
+                check(spec.selector.match_labels.items() <= spec.template.metadata.labels.items(),
+                      f"{where}: its selector selects its pods")
+                check(pod.termination_grace_period_seconds > 30,
+                      f"{where}: the pod outlives --grace")
+            elif klass == "V1beta1InferenceService":
+                pod = spec.predictor
+                check(pod.containers[0].name == "kserve-container",
+                      f"{where}: the predictor container is KServe's kserve-container")
+            elif klass == "V2HorizontalPodAutoscaler":
+                check(spec.scale_target_ref.name == "tensorcv" and spec.min_replicas >= 1,
+                      f"{where}: scales the Deployment")
+            if pod is not None:
+                for c in pod.containers:
+                    containers.append((where, doc, c.to_dict(), serve_args(c.to_dict())))
+    # each container's arguments, and the Dockerfile's, run through `tensorcv serve --check`
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    entry = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", dockerfile, re.M).group(1))
+    cmd = json.loads(re.search(r"^CMD (\[.*\])$", dockerfile, re.M).group(1))
+    check(entry == ["/tensorcv", "serve"], "deploy/Dockerfile: the entry point is tensorcv serve")
+    containers.append(("deploy/Dockerfile", None, {"ports": []}, cmd))
+    for where, doc, container, args in containers:
+        # ports the container declares are the ones it listens on
+        ports = {p.get("container_port") for p in container.get("ports") or []}
+        listening = set()
+        for a in args:
+            m = re.match(r"--(http|grpc)=?.*:(\d+)$", a)
+            if m:
+                listening.add(int(m.group(2)))
+        check(ports <= listening or not ports, f"{where}: declared ports {sorted(ports)} are served")
+        run = subprocess.run([binary, "serve", *args, "--check"], capture_output=True, text=True,
+                             timeout=300)
+        if run.returncode != 0:
+            fail(f"{where}: tensorcv serve {' '.join(args)} --check: {run.stderr.strip()}")
+        ok(f"{where}: tensorcv serve --check loads {len(run.stdout.splitlines())} models")
+
+
+# ---------------------------------------------------------------------------------- server
+
+
+class Server:
+    def __init__(self, binary, *args):
+        self.proc = subprocess.Popen(
+            [binary, "serve", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", *args],
+            stderr=subprocess.PIPE, text=True)
+        self.log = []
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:
+                fail(f"the server ended: {''.join(self.log)}")
+            self.log.append(line)
+            m = re.search(r"on http://([\d.:]+) and grpc://([\d.:]+)", line)
+            if m:
+                self.http, self.grpc = m.group(1), m.group(2)
+                break
+        else:
+            fail("the server did not start")
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self):
+        for line in self.proc.stderr:
+            self.log.append(line)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=60)
+
+
+def onnx_session(name):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    return ort.InferenceSession(str(ROOT / "models" / name), so, providers=["CPUExecutionProvider"])
+
+
+def manifest_cases(model):
+    m = json.loads((ROOT / "tests/data/models/manifest.json").read_text())
+    return [c for c in m["cases"] if c["model"] == model]
+
+
+def npy(name):
+    return np.load(ROOT / "tests/data/models" / name)
+
+
+def triton_tests(server):
+    http = httpclient.InferenceServerClient(server.http)
+    grpc = grpcclient.InferenceServerClient(server.grpc)
+    check(http.is_server_live() and http.is_server_ready(), "tritonclient.http: live and ready")
+    check(grpc.is_server_live() and grpc.is_server_ready(), "tritonclient.grpc: live and ready")
+    check(http.get_server_metadata()["name"] == "tensorcv", "http: server metadata")
+    check(grpc.get_server_metadata().name == "tensorcv", "grpc: server metadata")
+    check(http.is_model_ready("face") and grpc.is_model_ready("shapes"), "model ready")
+    meta = http.get_model_metadata("shapes")
+    check(meta["inputs"][0] == {"name": "image", "datatype": "FP32", "shape": [-1, 64, 64, 3]},
+          f"http: shapes metadata {meta['inputs'][0]}")
+    gmeta = grpc.get_model_metadata("face")
+    check(list(gmeta.inputs[0].shape) == [1, 128, 128, 3] and gmeta.outputs[0].name == "regressors",
+          "grpc: face metadata")
+    config = grpc.get_model_config("shapes").config
+    check(config.max_batch_size == 4 and config.instance_group[0].count == 2,
+          "grpc: model configuration (max_batch_size, instance group)")
+    check(http.get_model_config("face")["max_batch_size"] == 0, "http: model configuration")
+
+    # onnxruntime on the same tensors: the zoo's float inputs, and random ones
+    rng = np.random.default_rng(7)
+    for model, file, input_name in (("shapes", "shapes.onnx", "image"),
+                                    ("emotion", "emotion.onnx", "input_1"),
+                                    ("selfie", "selfie_segmentation.onnx", None),
+                                    ("face", "face_detection_short_range.onnx", None)):
+        sess = onnx_session(file)
+        inp = sess.get_inputs()[0]
+        input_name = inp.name
+        shape = [1] + [d for d in http.get_model_metadata(model)["inputs"][0]["shape"][1:]]
+        tensors = [npy(c["input"]) for c in manifest_cases(model) if c.get("input")][:3]
+        tensors.append(rng.random(shape, dtype=np.float32))
+        out_names = [o.name for o in sess.get_outputs()]
+        for i, x in enumerate(tensors):
+            want = sess.run(None, {input_name: x})
+            for client, kind in ((http, "http"), (grpc, "grpc")):
+                for binary in (True, False) if kind == "http" else (True,):
+                    mod = httpclient if kind == "http" else grpcclient
+                    inp_t = mod.InferInput(input_name, list(x.shape), "FP32")
+                    if kind == "http":
+                        inp_t.set_data_from_numpy(x, binary_data=binary)
+                        outs = [mod.InferRequestedOutput(n, binary_data=binary) for n in out_names]
+                    else:
+                        inp_t.set_data_from_numpy(x)
+                        outs = [mod.InferRequestedOutput(n) for n in out_names]
+                    r = client.infer(model, [inp_t], outputs=outs, request_id=f"{model}-{i}")
+                    worst = max(rule(r.as_numpy(n), w) for n, w in zip(out_names, want))
+                    if worst > 1.0:
+                        fail(f"{kind} {model} tensor {i} binary={binary}: {worst:.2f} x the rule")
+        ok(f"tritonclient http (JSON and binary) and grpc: {model} equals onnxruntime "
+           f"on {len(tensors)} tensors")
+
+    # a batch of 4 in one request
+    sess = onnx_session("shapes.onnx")
+    batch = rng.random((4, 64, 64, 3), dtype=np.float32)
+    want = sess.run(None, {"image": batch})[0]
+    for client, mod in ((http, httpclient), (grpc, grpcclient)):
+        inp = mod.InferInput("image", list(batch.shape), "FP32")
+        inp.set_data_from_numpy(batch)
+        got = client.infer("shapes", [inp]).as_numpy("probabilities")
+        check(got.shape == (4, 3) and rule(got, want) <= 1.0, f"{mod.__name__}: a batch of 4")
+    # the classification extension
+    inp = httpclient.InferInput("image", [4, 64, 64, 3], "FP32")
+    inp.set_data_from_numpy(batch)
+    cls = http.infer("shapes", [inp], outputs=[
+        httpclient.InferRequestedOutput("probabilities", class_count=1)]).as_numpy("probabilities")
+    labels = ["circle", "square", "triangle"]
+    got = [c[0].decode().split(":") for c in cls]
+    check(all(int(g[1]) == int(np.argmax(w)) and g[2] == labels[int(np.argmax(w))]
+              for g, w in zip(got, want)), "http: the classification extension (score:index:label)")
+    # an encoded image as BYTES: the server preprocesses it as the card says
+    png = (ROOT / "tests/data/imgproc/astronaut.png").read_bytes()
+    for client, mod in ((http, httpclient), (grpc, grpcclient)):
+        inp = mod.InferInput("input", [1], "BYTES")
+        inp.set_data_from_numpy(np.array([png], dtype=np.object_))
+        r = client.infer("face", [inp])
+        case = next(c for c in manifest_cases("face") if c["image"].endswith("astronaut.png"))
+        worst = max(rule(r.as_numpy(n), npy(f["ort"])) for n, f in case["outputs"].items())
+        check(worst <= 1.0, f"{mod.__name__}: a PNG as BYTES equals onnxruntime on OpenCV's "
+                            f"tensor ({worst:.2f} x the rule)")
+    # gRPC streaming
+    results = []
+    done = threading.Event()
+
+    def callback(result, error):
+        results.append((result, error))
+        if len(results) == 3:
+            done.set()
+
+    grpc.start_stream(callback=callback)
+    xs = [rng.random((1, 64, 64, 3), dtype=np.float32) for _ in range(3)]
+    for i, x in enumerate(xs):
+        inp = grpcclient.InferInput("image", [1, 64, 64, 3], "FP32")
+        inp.set_data_from_numpy(x)
+        grpc.async_stream_infer("shapes", [inp], request_id=str(i))
+    done.wait(60)
+    grpc.stop_stream()
+    check(len(results) == 3 and all(e is None for _, e in results) and all(
+        rule(r.as_numpy("probabilities"), sess.run(None, {"image": xs[int(r.get_response().id)]})[0]) <= 1
+        for r, _ in results), "grpc: ModelStreamInfer answers every request")
+    stats = http.get_inference_statistics("shapes")
+    check(stats["model_stats"][0]["inference_count"] > 0, "http: statistics")
+    index = grpc.get_model_repository_index()
+    check(sorted(m.name for m in index.models) == ["emotion", "face", "selfie", "shapes"],
+          "grpc: repository index")
+    return http, grpc
+
+
+def tfserving_tests(server):
+    base = f"http://{server.http}/v1/models"
+    status = requests.get(f"{base}/shapes").json()
+    check(status["model_version_status"][0]["state"] == "AVAILABLE", "TF Serving: model status")
+    meta = requests.get(f"{base}/shapes/metadata").json()
+    sig = meta["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    check(sig["inputs"]["image"]["dtype"] == "DT_FLOAT", "TF Serving: signature metadata")
+    sess = onnx_session("shapes.onnx")
+    x = np.random.default_rng(3).random((3, 64, 64, 3), dtype=np.float32)
+    want = sess.run(None, {"image": x})[0]
+    # as the REST API documentation writes it
+    data = json.dumps({"signature_name": "serving_default", "instances": x.tolist()})
+    r = requests.post(f"{base}/shapes:predict", data=data)
+    check(r.status_code == 200 and rule(r.json()["predictions"], want) <= 1.0,
+          "TF Serving: predict, row format (instances)")
+    data = json.dumps({"inputs": {"image": x.tolist()}})
+    r = requests.post(f"{base}/shapes/versions/1:predict", data=data)
+    check(r.status_code == 200 and rule(r.json()["outputs"], want) <= 1.0,
+          "TF Serving: predict, columnar (inputs), with a version")
+    import base64
+    png = base64.b64encode((ROOT / "tests/data/imgproc/astronaut.png").read_bytes()).decode()
+    r = requests.post(f"{base}/selfie:predict", data=json.dumps({"instances": [{"b64": png}]}))
+    check(r.status_code == 200 and np.asarray(r.json()["predictions"]).shape == (256, 256, 1),
+          "TF Serving: an encoded image as b64")
+    r = requests.post(f"{base}/shapes:predict", data=json.dumps({"instances": [[1.0, 2.0]]}))
+    check(r.status_code == 400 and "error" in r.json(), "TF Serving: a bad instance is 400 with error")
+
+
+def deepstack_tests(server):
+    url = f"http://{server.http}/v1/vision"
+    with open(ROOT / "tests/data/imgproc/astronaut.png", "rb") as f:
+        r = requests.post(f"{url}/face", files={"image": f}, data={"min_confidence": 0.4})
+    body = r.json()
+    p = body["predictions"]
+    check(r.status_code == 200 and body["success"] and len(p) == 1 and p[0]["label"] == "face"
+          and 70 < p[0]["x_min"] < 85 and 170 < p[0]["x_max"] < 190,
+          f"DeepStack: /v1/vision/face finds the astronaut's face {p}")
+    with open(ROOT / "tests/data/models/shapes_0_triangle.png", "rb") as f:
+        r = requests.post(f"{url}/custom/shapes", files={"image": f})
+    check(r.json()["predictions"][0]["label"] == "triangle", "DeepStack: a custom model")
+    r = requests.post(f"{url}/face", files={"image": ("x.png", b"not an image")})
+    check(r.status_code == 400 and r.json()["success"] is False, "DeepStack: a bad image is 400")
+    with open(ROOT / "tests/data/imgproc/astronaut.png", "rb") as f:
+        r = requests.post(f"http://{server.http}/v1/models/selfie:analyze?mask=rle", data=f.read())
+    seg = r.json()["segmentation"]
+    check(r.status_code == 200 and seg["rle"][0]["size"] == [512, 512],
+          "analyze: the record with a COCO RLE mask")
+
+
+def bad_requests(server, http, grpc):
+    x = np.zeros((1, 64, 64), dtype=np.float32)
+    for what, inputs in (
+        ("wrong shape", [("image", x, "FP32")]),
+        ("wrong datatype", [("image", np.zeros((1, 64, 64, 3), dtype=np.int32), "INT32")]),
+        ("wrong name", [("pixels", np.zeros((1, 64, 64, 3), dtype=np.float32), "FP32")]),
+    ):
+        for client, mod in ((http, httpclient), (grpc, grpcclient)):
+            ins = []
+            for name, arr, dt in inputs:
+                i = mod.InferInput(name, list(arr.shape), dt)
+                i.set_data_from_numpy(arr)
+                ins.append(i)
+            try:
+                client.infer("shapes", ins)
+                fail(f"{mod.__name__}: {what} was answered")
+            except InferenceServerException as e:
+                status = str(e.status())
+                good = status == "400" if mod is httpclient else "INVALID_ARGUMENT" in status
+                check(good, f"{mod.__name__}: {what} -> {status}: {e.message()[:70]}")
+    try:
+        http.infer("nope", [])
+        fail("an unknown model was answered")
+    except InferenceServerException as e:
+        check(str(e.status()) == "404", "http: an unknown model is 404")
+    # a truncated body: the JSON header says more binary data than arrives
+    head = json.dumps({"inputs": [{"name": "image", "shape": [1, 64, 64, 3], "datatype": "FP32",
+                                   "parameters": {"binary_data_size": 49152}}]}).encode()
+    r = requests.post(f"http://{server.http}/v2/models/shapes/infer", data=head + b"\0" * 100,
+                      headers={"Inference-Header-Content-Length": str(len(head))})
+    check(r.status_code == 400 and "error" in r.json(), "a truncated body is 400")
+    # a connection that stops sending half-way: the server is not held up
+    s = socket.create_connection(tuple(server.http.rsplit(":", 1)[0:1]) + (int(server.http.rsplit(":", 1)[1]),))
+    s.sendall(b"POST /v2/models/shapes/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{")
+    s.close()
+    # a huge body (the server was started with --max-body-mib 16)
+    r = requests.post(f"http://{server.http}/v2/models/shapes/infer", data=b" " * (40 << 20))
+    check(r.status_code == 413, f"a 40 MiB body is 413 ({r.status_code})")
+    r = requests.post(f"http://{server.http}/v2/models/shapes/infer", data=b"{not json")
+    check(r.status_code == 400 and "error" in r.json(), "bad JSON is 400 with error")
+    check(http.is_server_live() and grpc.is_server_live(), "the server is still up")
+
+
+def concurrent_clients(server):
+    sess = onnx_session("shapes.onnx")
+    rng = np.random.default_rng(11)
+    inputs = [rng.random((1, 64, 64, 3), dtype=np.float32) for _ in range(64)]
+    wants = [sess.run(None, {"image": x})[0] for x in inputs]
+
+    def client(i):
+        c = httpclient.InferenceServerClient(server.http) if i % 2 else \
+            grpcclient.InferenceServerClient(server.grpc)
+        mod = httpclient if i % 2 else grpcclient
+        worst = 0.0
+        for _ in range(8):
+            inp = mod.InferInput("image", [1, 64, 64, 3], "FP32")
+            inp.set_data_from_numpy(inputs[i])
+            got = c.infer("shapes", [inp]).as_numpy("probabilities")
+            worst = max(worst, rule(got, wants[i]))
+        return worst
+
+    with ThreadPoolExecutor(64) as pool:
+        results = list(pool.map(client, range(64)))
+    check(max(results) <= 1.0, f"64 concurrent clients (HTTP and gRPC), 8 requests each, "
+                               f"each got its own answers (worst {max(results):.2f} x the rule)")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin", default=str(ROOT / "target/debug/tensorcv"))
+    args = parser.parse_args()
+    binary = args.bin
+    if not os.path.exists(binary):
+        fail(f"no binary at {binary} (cargo build -p tensorcv-cli)")
+    check_deploy(binary)
+    server = Server(binary, "-m", "face", "-m", "selfie", "-m", "shapes", "-m", "emotion",
+                    "--instances", "2", "--max-batch", "4", "--max-body-mib", "16")
+    try:
+        http, grpc = triton_tests(server)
+        tfserving_tests(server)
+        deepstack_tests(server)
+        bad_requests(server, http, grpc)
+        concurrent_clients(server)
+        metrics = requests.get(f"http://{server.http}/metrics").text
+        check('tensorcv_requests_total{model="shapes",protocol="kserve-grpc",status="ok"}' in metrics,
+              "/metrics counts the requests")
+    except SystemExit:
+        print("".join(server.log[-30:]), file=sys.stderr)
+        server.proc.kill()
+        raise
+    code = server.stop()
+    check(code == 0, f"SIGTERM: the server exits 0 ({code})")
+    print(f"{len(CHECKS)} checks passed")
+
+
+if __name__ == "__main__":
+    main()
