@@ -95,10 +95,7 @@ fn check_shape(model: &Served, name: &str, shape: &[i64]) -> Result<usize> {
         bad(format!(
             "input '{name}' has shape {shape:?}, the model takes {want:?}{}",
             if model.batch_dim {
-                format!(
-                    " (-1: a batch of 1 to {})",
-                    model.settings.max_batch_size
-                )
+                format!(" (-1: a batch of 1 to {})", model.settings.max_batch_size)
             } else {
                 String::new()
             }
@@ -347,7 +344,11 @@ fn classify(model: &Served, out: &OutputTensor, k: usize) -> Result<Picked> {
     }
     Ok(Picked::Classes {
         name: out.name.clone(),
-        shape: if model.batch_dim { vec![rows, k] } else { vec![k] },
+        shape: if model.batch_dim {
+            vec![rows, k]
+        } else {
+            vec![k]
+        },
         values,
     })
 }

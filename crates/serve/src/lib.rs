@@ -349,10 +349,7 @@ mod tests {
     #[test]
     fn a_bare_port_is_loopback() {
         assert_eq!(resolve("8000").unwrap(), "127.0.0.1:8000".parse().unwrap());
-        assert_eq!(
-            resolve("0.0.0.0:9").unwrap(),
-            "0.0.0.0:9".parse().unwrap()
-        );
+        assert_eq!(resolve("0.0.0.0:9").unwrap(), "0.0.0.0:9".parse().unwrap());
         assert!(resolve("no-such-host.invalid:1").is_err());
         assert!(resolve("").is_err());
     }

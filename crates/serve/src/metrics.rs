@@ -172,7 +172,13 @@ impl Metrics {
     }
 
     /// One request answered.
-    pub fn request(&self, model: &str, protocol: &'static str, status: &'static str, took: Duration) {
+    pub fn request(
+        &self,
+        model: &str,
+        protocol: &'static str,
+        status: &'static str,
+        took: Duration,
+    ) {
         self.requests
             .get_or_create(&RequestLabels {
                 model: model.to_string(),

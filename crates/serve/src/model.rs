@@ -301,7 +301,8 @@ impl Served {
                 },
             })
             .collect();
-        let item_elements = spec.shape(1).iter().product::<usize>() * if batch_dim { 1 } else { sizes[0] };
+        let item_elements =
+            spec.shape(1).iter().product::<usize>() * if batch_dim { 1 } else { sizes[0] };
         let post = Postprocess::for_model(first, None).map_err(|e| Error::Load {
             what: what.clone(),
             message: e.to_string(),
@@ -514,7 +515,10 @@ impl Served {
         image: Bytes,
         timeout: Option<Duration>,
     ) -> Result<Vec<OutputTensor>> {
-        match self.submit(Payload::ImageOutputs(image), 1, timeout).await? {
+        match self
+            .submit(Payload::ImageOutputs(image), 1, timeout)
+            .await?
+        {
             Answer::Outputs(o) => Ok(o),
             Answer::Record(_) => Err(Error::Internal("a record for outputs".into())),
         }

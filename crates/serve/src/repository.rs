@@ -159,10 +159,13 @@ impl Repository {
     /// The model called `name`.
     pub fn get(&self, name: &str) -> Result<Arc<Served>> {
         let models = self.models.read().unwrap_or_else(|p| p.into_inner());
-        models.get(name).cloned().ok_or_else(|| Error::UnknownModel {
-            name: name.to_string(),
-            served: models.keys().cloned().collect::<Vec<_>>().join(", "),
-        })
+        models
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::UnknownModel {
+                name: name.to_string(),
+                served: models.keys().cloned().collect::<Vec<_>>().join(", "),
+            })
     }
 
     /// The model called `name` at `version` (every model is version `1`; none: the latest).

@@ -187,24 +187,26 @@ impl Queue {
         let batching = first.batchable(two_stage) && max_items > 1;
         let until = first.arrived + delay;
         let mut batch = vec![first];
-        while batching {
-            while let Some(next) = st.jobs.front() {
-                if !next.batchable(two_stage) || items + next.items > max_items {
+        if batching {
+            loop {
+                while let Some(next) = st.jobs.front() {
+                    if !next.batchable(two_stage) || items + next.items > max_items {
+                        break;
+                    }
+                    items += next.items;
+                    batch.extend(st.jobs.pop_front());
+                }
+                let blocked = st.jobs.front().is_some();
+                let now = Instant::now();
+                if items >= max_items || blocked || st.closed || now >= until {
                     break;
                 }
-                items += next.items;
-                batch.extend(st.jobs.pop_front());
+                st = self
+                    .ready
+                    .wait_timeout(st, until - now)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
             }
-            let blocked = st.jobs.front().is_some();
-            let now = Instant::now();
-            if items >= max_items || blocked || st.closed || now >= until {
-                break;
-            }
-            st = self
-                .ready
-                .wait_timeout(st, until - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
         }
         self.metrics.queue_depth(&self.model, st.jobs.len());
         drop(st);
@@ -396,13 +398,7 @@ impl Instance {
                             postprocess: 0.0,
                         };
                         self.record(
-                            &outputs,
-                            rows.start,
-                            transform,
-                            image,
-                            source,
-                            options,
-                            *decode_ms,
+                            &outputs, rows.start, transform, image, source, options, *decode_ms,
                             timings,
                         )
                     }
@@ -484,10 +480,13 @@ impl Instance {
             model: self.model.clone(),
             message: e.to_string(),
         };
-        let post = self.post.with_overrides(&options.overrides).map_err(|e| match e {
-            tensorcv_tasks::Error::Invalid { .. } => Error::BadRequest(e.to_string()),
-            e => run(e),
-        })?;
+        let post = self
+            .post
+            .with_overrides(&options.overrides)
+            .map_err(|e| match e {
+                tensorcv_tasks::Error::Invalid { .. } => Error::BadRequest(e.to_string()),
+                e => run(e),
+            })?;
         let one = self.one(outputs, row)?;
         let (w, h) = (image.width(), image.height());
         let outcome = post.apply(&one, transform, w, h).map_err(run)?;
@@ -513,20 +512,17 @@ impl Instance {
         };
         if !options.overrides.is_empty() {
             return Err(Error::BadRequest(
-                "thresholds cannot be changed per request on a model with a detector first"
-                    .into(),
+                "thresholds cannot be changed per request on a model with a detector first".into(),
             ));
         }
         let (image, decode_ms) = self.decode(bytes)?;
         let Some(pipeline) = self.pipeline.as_mut() else {
             return Err(Error::Internal("no pipeline".into()));
         };
-        let analysis = pipeline
-            .process(&image.view())
-            .map_err(|e| Error::Run {
-                model: self.model.clone(),
-                message: e.to_string(),
-            })?;
+        let analysis = pipeline.process(&image.view()).map_err(|e| Error::Run {
+            model: self.model.clone(),
+            message: e.to_string(),
+        })?;
         let t = &analysis.timings;
         self.metrics.stage(
             &self.model,
@@ -585,8 +581,7 @@ impl Instance {
         if self.landmarks && record.landmarks.is_none() {
             record.landmarks = Some(Vec::new());
         }
-        if matches!(analysis.outcome, Outcome::Segmentation(_)) && record.segmentation.is_none()
-        {
+        if matches!(analysis.outcome, Outcome::Segmentation(_)) && record.segmentation.is_none() {
             return Err(Error::Internal("a segmentation without its record".into()));
         }
         let t = &analysis.timings;

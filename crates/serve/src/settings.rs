@@ -145,7 +145,9 @@ impl ServingSettings {
         s.max_queue_size = t.max_queue_size.unwrap_or(s.max_queue_size);
         if let Some(ms) = t.max_queue_delay_ms {
             if !(ms.is_finite() && (0.0..=10_000.0).contains(&ms)) {
-                return Err(invalid(format!("max_queue_delay_ms = {ms} is not in 0..=10000")));
+                return Err(invalid(format!(
+                    "max_queue_delay_ms = {ms} is not in 0..=10000"
+                )));
             }
             s.max_queue_delay = Duration::from_secs_f64(ms / 1e3);
         }
@@ -177,7 +179,10 @@ mod tests {
             ("batch = 2", "batch"),
         ] {
             let table: toml::Table = toml::from_str(text).unwrap();
-            let err = base.with_card(Some(&table), "m.toml").unwrap_err().to_string();
+            let err = base
+                .with_card(Some(&table), "m.toml")
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("m.toml") && err.contains(key), "{text}: {err}");
         }
     }

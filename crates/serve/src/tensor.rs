@@ -351,7 +351,10 @@ mod tests {
         let mut e = Elements::new(DataType::Fp32, 2);
         e.push_json("x", &serde_json::json!([1.5])).unwrap();
         let err = e.finish("x").unwrap_err().to_string();
-        assert!(err.contains("1 elements") && err.contains("needs 2"), "{err}");
+        assert!(
+            err.contains("1 elements") && err.contains("needs 2"),
+            "{err}"
+        );
         let mut e = Elements::new(DataType::Fp32, 1);
         let err = e
             .push_json("x", &serde_json::json!([1.0, 2.0]))

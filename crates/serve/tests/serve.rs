@@ -18,7 +18,14 @@ fn shared() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
     SERVER.get_or_init(|| {
         start(
-            &["face", "selfie", "shapes", "emotion", "shapes_int8", "face_mesh"],
+            &[
+                "face",
+                "selfie",
+                "shapes",
+                "emotion",
+                "shapes_int8",
+                "face_mesh",
+            ],
             settings(),
         )
     })
@@ -77,7 +84,14 @@ fn health_and_server_metadata() {
         .collect();
     assert_eq!(
         names,
-        ["emotion", "face", "face_mesh", "selfie", "shapes", "shapes_int8"]
+        [
+            "emotion",
+            "face",
+            "face_mesh",
+            "selfie",
+            "shapes",
+            "shapes_int8"
+        ]
     );
 }
 
@@ -87,13 +101,19 @@ fn model_metadata_gives_datatypes_and_shapes_with_free_batches() {
     // BlazeFace's batch is fixed at 1 by the export
     let face = get(addr, "/v2/models/face").json();
     assert_eq!(face["inputs"][0]["datatype"], "FP32");
-    assert_eq!(face["inputs"][0]["shape"], serde_json::json!([1, 128, 128, 3]));
+    assert_eq!(
+        face["inputs"][0]["shape"],
+        serde_json::json!([1, 128, 128, 3])
+    );
     assert_eq!(face["outputs"][0]["name"], "regressors");
     assert_eq!(face["outputs"][0]["shape"], serde_json::json!([1, 896, 16]));
     assert_eq!(face["versions"], serde_json::json!(["1"]));
     // the SavedModel export leaves the batch free
     let shapes = get(addr, "/v2/models/shapes/versions/1").json();
-    assert_eq!(shapes["inputs"][0]["shape"], serde_json::json!([-1, 64, 64, 3]));
+    assert_eq!(
+        shapes["inputs"][0]["shape"],
+        serde_json::json!([-1, 64, 64, 3])
+    );
     assert_eq!(shapes["outputs"][0]["shape"], serde_json::json!([-1, 3]));
     // an int8 TFLite model takes INT8
     let int8 = get(addr, "/v2/models/shapes_int8").json();
@@ -108,7 +128,10 @@ fn model_metadata_gives_datatypes_and_shapes_with_free_batches() {
         serde_json::json!([1, 2, 4])
     );
     assert_eq!(config["instance_group"][0]["count"], 2);
-    assert_eq!(get(addr, "/v2/models/face/config").json()["max_batch_size"], 0);
+    assert_eq!(
+        get(addr, "/v2/models/face/config").json()["max_batch_size"],
+        0
+    );
     assert_eq!(get(addr, "/v2/models/face/ready").status, 200);
     assert_eq!(get(addr, "/v2/models/nope/ready").status, 404);
     let missing = get(addr, "/v2/models/nope");
@@ -123,7 +146,11 @@ fn infer_json(model: &str, input: &str, shape: &[usize], data: &[f32]) -> serde_
         "id": "r1",
         "inputs": [{"name": input, "shape": shape, "datatype": "FP32", "data": data}],
     });
-    let a = post_json(shared().http_addr(), &format!("/v2/models/{model}/infer"), &body);
+    let a = post_json(
+        shared().http_addr(),
+        &format!("/v2/models/{model}/infer"),
+        &body,
+    );
     assert_eq!(a.status, 200, "{}", a.text());
     a.json()
 }
@@ -268,7 +295,10 @@ fn concurrent_requests_are_batched_and_each_gets_its_rows() {
     let count = metric(&metrics, "tensorcv_batch_size_count{model=\"shapes\"}");
     let sum = metric(&metrics, "tensorcv_batch_size_sum{model=\"shapes\"}");
     assert_eq!(sum, (3 * cases.len()) as f64, "{metrics}");
-    assert!(count < sum, "no batch held more than one request: {count} batches");
+    assert!(
+        count < sum,
+        "no batch held more than one request: {count} batches"
+    );
 }
 
 /// The value of the metric line starting with `key`.
@@ -335,7 +365,10 @@ fn bad_requests_are_4xx_and_the_server_stays_up() {
     let addr = shared().http_addr();
     let infer = |body: &str| {
         let a = request(addr, "POST", "/v2/models/shapes/infer", &[], body.into());
-        (a.status, a.json()["error"].as_str().unwrap_or_default().to_string())
+        (
+            a.status,
+            a.json()["error"].as_str().unwrap_or_default().to_string(),
+        )
     };
     let ok_data = vec![0.5f32; 64 * 64 * 3];
     let cases: Vec<(String, u16, &str)> = vec![
@@ -420,7 +453,10 @@ fn bad_requests_are_4xx_and_the_server_stays_up() {
     // an unknown model and an unknown endpoint
     assert_eq!(infer_unknown(addr), 404);
     assert_eq!(get(addr, "/v3/whatever").status, 404);
-    assert_eq!(request(addr, "DELETE", "/v2/models/face", &[], Vec::new()).status, 405);
+    assert_eq!(
+        request(addr, "DELETE", "/v2/models/face", &[], Vec::new()).status,
+        405
+    );
     // still serving
     assert_eq!(get(addr, "/v2/health/ready").status, 200);
     let r = infer_json("shapes", "image", &[1, 64, 64, 3], &ok_data);
@@ -428,7 +464,12 @@ fn bad_requests_are_4xx_and_the_server_stays_up() {
 }
 
 fn infer_unknown(addr: std::net::SocketAddr) -> u16 {
-    post_json(addr, "/v2/models/nope/infer", &serde_json::json!({"inputs": []})).status
+    post_json(
+        addr,
+        "/v2/models/nope/infer",
+        &serde_json::json!({"inputs": []}),
+    )
+    .status
 }
 
 #[test]
@@ -443,7 +484,10 @@ fn a_huge_body_is_refused_before_it_is_read() {
         vec![b' '; 3 << 20],
     );
     assert_eq!(a.status, 413, "{}", a.text());
-    assert!(a.json()["error"].as_str().unwrap().contains("bytes allowed"));
+    assert!(a.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("bytes allowed"));
     // without a Content-Length (chunked), cut at the limit
     let rt = runtime();
     let status = rt.block_on(async {
@@ -480,18 +524,17 @@ fn tf_serving_rest_as_its_clients_send_it() {
     let meta = get(addr, "/v1/models/shapes/metadata").json();
     let sig = &meta["metadata"]["signature_def"]["signature_def"]["serving_default"];
     assert_eq!(sig["inputs"]["image"]["dtype"], "DT_FLOAT");
-    assert_eq!(sig["inputs"]["image"]["tensor_shape"]["dim"][0]["size"], "-1");
+    assert_eq!(
+        sig["inputs"]["image"]["tensor_shape"]["dim"][0]["size"],
+        "-1"
+    );
     let cases = cases("shapes");
     // row format: each instance a [64, 64, 3] image, nested
     let nest = |v: &[f32]| -> serde_json::Value {
         let rows: Vec<serde_json::Value> = v
             .chunks(64 * 3)
             .map(|row| {
-                serde_json::Value::Array(
-                    row.chunks(3)
-                        .map(|px| serde_json::json!(px))
-                        .collect(),
-                )
+                serde_json::Value::Array(row.chunks(3).map(|px| serde_json::json!(px)).collect())
             })
             .collect();
         serde_json::Value::Array(rows)
@@ -515,9 +558,14 @@ fn tf_serving_rest_as_its_clients_send_it() {
         .take(2)
         .map(|c| serde_json::json!({"image": nest(&npy(&c.1).1)}))
         .collect();
-    let a = post_json(addr, "/v1/models/shapes:predict", &serde_json::json!({"instances": named}));
+    let a = post_json(
+        addr,
+        "/v1/models/shapes:predict",
+        &serde_json::json!({"instances": named}),
+    );
     assert_eq!(a.status, 200, "{}", a.text());
-    let columnar: Vec<serde_json::Value> = cases.iter().take(2).map(|c| nest(&npy(&c.1).1)).collect();
+    let columnar: Vec<serde_json::Value> =
+        cases.iter().take(2).map(|c| nest(&npy(&c.1).1)).collect();
     let a = post_json(
         addr,
         "/v1/models/shapes/versions/1:predict",
@@ -529,7 +577,8 @@ fn tf_serving_rest_as_its_clients_send_it() {
     assert!(float_rule(&outputs[1], &npy(&cases[1].3).1) <= 1.0);
     // b64: an encoded image, preprocessed by the card (the model's two outputs by name)
     use base64::Engine as _;
-    let png = base64::engine::general_purpose::STANDARD.encode(file("tests/data/imgproc/astronaut.png"));
+    let png =
+        base64::engine::general_purpose::STANDARD.encode(file("tests/data/imgproc/astronaut.png"));
     let a = post_json(
         addr,
         "/v1/models/face:predict",
@@ -543,10 +592,16 @@ fn tf_serving_rest_as_its_clients_send_it() {
     for (body, words) in [
         (serde_json::json!({"instances": [[1.0]]}), "elements"),
         (serde_json::json!({"instances": []}), "empty"),
-        (serde_json::json!({"signature_name": "other", "instances": [[1]]}), "signature_name"),
+        (
+            serde_json::json!({"signature_name": "other", "instances": [[1]]}),
+            "signature_name",
+        ),
         (serde_json::json!({"rows": []}), "neither"),
         (serde_json::json!({"instances": [{"b64": "%%%"}]}), "base64"),
-        (serde_json::json!({"instances": [{"pixels": [1.0]}]}), "'image'"),
+        (
+            serde_json::json!({"instances": [{"pixels": [1.0]}]}),
+            "'image'",
+        ),
     ] {
         let a = post_json(addr, "/v1/models/shapes:predict", &body);
         assert_eq!(a.status, 400, "{body}");
@@ -584,8 +639,17 @@ fn command_record(model: &str, image: &str) -> serde_json::Value {
 fn deepstack_endpoints_take_a_multipart_upload() {
     let addr = shared().http_addr();
     let png = file("tests/data/imgproc/astronaut.png");
-    let (ct, body) = multipart(&[("image", "astronaut.png", &png)], &[("min_confidence", "0.4")]);
-    let a = request(addr, "POST", "/v1/vision/face", &[("content-type", &ct)], body);
+    let (ct, body) = multipart(
+        &[("image", "astronaut.png", &png)],
+        &[("min_confidence", "0.4")],
+    );
+    let a = request(
+        addr,
+        "POST",
+        "/v1/vision/face",
+        &[("content-type", &ct)],
+        body,
+    );
     assert_eq!(a.status, 200, "{}", a.text());
     let r = a.json();
     assert_eq!(r["success"], true);
@@ -601,37 +665,98 @@ fn deepstack_endpoints_take_a_multipart_upload() {
     assert_eq!(found[0]["confidence"], want["detections"][0]["score"]);
     // /v1/vision/detection takes the first detection model not called face: here, face
     let (ct, body) = multipart(&[("image", "a.png", &png)], &[]);
-    let a = request(addr, "POST", "/v1/vision/detection", &[("content-type", &ct)], body);
+    let a = request(
+        addr,
+        "POST",
+        "/v1/vision/detection",
+        &[("content-type", &ct)],
+        body,
+    );
     assert_eq!(a.json()["count"], 1, "{}", a.text());
     // a custom model by name; a classifier answers labels
-    let (ct, body) = multipart(&[("image", "a.png", &file("tests/data/models/shapes_3_square.png"))], &[]);
-    let a = request(addr, "POST", "/v1/vision/custom/shapes", &[("content-type", &ct)], body);
+    let (ct, body) = multipart(
+        &[(
+            "image",
+            "a.png",
+            &file("tests/data/models/shapes_3_square.png"),
+        )],
+        &[],
+    );
+    let a = request(
+        addr,
+        "POST",
+        "/v1/vision/custom/shapes",
+        &[("content-type", &ct)],
+        body,
+    );
     let r = a.json();
     assert_eq!(r["predictions"][0]["label"], "square", "{r}");
     // scene: the first classification model (emotion)
     let (ct, body) = multipart(&[("image", "a.png", &png)], &[]);
-    let r = request(addr, "POST", "/v1/vision/scene", &[("content-type", &ct)], body).json();
+    let r = request(
+        addr,
+        "POST",
+        "/v1/vision/scene",
+        &[("content-type", &ct)],
+        body,
+    )
+    .json();
     assert_eq!(r["success"], true, "{r}");
     assert!(r["label"].is_string());
     // min_confidence high enough drops the face
     let (ct, body) = multipart(&[("image", "a.png", &png)], &[("min_confidence", "0.999")]);
-    let r = request(addr, "POST", "/v1/vision/face", &[("content-type", &ct)], body).json();
+    let r = request(
+        addr,
+        "POST",
+        "/v1/vision/face",
+        &[("content-type", &ct)],
+        body,
+    )
+    .json();
     assert_eq!(r["predictions"].as_array().unwrap().len(), 0, "{r}");
     // errors: success false, 4xx
     for (ct, body, words) in [
-        (multipart(&[], &[("min_confidence", "0.5")]).0, multipart(&[], &[("min_confidence", "0.5")]).1, "no image"),
-        (multipart(&[("image", "a.png", b"not an image")], &[]).0, multipart(&[("image", "a.png", b"not an image")], &[]).1, "cannot be decoded"),
-        (multipart(&[("image", "a.png", &png)], &[("min_confidence", "2")]).0, multipart(&[("image", "a.png", &png)], &[("min_confidence", "2")]).1, "min_confidence"),
-        ("multipart/form-data; boundary=zzz".to_string(), b"--zzz\r\ngarbage".to_vec(), "malformed"),
+        (
+            multipart(&[], &[("min_confidence", "0.5")]).0,
+            multipart(&[], &[("min_confidence", "0.5")]).1,
+            "no image",
+        ),
+        (
+            multipart(&[("image", "a.png", b"not an image")], &[]).0,
+            multipart(&[("image", "a.png", b"not an image")], &[]).1,
+            "cannot be decoded",
+        ),
+        (
+            multipart(&[("image", "a.png", &png)], &[("min_confidence", "2")]).0,
+            multipart(&[("image", "a.png", &png)], &[("min_confidence", "2")]).1,
+            "min_confidence",
+        ),
+        (
+            "multipart/form-data; boundary=zzz".to_string(),
+            b"--zzz\r\ngarbage".to_vec(),
+            "malformed",
+        ),
     ] {
-        let a = request(addr, "POST", "/v1/vision/face", &[("content-type", &ct)], body);
+        let a = request(
+            addr,
+            "POST",
+            "/v1/vision/face",
+            &[("content-type", &ct)],
+            body,
+        );
         assert_eq!(a.status, 400, "{}", a.text());
         let r = a.json();
         assert_eq!(r["success"], false);
         assert!(r["error"].as_str().unwrap().contains(words), "{r}");
     }
     let (ct, body) = multipart(&[("image", "a.png", &png)], &[]);
-    let a = request(addr, "POST", "/v1/vision/custom/nope", &[("content-type", &ct)], body);
+    let a = request(
+        addr,
+        "POST",
+        "/v1/vision/custom/nope",
+        &[("content-type", &ct)],
+        body,
+    );
     assert_eq!(a.status, 404);
 }
 
@@ -670,19 +795,51 @@ fn analyze_returns_the_commands_record() {
     );
     assert_eq!(a.status, 200, "{}", a.text());
     let r = a.json();
-    assert_eq!(r["landmarks"][0]["points"].as_array().unwrap().len(), 468, "{r:.300}");
+    assert_eq!(
+        r["landmarks"][0]["points"].as_array().unwrap().len(),
+        468,
+        "{r:.300}"
+    );
     // thresholds per request, and their ranges
-    let a = request(addr, "POST", "/v1/models/face:analyze?score_threshold=0.9999", &[], file("tests/data/imgproc/astronaut.png"));
+    let a = request(
+        addr,
+        "POST",
+        "/v1/models/face:analyze?score_threshold=0.9999",
+        &[],
+        file("tests/data/imgproc/astronaut.png"),
+    );
     assert_eq!(a.json()["detections"], serde_json::json!([]));
-    let a = request(addr, "POST", "/v1/models/face:analyze?score_threshold=7", &[], file("tests/data/imgproc/astronaut.png"));
+    let a = request(
+        addr,
+        "POST",
+        "/v1/models/face:analyze?score_threshold=7",
+        &[],
+        file("tests/data/imgproc/astronaut.png"),
+    );
     assert_eq!(a.status, 400);
-    let a = request(addr, "POST", "/v1/models/face:analyze?mask=jpeg", &[], file("tests/data/imgproc/astronaut.png"));
+    let a = request(
+        addr,
+        "POST",
+        "/v1/models/face:analyze?mask=jpeg",
+        &[],
+        file("tests/data/imgproc/astronaut.png"),
+    );
     assert_eq!(a.status, 400);
     let a = request(addr, "POST", "/v1/models/face:analyze", &[], Vec::new());
     assert_eq!(a.status, 400);
     // a multipart form works too, its file name the source
-    let (ct, body) = multipart(&[("image", "me.png", &file("tests/data/imgproc/astronaut.png"))], &[("top_k", "2")]);
-    let r = request(addr, "POST", "/v1/models/emotion:analyze", &[("content-type", &ct)], body).json();
+    let (ct, body) = multipart(
+        &[("image", "me.png", &file("tests/data/imgproc/astronaut.png"))],
+        &[("top_k", "2")],
+    );
+    let r = request(
+        addr,
+        "POST",
+        "/v1/models/emotion:analyze",
+        &[("content-type", &ct)],
+        body,
+    )
+    .json();
     assert_eq!(r["source"], "me.png");
     assert_eq!(r["classes"].as_array().unwrap().len(), 2);
 }
@@ -691,7 +848,14 @@ fn analyze_returns_the_commands_record() {
 fn masks_come_as_png_or_coco_run_lengths() {
     let addr = shared().http_addr();
     let png = file("tests/data/imgproc/astronaut.png");
-    let rle = request(addr, "POST", "/v1/models/selfie:analyze?mask=rle", &[], png.clone()).json();
+    let rle = request(
+        addr,
+        "POST",
+        "/v1/models/selfie:analyze?mask=rle",
+        &[],
+        png.clone(),
+    )
+    .json();
     let seg = &rle["segmentation"];
     let person = seg["classes"][1]["fraction"].as_f64().unwrap();
     let r = &seg["rle"][0];
@@ -726,18 +890,40 @@ fn grpc_health_metadata_and_inference() {
     let rt = runtime();
     rt.block_on(async {
         let mut c = GrpcInferenceServiceClient::new(
-            tonic::transport::Endpoint::from_shared(url).unwrap().connect().await.unwrap(),
+            tonic::transport::Endpoint::from_shared(url)
+                .unwrap()
+                .connect()
+                .await
+                .unwrap(),
         );
-        assert!(c.server_live(pb::ServerLiveRequest {}).await.unwrap().into_inner().live);
-        assert!(c.server_ready(pb::ServerReadyRequest {}).await.unwrap().into_inner().ready);
+        assert!(
+            c.server_live(pb::ServerLiveRequest {})
+                .await
+                .unwrap()
+                .into_inner()
+                .live
+        );
+        assert!(
+            c.server_ready(pb::ServerReadyRequest {})
+                .await
+                .unwrap()
+                .into_inner()
+                .ready
+        );
         let ready = c
-            .model_ready(pb::ModelReadyRequest { name: "face".into(), version: String::new() })
+            .model_ready(pb::ModelReadyRequest {
+                name: "face".into(),
+                version: String::new(),
+            })
             .await
             .unwrap()
             .into_inner();
         assert!(ready.ready);
         let meta = c
-            .model_metadata(pb::ModelMetadataRequest { name: "shapes".into(), version: "1".into() })
+            .model_metadata(pb::ModelMetadataRequest {
+                name: "shapes".into(),
+                version: "1".into(),
+            })
             .await
             .unwrap()
             .into_inner();
@@ -799,7 +985,10 @@ fn grpc_health_metadata_and_inference() {
         // errors carry their codes
         let mut bad = request.clone();
         bad.model_name = "nope".into();
-        assert_eq!(c.model_infer(bad).await.unwrap_err().code(), tonic::Code::NotFound);
+        assert_eq!(
+            c.model_infer(bad).await.unwrap_err().code(),
+            tonic::Code::NotFound
+        );
         let mut bad = request.clone();
         bad.inputs[0].shape = vec![1, 64, 64];
         let e = c.model_infer(bad).await.unwrap_err();
@@ -807,10 +996,16 @@ fn grpc_health_metadata_and_inference() {
         assert!(e.message().contains("shape"), "{}", e.message());
         let mut bad = request.clone();
         bad.raw_input_contents = vec![vec![0u8; 10].into()];
-        assert_eq!(c.model_infer(bad).await.unwrap_err().code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            c.model_infer(bad).await.unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
         // configuration and statistics
         let config = c
-            .model_config(pb::ModelConfigRequest { name: "shapes".into(), version: String::new() })
+            .model_config(pb::ModelConfigRequest {
+                name: "shapes".into(),
+                version: String::new(),
+            })
             .await
             .unwrap()
             .into_inner()
@@ -818,7 +1013,10 @@ fn grpc_health_metadata_and_inference() {
             .unwrap();
         assert_eq!(config.max_batch_size, 4);
         let stats = c
-            .model_statistics(pb::ModelStatisticsRequest { name: "shapes".into(), version: String::new() })
+            .model_statistics(pb::ModelStatisticsRequest {
+                name: "shapes".into(),
+                version: String::new(),
+            })
             .await
             .unwrap()
             .into_inner();
@@ -859,7 +1057,11 @@ fn a_full_queue_is_503_and_a_passed_deadline_504() {
     });
     let full: Vec<&Answer> = statuses.iter().filter(|a| a.status == 503).collect();
     let ok = statuses.iter().filter(|a| a.status == 200).count();
-    assert!(!full.is_empty() && ok >= 1, "{:?}", statuses.iter().map(|a| a.status).collect::<Vec<_>>());
+    assert!(
+        !full.is_empty() && ok >= 1,
+        "{:?}",
+        statuses.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
     assert!(full[0].json()["error"].as_str().unwrap().contains("queue"));
     assert_eq!(ok + full.len(), 24);
     // a deadline of 1 microsecond passes in the queue
@@ -940,7 +1142,8 @@ fn shutdown_finishes_the_requests_under_way() {
     })
     .to_string()
     .into_bytes();
-    let client = std::thread::spawn(move || request(addr, "POST", "/v2/models/shapes/infer", &[], body));
+    let client =
+        std::thread::spawn(move || request(addr, "POST", "/v2/models/shapes/infer", &[], body));
     std::thread::sleep(Duration::from_millis(200));
     let t = Instant::now();
     assert!(s.shutdown(), "everything ended within the grace period");
@@ -964,7 +1167,9 @@ fn connections_past_the_limit_are_refused() {
         let b = tokio::net::TcpStream::connect(addr).await.unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
-        c.write_all(b"GET /v2/health/live HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+        c.write_all(b"GET /v2/health/live HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
         let mut out = vec![0u8; 1024];
         let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut out))
             .await
@@ -988,7 +1193,9 @@ fn a_client_that_never_sends_its_headers_is_cut_off() {
     rt.block_on(async {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
-        c.write_all(b"GET /v2/health/live HTTP/1.1\r\nhost:").await.unwrap();
+        c.write_all(b"GET /v2/health/live HTTP/1.1\r\nhost:")
+            .await
+            .unwrap();
         let mut out = Vec::new();
         let t = Instant::now();
         let _ = tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut out)).await;
@@ -1031,10 +1238,17 @@ fn the_model_directory_is_read_again_on_reload() {
     assert_eq!(s.reload(), Default::default());
     let card = std::fs::read_to_string(dir.join("shapes.toml")).unwrap();
     std::thread::sleep(Duration::from_millis(20));
-    std::fs::write(dir.join("shapes.toml"), format!("{card}\n[serving]\nmax_batch_size = 2\n")).unwrap();
+    std::fs::write(
+        dir.join("shapes.toml"),
+        format!("{card}\n[serving]\nmax_batch_size = 2\n"),
+    )
+    .unwrap();
     let report = s.reload();
     assert_eq!(report.reloaded, ["shapes"], "{report:?}");
-    assert_eq!(get(addr, "/v2/models/shapes/config").json()["max_batch_size"], 2);
+    assert_eq!(
+        get(addr, "/v2/models/shapes/config").json()["max_batch_size"],
+        2
+    );
     // removed: unloaded
     std::fs::remove_file(dir.join("emotion.onnx")).unwrap();
     let report = s.reload();

@@ -244,7 +244,9 @@ impl Postprocess {
                 settings.score_threshold = o.score_threshold.unwrap_or(settings.score_threshold);
                 settings.top_k = o.top_k.unwrap_or(settings.top_k);
             }
-            Postprocess::Detect(d) => d.adjust(o.score_threshold, o.iou_threshold, o.max_detections),
+            Postprocess::Detect(d) => {
+                d.adjust(o.score_threshold, o.iou_threshold, o.max_detections)
+            }
             Postprocess::Segment { settings, .. } => {
                 settings.threshold = o.mask_threshold.unwrap_or(settings.threshold);
             }

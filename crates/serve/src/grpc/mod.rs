@@ -90,7 +90,11 @@ fn numbers(c: &InferTensorContents) -> Option<InputData<'static>> {
         return f(c.uint64_contents.iter().map(|&x| x as f64).collect());
     }
     if !c.bool_contents.is_empty() {
-        return f(c.bool_contents.iter().map(|&x| f64::from(u8::from(x))).collect());
+        return f(c
+            .bool_contents
+            .iter()
+            .map(|&x| f64::from(u8::from(x)))
+            .collect());
     }
     if !c.bytes_contents.is_empty() {
         return Some(InputData::Strings(
@@ -128,9 +132,8 @@ async fn infer_one(
     };
     let data = match (&request.raw_input_contents[..], &input.contents) {
         ([raw], _) => InputData::Raw(raw),
-        ([], Some(contents)) => numbers(contents).ok_or_else(|| {
-            bad(format!("input '{}' has empty contents", input.name))
-        })?,
+        ([], Some(contents)) => numbers(contents)
+            .ok_or_else(|| bad(format!("input '{}' has empty contents", input.name)))?,
         ([], None) => {
             return Err(bad(format!(
                 "input '{}' has neither contents nor raw_input_contents",
@@ -258,8 +261,12 @@ fn config(m: &Served) -> ModelConfig {
     }
 }
 
-type InferStream =
-    Pin<Box<dyn tokio_stream::Stream<Item = std::result::Result<ModelStreamInferResponse, Status>> + Send>>;
+type InferStream = Pin<
+    Box<
+        dyn tokio_stream::Stream<Item = std::result::Result<ModelStreamInferResponse, Status>>
+            + Send,
+    >,
+>;
 
 #[tonic::async_trait]
 impl GrpcInferenceService for Service {

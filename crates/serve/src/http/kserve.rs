@@ -36,7 +36,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v2/models/{name}", get(metadata))
         .route("/v2/models/{name}/versions/{version}", get(metadata_v))
         .route("/v2/models/{name}/ready", get(model_ready))
-        .route("/v2/models/{name}/versions/{version}/ready", get(model_ready_v))
+        .route(
+            "/v2/models/{name}/versions/{version}/ready",
+            get(model_ready_v),
+        )
         .route("/v2/models/{name}/config", get(config))
         .route("/v2/models/{name}/versions/{version}/config", get(config_v))
         .route("/v2/models/{name}/stats", get(stats))
@@ -80,9 +83,7 @@ async fn server_ready(State(st): State<AppState>) -> StatusCode {
 
 /// A model's metadata as the protocol describes it.
 pub(crate) fn model_metadata(m: &Served) -> Value {
-    let tensor = |t: &crate::tensor::TensorMeta| {
-        serde_json::json!({"name": t.name, "datatype": t.datatype.name(), "shape": t.shape})
-    };
+    let tensor = |t: &crate::tensor::TensorMeta| serde_json::json!({"name": t.name, "datatype": t.datatype.name(), "shape": t.shape});
     serde_json::json!({
         "name": m.name,
         "versions": ["1"],
@@ -253,7 +254,9 @@ async fn index(State(st): State<AppState>) -> Response {
         .repo
         .all()
         .iter()
-        .map(|m| serde_json::json!({"name": m.name, "version": "1", "state": "READY", "reason": ""}))
+        .map(
+            |m| serde_json::json!({"name": m.name, "version": "1", "state": "READY", "reason": ""}),
+        )
         .collect();
     json_response(StatusCode::OK, &list)
 }
@@ -507,7 +510,10 @@ fn response(
     .map_err(|e| Error::Internal(e.to_string()))?;
     if tail.is_empty() {
         return Ok((
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
             json,
         )
             .into_response());

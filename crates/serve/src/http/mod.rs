@@ -91,7 +91,10 @@ pub(crate) fn json_response(status: StatusCode, value: &impl serde::Serialize) -
     match serde_json::to_vec(value) {
         Ok(body) => (
             status,
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
             body,
         )
             .into_response(),
@@ -121,10 +124,14 @@ pub(crate) async fn read_body(
     match tokio::time::timeout(deadline, limited.collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e)) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 Err(Error::TooLarge { limit })
             } else {
-                Err(Error::BadRequest(format!("the request body broke off: {e}")))
+                Err(Error::BadRequest(format!(
+                    "the request body broke off: {e}"
+                )))
             }
         }
         Err(_) => Err(Error::BadRequest(format!(
@@ -271,7 +278,9 @@ pub(crate) async fn serve(
             continue;
         };
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        let conn = builder.serve_connection_with_upgrades(io, service).into_owned();
+        let conn = builder
+            .serve_connection_with_upgrades(io, service)
+            .into_owned();
         let conn = graceful.watch(conn);
         let metrics = metrics.clone();
         metrics.connection("http", 1);

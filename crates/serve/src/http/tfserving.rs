@@ -332,11 +332,16 @@ fn columnar(model: &Served, v: &Value) -> Result<Work> {
     })
 }
 
-/// The rows of one run: the first dimension of each output split off (an output of one
-/// run of a model without a batch dimension is one row, its leading 1 dropped).
-fn rows(model: &Served, outputs: &[OutputTensor]) -> Vec<Vec<(String, Vec<usize>, Vec<f32>)>> {
+/// The rows of one run, each a tensor per output: the first dimension of each output split
+/// off (an output of one run of a model without a batch dimension is one row, its leading 1
+/// dropped).
+fn rows(model: &Served, outputs: &[OutputTensor]) -> Vec<Vec<OutputTensor>> {
     let n = if model.batch_dim {
-        outputs.first().and_then(|o| o.shape.first()).copied().unwrap_or(1)
+        outputs
+            .first()
+            .and_then(|o| o.shape.first())
+            .copied()
+            .unwrap_or(1)
     } else {
         1
     };
@@ -353,7 +358,11 @@ fn rows(model: &Served, outputs: &[OutputTensor]) -> Vec<Vec<(String, Vec<usize>
                         (o.shape.clone(), o.data.len())
                     };
                     let data = o.data.get(i * per..(i + 1) * per).unwrap_or(&[]).to_vec();
-                    (o.name.clone(), shape, data)
+                    OutputTensor {
+                        name: o.name.clone(),
+                        shape,
+                        data,
+                    }
                 })
                 .collect()
         })
@@ -369,13 +378,16 @@ async fn predict(
 ) -> Result<Response> {
     let model = st.repo.get_version(name, version)?;
     let body = read_body(headers, body, st.limits.max_body, model.settings.timeout).await?;
-    let request: Value = serde_json::from_slice(&body)
-        .map_err(|e| bad(format!("the request is not JSON: {e}")))?;
+    let request: Value =
+        serde_json::from_slice(&body).map_err(|e| bad(format!("the request is not JSON: {e}")))?;
     let obj = request
         .as_object()
         .ok_or_else(|| bad("the request is not a JSON object"))?;
     if let Some(sig) = obj.get("signature_name") {
-        if sig.as_str().is_none_or(|s| !s.is_empty() && s != "serving_default") {
+        if sig
+            .as_str()
+            .is_none_or(|s| !s.is_empty() && s != "serving_default")
+        {
             return Err(bad(format!(
                 "signature_name {} is not served: the model has 'serving_default'",
                 short(sig)
@@ -398,11 +410,22 @@ async fn predict(
                     single,
                     outputs: row
                         .iter()
-                        .map(|(n, shape, data)| (n.as_str(), Nested { shape, data }))
+                        .map(|t| {
+                            (
+                                t.name.as_str(),
+                                Nested {
+                                    shape: &t.shape,
+                                    data: &t.data,
+                                },
+                            )
+                        })
                         .collect(),
                 })
                 .collect();
-            Ok(json_response(StatusCode::OK, &Predictions { predictions: body }))
+            Ok(json_response(
+                StatusCode::OK,
+                &Predictions { predictions: body },
+            ))
         }
         (None, Some(inputs)) => {
             let work = columnar(&model, inputs)?;

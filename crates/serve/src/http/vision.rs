@@ -65,7 +65,9 @@ async fn form(st: &AppState, headers: &HeaderMap, body: Body, timeout: Duration)
         .starts_with("multipart/form-data")
     {
         if body.is_empty() {
-            return Err(bad("the request has no image (send it as the body or as a form's 'image')"));
+            return Err(bad(
+                "the request has no image (send it as the body or as a form's 'image')",
+            ));
         }
         return Ok(Form {
             image: body,
