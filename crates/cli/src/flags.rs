@@ -115,6 +115,10 @@ pub struct ServeArgs {
     /// the largest request body (and gRPC message), MiB (1 to 4096)
     #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub max_body_mib: u64,
+    /// request bytes held at once, all connections together, MiB (1 to 1048576; at least
+    /// --max-body-mib); a request past it is answered 503 (bounds the memory clients can take)
+    #[arg(long, value_name = "MIB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub max_inflight_mib: u64,
     /// connections served at once, per protocol; more are refused (1 to 65536)
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=65_536))]
     pub max_connections: u64,

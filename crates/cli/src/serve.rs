@@ -62,6 +62,7 @@ fn config(args: &ServeArgs) -> ServerConfig {
             max_body: (args.max_body_mib as usize) << 20,
             header_timeout: Duration::from_secs_f64(args.header_timeout),
             grace: Duration::from_secs_f64(args.grace),
+            inflight_bytes: (args.max_inflight_mib as usize) << 20,
         },
         vision: VisionModels {
             detection: args.detection_model.clone(),

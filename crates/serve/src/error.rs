@@ -40,6 +40,9 @@ pub enum Error {
         /// the queue's capacity
         capacity: usize,
     },
+    /// The server holds as many request bytes as it may (`--max-inflight-mib`): try again.
+    #[error("the server is busy: {0}")]
+    Busy(String),
     /// The request's deadline passed before it was answered.
     #[error("the request's deadline of {ms} ms passed before it was answered")]
     Deadline {
@@ -101,7 +104,9 @@ impl Error {
                 StatusCode::BAD_REQUEST
             }
             Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::QueueFull { .. } | Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::QueueFull { .. } | Error::Unavailable(_) | Error::Busy(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Error::Deadline { .. } => StatusCode::GATEWAY_TIMEOUT,
             // a model that fails on a well-formed input: the input is what it cannot take
             Error::Run { .. } => StatusCode::BAD_REQUEST,
@@ -119,7 +124,9 @@ impl Error {
                 tonic::Code::InvalidArgument
             }
             Error::TooLarge { .. } => tonic::Code::ResourceExhausted,
-            Error::QueueFull { .. } | Error::Unavailable(_) => tonic::Code::Unavailable,
+            Error::QueueFull { .. } | Error::Unavailable(_) | Error::Busy(_) => {
+                tonic::Code::Unavailable
+            }
             Error::Deadline { .. } => tonic::Code::DeadlineExceeded,
             Error::Load { .. } | Error::Bind { .. } | Error::Internal(_) => tonic::Code::Internal,
         }
@@ -134,6 +141,7 @@ impl Error {
             }
             Error::TooLarge { .. } => "too_large",
             Error::QueueFull { .. } => "queue_full",
+            Error::Busy(_) => "busy",
             Error::Unavailable(_) => "unavailable",
             Error::Deadline { .. } => "deadline",
             Error::Load { .. } | Error::Bind { .. } | Error::Internal(_) => "internal",

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 /// One input of a request, as the protocol gave it.
 pub(crate) enum InputData<'a> {
-    /// JSON numbers, nested or flat
-    Json(&'a serde_json::Value),
+    /// JSON numbers, nested or flat ([`crate::json::Flat`])
+    Json(&'a [f32]),
     /// raw little-endian bytes (the binary extension, gRPC `raw_input_contents`); for `BYTES`,
     /// each element a 4-byte little-endian length and its bytes
     Raw(&'a [u8]),
@@ -65,7 +65,7 @@ pub(crate) fn input(
         }),
         InputData::Json(v) => {
             let mut e = Elements::new(dtype, count);
-            e.push_json(name, v)?;
+            e.push_all(name, v)?;
             Ok(Work::Tensor {
                 data: e.finish(name)?,
                 items,

@@ -37,6 +37,7 @@ mod error;
 pub mod grpc;
 mod http;
 mod infer;
+mod json;
 pub mod metrics;
 mod model;
 pub mod repository;
@@ -149,6 +150,15 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// Load the models, bind the addresses and start serving (in the background).
     pub fn start(config: ServerConfig) -> Result<Server> {
+        if config.limits.inflight_bytes < config.limits.max_body {
+            return Err(Error::Invalid {
+                setting: "--max-inflight-mib".into(),
+                message: format!(
+                    "{} bytes is less than one body of --max-body-mib ({} bytes)",
+                    config.limits.inflight_bytes, config.limits.max_body
+                ),
+            });
+        }
         if !(1..=64).contains(&config.io_threads) {
             return Err(Error::Invalid {
                 setting: "io threads".into(),
@@ -181,6 +191,9 @@ impl Server {
             limits,
             vision: Arc::new(config.vision),
             stopping: stopping.clone(),
+            body_budget: Arc::new(tokio::sync::Semaphore::new(
+                (limits.inflight_bytes / 1024).clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+            )),
         };
         let mut tasks = vec![runtime.spawn(http::serve(
             http_listener,

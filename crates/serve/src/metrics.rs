@@ -44,6 +44,15 @@ struct ProtocolLabel {
     protocol: &'static str,
 }
 
+/// The `model` label of a request's metrics: its model, or `""` when no model of that name is
+/// served (names clients make up must not grow the metrics without bound).
+pub(crate) fn model_label<'a>(model: &'a str, error: Option<&crate::Error>) -> &'a str {
+    match error {
+        Some(crate::Error::UnknownModel { .. }) => "",
+        _ => model,
+    }
+}
+
 /// The stages a request's time is split into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {

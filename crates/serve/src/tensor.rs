@@ -3,7 +3,6 @@
 //! `raw_input_contents` carry them), and what a model answers.
 
 use crate::error::{bad, Result};
-use serde_json::Value;
 use tensorcv_imgproc::tensor::DType;
 
 // The tensors' bytes are the machine's own: every target tensorcv ships (x86_64, aarch64,
@@ -247,23 +246,9 @@ impl Elements {
         Ok(())
     }
 
-    /// Every number of a JSON value: a number, or arrays of them nested to any depth
-    /// (row-major); `true`/`false` are 1/0.
-    pub fn push_json(&mut self, name: &str, value: &Value) -> Result<()> {
-        match value {
-            Value::Number(n) => {
-                let v = n
-                    .as_f64()
-                    .ok_or_else(|| bad(format!("input '{name}': {n} is not a number")))?;
-                self.push(name, v)
-            }
-            Value::Bool(b) => self.push(name, f64::from(u8::from(*b))),
-            Value::Array(items) => items.iter().try_for_each(|v| self.push_json(name, v)),
-            other => Err(bad(format!(
-                "input '{name}': {} is not a number",
-                short(other)
-            ))),
-        }
+    /// Numbers read from JSON ([`crate::json::Flat`]).
+    pub fn push_all(&mut self, name: &str, values: &[f32]) -> Result<()> {
+        values.iter().try_for_each(|&v| self.push(name, v as f64))
     }
 
     /// Raw little-endian bytes of the model's type (the binary extension, gRPC raw contents):
@@ -287,20 +272,6 @@ impl Elements {
         }
         Ok(raw.to_vec())
     }
-}
-
-/// A JSON value, cut short for messages.
-pub(crate) fn short(v: &Value) -> String {
-    let mut s = v.to_string();
-    if s.len() > 60 {
-        let mut end = 57;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-        s.push('…');
-    }
-    s
 }
 
 /// The element count of `shape`, checked: every dimension non-negative, the product at most
@@ -336,39 +307,29 @@ mod tests {
     }
 
     #[test]
-    fn json_values_are_checked_against_the_type_and_count() {
+    fn numbers_are_checked_against_the_type_and_count() {
         let mut e = Elements::new(DataType::Uint8, 4);
-        e.push_json("x", &serde_json::json!([[0, 255], [true, 7]]))
-            .unwrap();
+        e.push_all("x", &[0.0, 255.0, 1.0, 7.0]).unwrap();
         assert_eq!(e.finish("x").unwrap(), [0, 255, 1, 7]);
         let mut e = Elements::new(DataType::Uint8, 1);
-        assert!(e.push_json("x", &serde_json::json!(256)).is_err());
+        assert!(e.push_all("x", &[256.0]).is_err());
         let mut e = Elements::new(DataType::Uint8, 1);
-        assert!(e.push_json("x", &serde_json::json!(1.5)).is_err());
+        assert!(e.push_all("x", &[1.5]).is_err());
         let mut e = Elements::new(DataType::Int8, 2);
-        e.push_json("x", &serde_json::json!([-128, 127])).unwrap();
+        e.push_all("x", &[-128.0, 127.0]).unwrap();
         assert_eq!(e.finish("x").unwrap(), [128, 127]);
         let mut e = Elements::new(DataType::Fp32, 2);
-        e.push_json("x", &serde_json::json!([1.5])).unwrap();
+        e.push_all("x", &[1.5]).unwrap();
         let err = e.finish("x").unwrap_err().to_string();
         assert!(
             err.contains("1 elements") && err.contains("needs 2"),
             "{err}"
         );
         let mut e = Elements::new(DataType::Fp32, 1);
-        let err = e
-            .push_json("x", &serde_json::json!([1.0, 2.0]))
-            .unwrap_err()
-            .to_string();
+        let err = e.push_all("x", &[1.0, 2.0]).unwrap_err().to_string();
         assert!(err.contains("more elements"), "{err}");
         let mut e = Elements::new(DataType::Fp32, 1);
-        let err = e
-            .push_json("x", &serde_json::json!({"a": 1}))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("is not a number"), "{err}");
-        let mut e = Elements::new(DataType::Fp32, 1);
-        assert!(e.push_json("x", &serde_json::json!(1e300)).is_err());
+        assert!(e.push("x", 1e300).is_err());
     }
 
     #[test]

@@ -476,20 +476,26 @@ fn infer_unknown(addr: std::net::SocketAddr) -> u16 {
 fn a_huge_body_is_refused_before_it_is_read() {
     let s = start_with(&["shapes"], settings(), |c| c.limits.max_body = 1 << 20);
     let addr = s.http_addr();
-    let a = request(
-        addr,
-        "POST",
-        "/v2/models/shapes/infer",
-        &[],
-        vec![b' '; 3 << 20],
-    );
-    assert_eq!(a.status, 413, "{}", a.text());
-    assert!(a.json()["error"]
-        .as_str()
-        .unwrap()
-        .contains("bytes allowed"));
-    // without a Content-Length (chunked), cut at the limit
+    // refused from its Content-Length: the answer comes before the body is sent
     let rt = runtime();
+    let head = rt.block_on(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(
+            b"POST /v2/models/shapes/infer HTTP/1.1\r\nhost: x\r\ncontent-length: 3145728\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        let mut out = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut out))
+            .await
+            .unwrap()
+            .unwrap();
+        String::from_utf8_lossy(&out[..n]).to_string()
+    });
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    assert!(head.contains("bytes allowed"), "{head}");
+    // without a Content-Length (chunked), cut at the limit
     let status = rt.block_on(async {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -514,6 +520,57 @@ fn a_huge_body_is_refused_before_it_is_read() {
     });
     assert!(status.starts_with("HTTP/1.1 413"), "{status}");
     assert_eq!(get(addr, "/v2/health/live").status, 200);
+}
+
+#[test]
+fn request_bytes_in_flight_are_bounded() {
+    // 1.5 MiB may be held at once: one body of 1 MiB being read leaves no room for another
+    let s = start_with(&["shapes"], settings(), |c| {
+        c.limits.max_body = 1 << 20;
+        c.limits.inflight_bytes = 3 << 19;
+    });
+    let addr = s.http_addr();
+    let rt = runtime();
+    rt.block_on(async {
+        use tokio::io::AsyncWriteExt;
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(
+            b"POST /v2/models/shapes/infer HTTP/1.1\r\nhost: x\r\ncontent-length: 1000000\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let a = send(
+            addr,
+            "POST",
+            "/v2/models/shapes/infer",
+            &[],
+            vec![b' '; 900_000],
+        )
+        .await;
+        assert_eq!(a.status, 503, "{}", a.text());
+        assert!(a.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("--max-inflight-mib"));
+        drop(slow);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // the bytes held by the connection that went away are free again
+        let a = send(
+            addr,
+            "POST",
+            "/v2/models/shapes/infer",
+            &[],
+            vec![b' '; 900_000],
+        )
+        .await;
+        assert_eq!(a.status, 400, "{}", a.text());
+    });
+    let metrics = get(addr, "/metrics").text();
+    assert!(metrics.contains("status=\"busy\""), "{metrics}");
+    // a made-up model name does not become a metric label
+    assert_eq!(infer_unknown(addr), 404);
+    assert!(!get(addr, "/metrics").text().contains("model=\"nope\""));
 }
 
 #[test]

@@ -346,8 +346,9 @@ impl GrpcInferenceService for Service {
             Ok(_) => "ok",
             Err(e) => e.kind(),
         };
+        let label = crate::metrics::model_label(&name, result.as_ref().err());
         self.metrics
-            .request(&name, PROTOCOL, status, started.elapsed());
+            .request(label, PROTOCOL, status, started.elapsed());
         Ok(Response::new(result?.1))
     }
 
@@ -374,7 +375,8 @@ impl GrpcInferenceService for Service {
                                 let id = request.id.clone();
                                 let result = infer_one(&repo, request, deadline).await;
                                 let status = match &result { Ok(_) => "ok", Err(e) => e.kind() };
-                                metrics.request(&name, PROTOCOL, status, started.elapsed());
+                                let label = crate::metrics::model_label(&name, result.as_ref().err());
+                                metrics.request(label, PROTOCOL, status, started.elapsed());
                                 let message = match result {
                                     Ok((_, response)) => ModelStreamInferResponse {
                                         error_message: String::new(),
@@ -569,9 +571,13 @@ pub(crate) async fn serve(
     let shutdown = async move {
         let _ = stop.changed().await;
     };
+    // calls decoded at once: the byte budget over the largest message (requests beyond it
+    // wait for a place, their bytes not yet read)
+    let calls = (limits.inflight_bytes / limits.max_body.max(1)).max(4);
     let serving = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .tcp_nodelay(true)
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(calls))
         .add_service(server)
         .serve_with_incoming_shutdown(incoming, shutdown);
     // on shutdown the calls under way get the grace period, no more

@@ -279,7 +279,7 @@ struct InputJson {
     datatype: String,
     #[serde(default)]
     parameters: Map<String, Value>,
-    data: Option<Value>,
+    data: Option<crate::json::Flat>,
 }
 
 #[derive(Deserialize)]
@@ -380,7 +380,8 @@ async fn infer_request(
     body: Body,
 ) -> Result<Response> {
     let model = st.repo.get_version(name, version)?;
-    let body = read_body(headers, body, st.limits.max_body, model.settings.timeout).await?;
+    let received = read_body(st, headers, body, model.settings.timeout).await?;
+    let body = &received.bytes;
     let json_len = match headers.get(HEADER_LENGTH) {
         Some(v) => {
             let n = v
@@ -427,12 +428,18 @@ async fn infer_request(
             binary = rest;
             InputData::Raw(raw)
         }
-        None => InputData::Json(input.data.as_ref().ok_or_else(|| {
-            bad(format!(
-                "input '{}' has neither data nor binary_data_size",
-                input.name
-            ))
-        })?),
+        None => InputData::Json(
+            &input
+                .data
+                .as_ref()
+                .ok_or_else(|| {
+                    bad(format!(
+                        "input '{}' has neither data nor binary_data_size",
+                        input.name
+                    ))
+                })?
+                .values,
+        ),
     };
     if !binary.is_empty() {
         return Err(bad(format!(

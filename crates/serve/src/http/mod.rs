@@ -39,16 +39,22 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// how long in-flight requests may take to finish on shutdown
     pub grace: Duration,
+    /// request bytes held at once, all connections together (bodies being read or answered);
+    /// a request that would go past it is answered `503` (gRPC: calls at once are this over
+    /// `max_body`, at least 4)
+    pub inflight_bytes: usize,
 }
 
 impl Default for Limits {
-    /// 1024 connections, 64 MiB bodies, 10 s for a request head, 30 s of grace.
+    /// 1024 connections, 64 MiB bodies, 1 GiB of them at once, 10 s for a request head, 30 s
+    /// of grace.
     fn default() -> Self {
         Limits {
             connections: 1024,
             max_body: 64 << 20,
             header_timeout: Duration::from_secs(10),
             grace: Duration::from_secs(30),
+            inflight_bytes: 1 << 30,
         }
     }
 }
@@ -74,6 +80,45 @@ pub(crate) struct AppState {
     pub vision: Arc<VisionModels>,
     /// set when shutting down: readiness fails, load balancers drain
     pub stopping: Arc<AtomicBool>,
+    /// the request bytes that may be held at once, in KiB permits
+    pub body_budget: Arc<Semaphore>,
+}
+
+/// A request body and its share of the server's byte budget (released when dropped).
+pub(crate) struct Received {
+    pub bytes: Bytes,
+    _held: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// The body budget's permits a reader holds.
+struct Held {
+    budget: Arc<Semaphore>,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Held {
+    /// `n` more bytes held, or [`Error::Busy`].
+    fn take(&mut self, n: usize) -> Result<()> {
+        let kib = u32::try_from(n.div_ceil(1024)).unwrap_or(u32::MAX);
+        if kib == 0 {
+            return Ok(());
+        }
+        let p = self
+            .budget
+            .clone()
+            .try_acquire_many_owned(kib)
+            .map_err(|_| {
+                Error::Busy(
+                    "it holds as many request bytes as it may (--max-inflight-mib); try again"
+                        .into(),
+                )
+            })?;
+        match &mut self.permit {
+            Some(held) => held.merge(p),
+            None => self.permit = Some(p),
+        }
+        Ok(())
+    }
 }
 
 /// An error as `{"error": "…"}` with its status.
@@ -102,38 +147,56 @@ pub(crate) fn json_response(status: StatusCode, value: &impl serde::Serialize) -
     }
 }
 
-/// Read a request body of at most `limit` bytes before `deadline`: larger is
-/// [`Error::TooLarge`] (refused from its `Content-Length` before reading), a body that breaks
-/// off or stalls is a bad request.
+/// Read a request body of at most `max_body` bytes before `deadline`, within the server's
+/// byte budget: larger is [`Error::TooLarge`] (refused from its `Content-Length` before
+/// reading), past the budget [`Error::Busy`], a body that breaks off or stalls a bad request.
 pub(crate) async fn read_body(
+    st: &AppState,
     headers: &HeaderMap,
     body: Body,
-    limit: usize,
     deadline: Duration,
-) -> Result<Bytes> {
-    if let Some(len) = headers
+) -> Result<Received> {
+    let limit = st.limits.max_body;
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        if len > limit as u64 {
-            return Err(Error::TooLarge { limit });
-        }
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(Error::TooLarge { limit });
     }
-    let limited = http_body_util::Limited::new(body, limit);
-    match tokio::time::timeout(deadline, limited.collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                Err(Error::TooLarge { limit })
-            } else {
-                Err(Error::BadRequest(format!(
-                    "the request body broke off: {e}"
-                )))
+    let declared = declared.map_or(0, |n| n as usize);
+    let mut held = Held {
+        budget: st.body_budget.clone(),
+        permit: None,
+    };
+    held.take(declared)?;
+    let read = async {
+        let mut body = body;
+        let mut buf = bytes::BytesMut::with_capacity(declared);
+        while let Some(frame) = body.frame().await {
+            let frame =
+                frame.map_err(|e| Error::BadRequest(format!("the request body broke off: {e}")))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            let after = buf.len() + data.len();
+            if after > limit {
+                return Err(Error::TooLarge { limit });
             }
+            // a body without a Content-Length takes its share as it arrives
+            if after > declared {
+                held.take(after - buf.len().max(declared))?;
+            }
+            buf.extend_from_slice(&data);
         }
+        Ok(buf.freeze())
+    };
+    match tokio::time::timeout(deadline, read).await {
+        Ok(Ok(bytes)) => Ok(Received {
+            bytes,
+            _held: held.permit,
+        }),
+        Ok(Err(e)) => Err(e),
         Err(_) => Err(Error::BadRequest(format!(
             "the request body did not arrive within {} ms",
             deadline.as_millis()
@@ -153,8 +216,12 @@ pub(crate) fn observe(
         Ok(_) => "ok",
         Err(e) => e.kind(),
     };
-    st.metrics
-        .request(model, protocol, status, started.elapsed());
+    st.metrics.request(
+        crate::metrics::model_label(model, result.as_ref().err()),
+        protocol,
+        status,
+        started.elapsed(),
+    );
 }
 
 /// Answer `result`, its error as JSON.

@@ -14,8 +14,9 @@
 use super::{answer, json_response, observe, read_body, AppState};
 use crate::error::{bad, Result};
 use crate::infer::{self, Work};
+use crate::json::{Flat, TfValue};
 use crate::model::Served;
-use crate::tensor::{short, Elements, OutputTensor};
+use crate::tensor::{Elements, OutputTensor};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -24,7 +25,6 @@ use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use serde::ser::{Serialize, SerializeSeq, Serializer};
-use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -92,7 +92,7 @@ fn metadata_of(st: &AppState, name: &str, version: Option<&str>) -> Result<Respo
             "name": format!("{}:0", t.name),
         })
     };
-    let outputs: serde_json::Map<String, Value> = m
+    let outputs: serde_json::Map<String, serde_json::Value> = m
         .outputs
         .iter()
         .map(|o| (o.name.clone(), tensor(o)))
@@ -192,19 +192,6 @@ impl Serialize for Nested<'_> {
     }
 }
 
-/// An encoded image's bytes if `v` is `{"b64": "…"}`.
-fn b64(v: &Value) -> Option<Result<Bytes>> {
-    let obj = v.as_object()?;
-    if obj.len() != 1 {
-        return None;
-    }
-    let text = obj.get("b64")?;
-    Some(match text.as_str() {
-        Some(t) => decode_b64(t),
-        None => Err(bad(format!("b64 = {} is not a string", short(text)))),
-    })
-}
-
 /// Standard base64, padded or not (TF Serving's clients send both).
 pub(crate) fn decode_b64(text: &str) -> Result<Bytes> {
     use base64::engine::{general_purpose, DecodePaddingMode, Engine as _, GeneralPurpose};
@@ -218,71 +205,93 @@ pub(crate) fn decode_b64(text: &str) -> Result<Bytes> {
         .map_err(|e| bad(format!("b64 is not base64: {e}")))
 }
 
-/// One instance (row format): its value for the model's input.
-fn instance_value<'a>(model: &Served, v: &'a Value) -> Result<&'a Value> {
-    match v.as_object() {
-        Some(obj) if !obj.contains_key("b64") => {
-            if obj.len() != 1 {
+/// A value given by input name: the model's one input.
+fn unnamed(model: &Served, v: TfValue) -> Result<TfValue> {
+    match v {
+        TfValue::Named(mut named) => {
+            if named.len() != 1 {
                 return Err(bad(format!(
-                    "an instance names {} inputs; model '{}' takes one, '{}'",
-                    obj.len(),
+                    "{} inputs named; model '{}' takes one, '{}'",
+                    named.len(),
                     model.name,
                     model.input.name
                 )));
             }
-            obj.get(&model.input.name).ok_or_else(|| {
-                bad(format!(
-                    "an instance names input {}; model '{}' takes '{}'",
-                    obj.keys().next().map_or("?", String::as_str),
-                    model.name,
-                    model.input.name
-                ))
-            })
+            let (name, value) = named.remove(0);
+            if name != model.input.name {
+                return Err(bad(format!(
+                    "input '{name}' named; model '{}' takes '{}'",
+                    model.name, model.input.name
+                )));
+            }
+            match value {
+                TfValue::Named(_) => Err(bad(format!("input '{name}' holds named values"))),
+                v => Ok(v),
+            }
         }
-        _ => Ok(v),
+        v => Ok(v),
     }
 }
 
-/// The request's instances as batches of work, in order.
-fn instances(model: &Served, list: &[Value]) -> Result<Vec<Work>> {
+/// Batches of `per` entries at most.
+fn per_run(model: &Served) -> usize {
+    if model.batch_dim {
+        model.settings.max_batch_size
+    } else {
+        1
+    }
+}
+
+/// The request's instances (row format: each one batch entry) as runs, in order.
+fn instances(model: &Served, list: Vec<TfValue>) -> Result<Vec<Work>> {
     if list.is_empty() {
         return Err(bad("'instances' is empty"));
     }
-    let values: Vec<&Value> = list
-        .iter()
-        .map(|v| instance_value(model, v))
+    let values: Vec<TfValue> = list
+        .into_iter()
+        .map(|v| unnamed(model, v))
         .collect::<Result<_>>()?;
-    let images: Vec<Option<Result<Bytes>>> = values.iter().map(|v| b64(v)).collect();
-    if images.iter().all(Option::is_some) {
-        let images: Vec<Bytes> = images.into_iter().flatten().collect::<Result<_>>()?;
-        let per = if model.batch_dim {
-            model.settings.max_batch_size
-        } else {
-            1
-        };
+    let per = per_run(model);
+    if values.iter().all(|v| matches!(v, TfValue::Image(_))) {
+        let images = values
+            .iter()
+            .filter_map(|v| match v {
+                TfValue::Image(b64) => Some(decode_b64(b64)),
+                _ => None,
+            })
+            .collect::<Result<Vec<Bytes>>>()?;
         return Ok(images
             .chunks(per)
             .map(|c| Work::Images(c.to_vec()))
             .collect());
     }
-    if images.iter().any(Option::is_some) {
-        return Err(bad("instances mix b64 images and tensors"));
-    }
-    let per = if model.batch_dim {
-        model.settings.max_batch_size
-    } else {
-        1
-    };
+    let tensors: Vec<&Flat> = values
+        .iter()
+        .map(|v| match v {
+            TfValue::Tensor(t) => Ok(t),
+            _ => Err(bad(
+                "instances mix b64 images and tensors (or hold lists of images)",
+            )),
+        })
+        .collect::<Result<_>>()?;
     let dtype = model.input.datatype;
-    values
+    let name = &model.input.name;
+    tensors
         .chunks(per)
         .map(|chunk| {
             let mut e = Elements::new(dtype, chunk.len() * model.item_elements());
-            for v in chunk {
-                e.push_json(&model.input.name, v)?;
+            for t in chunk {
+                if t.values.len() != model.item_elements() {
+                    return Err(bad(format!(
+                        "an instance of input '{name}' has {} elements, one batch entry has {}",
+                        t.values.len(),
+                        model.item_elements()
+                    )));
+                }
+                e.push_all(name, &t.values)?;
             }
             Ok(Work::Tensor {
-                data: e.finish(&model.input.name)?,
+                data: e.finish(name)?,
                 items: chunk.len(),
             })
         })
@@ -291,45 +300,46 @@ fn instances(model: &Served, list: &[Value]) -> Result<Vec<Work>> {
 
 /// The columnar `inputs`: the whole tensor (batch first, where the model has a batch
 /// dimension), `{NAME: tensor}`, or `{"b64": …}` / a list of them.
-fn columnar(model: &Served, v: &Value) -> Result<Work> {
-    let v = instance_value(model, v)?;
-    if let Some(image) = b64(v) {
-        return Ok(Work::Images(vec![image?]));
-    }
-    if let Some(list) = v.as_array() {
-        if !list.is_empty() && list.iter().all(|x| b64(x).is_some()) {
-            if list.len() > 1 && !model.batch_dim {
+fn columnar(model: &Served, v: TfValue) -> Result<Work> {
+    match unnamed(model, v)? {
+        TfValue::Image(b64) => Ok(Work::Images(vec![decode_b64(&b64)?])),
+        TfValue::Images(list) => {
+            if list.len() > per_run(model) {
                 return Err(bad(format!(
-                    "model '{}' has no batch dimension: one image per request",
-                    model.name
+                    "{} images is more than model '{}' takes at once ({})",
+                    list.len(),
+                    model.name,
+                    per_run(model)
                 )));
             }
             let images = list
                 .iter()
-                .filter_map(b64)
+                .map(|b| decode_b64(b))
                 .collect::<Result<Vec<Bytes>>>()?;
-            return Ok(Work::Images(images));
+            Ok(Work::Images(images))
         }
+        TfValue::Tensor(t) => {
+            let items = if model.batch_dim {
+                t.outer
+                    .ok_or_else(|| bad("'inputs' is not a tensor with its batch first"))?
+            } else {
+                1
+            };
+            if items == 0 || items > model.settings.max_batch_size {
+                return Err(bad(format!(
+                    "a batch of {items} is not in 1..={} (the model's max_batch_size)",
+                    model.settings.max_batch_size
+                )));
+            }
+            let mut e = Elements::new(model.input.datatype, items * model.item_elements());
+            e.push_all(&model.input.name, &t.values)?;
+            Ok(Work::Tensor {
+                data: e.finish(&model.input.name)?,
+                items,
+            })
+        }
+        TfValue::Named(_) => Err(bad("'inputs' holds named values twice")),
     }
-    let items = if model.batch_dim {
-        v.as_array()
-            .map(Vec::len)
-            .ok_or_else(|| bad("'inputs' is not a tensor with its batch first"))?
-    } else {
-        1
-    };
-    if items == 0 || items > model.settings.max_batch_size {
-        return Err(bad(format!(
-            "a batch of {items} is not in 1..={} (the model's max_batch_size)",
-            model.settings.max_batch_size
-        )));
-    }
-    let mut e = Elements::new(model.input.datatype, items * model.item_elements());
-    e.push_json(&model.input.name, v)?;
-    Ok(Work::Tensor {
-        data: e.finish(&model.input.name)?,
-        items,
-    })
 }
 
 /// The rows of one run, each a tensor per output: the first dimension of each output split
@@ -369,6 +379,14 @@ fn rows(model: &Served, outputs: &[OutputTensor]) -> Vec<Vec<OutputTensor>> {
         .collect()
 }
 
+/// A `:predict` request.
+#[derive(serde::Deserialize)]
+struct PredictRequest {
+    signature_name: Option<String>,
+    instances: Option<Vec<TfValue>>,
+    inputs: Option<TfValue>,
+}
+
 async fn predict(
     st: &AppState,
     name: &str,
@@ -377,28 +395,19 @@ async fn predict(
     body: Body,
 ) -> Result<Response> {
     let model = st.repo.get_version(name, version)?;
-    let body = read_body(headers, body, st.limits.max_body, model.settings.timeout).await?;
-    let request: Value =
-        serde_json::from_slice(&body).map_err(|e| bad(format!("the request is not JSON: {e}")))?;
-    let obj = request
-        .as_object()
-        .ok_or_else(|| bad("the request is not a JSON object"))?;
-    if let Some(sig) = obj.get("signature_name") {
-        if sig
-            .as_str()
-            .is_none_or(|s| !s.is_empty() && s != "serving_default")
-        {
+    let received = read_body(st, headers, body, model.settings.timeout).await?;
+    let body = &received.bytes;
+    let request: PredictRequest = serde_json::from_slice(body)
+        .map_err(|e| bad(format!("the request is not a predict request: {e}")))?;
+    if let Some(sig) = &request.signature_name {
+        if !sig.is_empty() && sig != "serving_default" {
             return Err(bad(format!(
-                "signature_name {} is not served: the model has 'serving_default'",
-                short(sig)
+                "signature_name '{sig}' is not served: the model has 'serving_default'"
             )));
         }
     }
-    match (obj.get("instances"), obj.get("inputs")) {
+    match (request.instances, request.inputs) {
         (Some(list), None) => {
-            let list = list
-                .as_array()
-                .ok_or_else(|| bad("'instances' is not a list"))?;
             let works = instances(&model, list)?;
             let runs = works.into_iter().map(|w| infer::run(&model, w, None));
             let answers = futures_util::future::try_join_all(runs).await?;

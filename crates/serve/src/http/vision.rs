@@ -50,12 +50,15 @@ struct Form {
     image: Bytes,
     file_name: Option<String>,
     fields: HashMap<String, String>,
+    /// the body's share of the byte budget, held while the image is
+    _received: super::Received,
 }
 
 /// The image of a request: a `multipart/form-data` body's `image` field (the first file if
 /// none is called so), or the whole body.
 async fn form(st: &AppState, headers: &HeaderMap, body: Body, timeout: Duration) -> Result<Form> {
-    let body = read_body(headers, body, st.limits.max_body, timeout).await?;
+    let received = read_body(st, headers, body, timeout).await?;
+    let body = received.bytes.clone();
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -73,6 +76,7 @@ async fn form(st: &AppState, headers: &HeaderMap, body: Body, timeout: Duration)
             image: body,
             file_name: None,
             fields: HashMap::new(),
+            _received: received,
         });
     }
     let boundary = multer::parse_boundary(content_type)
@@ -109,6 +113,7 @@ async fn form(st: &AppState, headers: &HeaderMap, body: Body, timeout: Duration)
             image,
             file_name,
             fields,
+            _received: received,
         }),
         _ => Err(bad("the form has no image (a file field called 'image')")),
     }
