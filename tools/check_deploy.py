@@ -18,25 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from venv_bootstrap import ROOT, ensure_venv  # noqa: E402
+from tools_common import check, fail, ok  # noqa: E402
 
 ensure_venv(__file__, ".serve-venv")
 
 import yaml  # noqa: E402
-
-
-def ok(what):
-    print(f"ok   {what}", flush=True)
-
-
-def fail(what):
-    print(f"FAIL {what}", flush=True)
-    sys.exit(1)
-
-
-def check(cond, what):
-    if not cond:
-        fail(what)
-    ok(what)
 
 
 PRIMITIVES = {"str": str, "int": int, "bool": bool, "float": (int, float), "object": object}

@@ -38,6 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from venv_bootstrap import ROOT, ensure_venv  # noqa: E402
+from tools_common import CHECKS, check, fail, ok  # noqa: E402
 
 ensure_venv(__file__, ".serve-venv")
 
@@ -47,25 +48,6 @@ import requests  # noqa: E402
 import tritonclient.grpc as grpcclient  # noqa: E402
 import tritonclient.http as httpclient  # noqa: E402
 from tritonclient.utils import InferenceServerException  # noqa: E402
-
-CHECKS = []
-
-
-def ok(what):
-    CHECKS.append(what)
-    print(f"ok   {what}", flush=True)
-
-
-def fail(what):
-    print(f"FAIL {what}", flush=True)
-    sys.exit(1)
-
-
-def check(cond, what):
-    if not cond:
-        fail(what)
-    ok(what)
-
 
 def rule(got, want):
     """The zoo's float rule as a multiple: 1e-4 absolute within [-1, 1], relative beyond."""

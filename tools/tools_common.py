@@ -98,3 +98,24 @@ def shapes_model():
         # builds the nodes after an int8 MEAN for a wrong quantization (see crates/infer)
         L.Conv2D(3, 1), L.GlobalAveragePooling2D(), L.Softmax(),
     ])
+
+
+CHECKS = []
+
+
+def ok(what):
+    """A check that passed, said on a line of its own."""
+    CHECKS.append(what)
+    print(f"ok   {what}", flush=True)
+
+
+def fail(what):
+    """A check that failed: said, and the script ends with 1."""
+    print(f"FAIL {what}", flush=True)
+    sys.exit(1)
+
+
+def check(cond, what):
+    if not cond:
+        fail(what)
+    ok(what)

@@ -405,6 +405,26 @@ impl Served {
         }
     }
 
+    /// A shape as Triton's model configuration gives it: without the batch dimension when the
+    /// model has one (`max_batch_size` says it).
+    pub fn config_dims(&self, shape: &[i64]) -> Vec<i64> {
+        shape
+            .iter()
+            .skip(usize::from(self.batch_dim))
+            .copied()
+            .collect()
+    }
+
+    /// The input's layout as Triton's configuration names it (`FORMAT_NHWC`, `FORMAT_NCHW`;
+    /// channels of 1 to 4 last mean NHWC).
+    pub fn input_format(&self) -> &'static str {
+        match self.input.shape.len() {
+            4 if (1..=4).contains(&self.input.shape[3]) => "FORMAT_NHWC",
+            4 => "FORMAT_NCHW",
+            _ => "FORMAT_NONE",
+        }
+    }
+
     /// Requests waiting in the queue.
     pub fn queue_depth(&self) -> usize {
         self.queue.depth()

@@ -196,22 +196,12 @@ fn duration(count: u64, ns: u64) -> Option<StatisticDuration> {
 
 /// A model's configuration (`model_config.proto`).
 fn config(m: &Served) -> ModelConfig {
-    let dims = |shape: &[i64]| -> Vec<i64> {
-        if m.batch_dim {
-            shape.iter().skip(1).copied().collect()
-        } else {
-            shape.to_vec()
-        }
-    };
     let dtype = |d: crate::tensor::DataType| {
         inference::DataType::from_str_name(&d.config_name()).map_or(0, |t| t as i32)
     };
     let s = &m.settings;
-    let format = match m.input.shape.len() {
-        4 if m.input.shape[3] <= 4 => model_input::Format::Nhwc,
-        4 => model_input::Format::Nchw,
-        _ => model_input::Format::None,
-    };
+    let format =
+        model_input::Format::from_str_name(m.input_format()).unwrap_or(model_input::Format::None);
     ModelConfig {
         name: m.name.clone(),
         platform: m.platform().into(),
@@ -225,7 +215,7 @@ fn config(m: &Served) -> ModelConfig {
             name: m.input.name.clone(),
             data_type: dtype(m.input.datatype),
             format: format as i32,
-            dims: dims(&m.input.shape),
+            dims: m.config_dims(&m.input.shape),
             ..Default::default()
         }],
         output: m
@@ -234,7 +224,7 @@ fn config(m: &Served) -> ModelConfig {
             .map(|o| ModelOutput {
                 name: o.name.clone(),
                 data_type: dtype(o.datatype),
-                dims: dims(&o.shape),
+                dims: m.config_dims(&o.shape),
                 ..Default::default()
             })
             .collect(),

@@ -7,7 +7,7 @@
 //! - `POST /v2/models/NAME[/versions/V]/infer`
 //! - `POST /v2/repository/index`
 
-use super::{answer, json_response, observe, read_body, ready, AppState};
+use super::{answer, json_response, model_of, observe, read_body, ready, AppState, Params};
 use crate::error::{bad, Error, Result};
 use crate::infer::{self, InputData, Picked, Wanted};
 use crate::model::Served;
@@ -34,18 +34,18 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v2/health/ready", get(server_ready))
         .route("/v2/models/stats", get(all_stats))
         .route("/v2/models/{name}", get(metadata))
-        .route("/v2/models/{name}/versions/{version}", get(metadata_v))
+        .route("/v2/models/{name}/versions/{version}", get(metadata))
         .route("/v2/models/{name}/ready", get(model_ready))
         .route(
             "/v2/models/{name}/versions/{version}/ready",
-            get(model_ready_v),
+            get(model_ready),
         )
         .route("/v2/models/{name}/config", get(config))
-        .route("/v2/models/{name}/versions/{version}/config", get(config_v))
+        .route("/v2/models/{name}/versions/{version}/config", get(config))
         .route("/v2/models/{name}/stats", get(stats))
-        .route("/v2/models/{name}/versions/{version}/stats", get(stats_v))
+        .route("/v2/models/{name}/versions/{version}/stats", get(stats))
         .route("/v2/models/{name}/infer", post(infer))
-        .route("/v2/models/{name}/versions/{version}/infer", post(infer_v))
+        .route("/v2/models/{name}/versions/{version}/infer", post(infer))
         .route("/v2/repository/index", post(index))
 }
 
@@ -93,15 +93,9 @@ pub(crate) fn model_metadata(m: &Served) -> Value {
     })
 }
 
-async fn metadata(State(st): State<AppState>, Path(name): Path<String>) -> Response {
-    answer(metadata_of(&st, &name, None))
-}
-
-async fn metadata_v(
-    State(st): State<AppState>,
-    Path((name, version)): Path<(String, String)>,
-) -> Response {
-    answer(metadata_of(&st, &name, Some(&version)))
+async fn metadata(State(st): State<AppState>, Path(params): Params) -> Response {
+    let (name, version) = model_of(&params);
+    answer(metadata_of(&st, name, version))
 }
 
 fn metadata_of(st: &AppState, name: &str, version: Option<&str>) -> Result<Response> {
@@ -109,15 +103,9 @@ fn metadata_of(st: &AppState, name: &str, version: Option<&str>) -> Result<Respo
     Ok(json_response(StatusCode::OK, &model_metadata(&m)))
 }
 
-async fn model_ready(State(st): State<AppState>, Path(name): Path<String>) -> Response {
-    answer(ready_of(&st, &name, None))
-}
-
-async fn model_ready_v(
-    State(st): State<AppState>,
-    Path((name, version)): Path<(String, String)>,
-) -> Response {
-    answer(ready_of(&st, &name, Some(&version)))
+async fn model_ready(State(st): State<AppState>, Path(params): Params) -> Response {
+    let (name, version) = model_of(&params);
+    answer(ready_of(&st, name, version))
 }
 
 fn ready_of(st: &AppState, name: &str, version: Option<&str>) -> Result<Response> {
@@ -131,19 +119,6 @@ fn ready_of(st: &AppState, name: &str, version: Option<&str>) -> Result<Response
 
 /// A model's configuration in Triton's JSON form (`model_config.proto`).
 pub(crate) fn model_config(m: &Served) -> Value {
-    // with a batch dimension, dims leave it out (Triton's max_batch_size convention)
-    let dims = |shape: &[i64]| -> Vec<i64> {
-        if m.batch_dim {
-            shape.iter().skip(1).copied().collect()
-        } else {
-            shape.to_vec()
-        }
-    };
-    let format = match m.input.shape.len() {
-        4 if m.input.shape[3] <= 4 => "FORMAT_NHWC",
-        4 => "FORMAT_NCHW",
-        _ => "FORMAT_NONE",
-    };
     let s = &m.settings;
     let mut config = serde_json::json!({
         "name": m.name,
@@ -154,13 +129,13 @@ pub(crate) fn model_config(m: &Served) -> Value {
         "input": [{
             "name": m.input.name,
             "data_type": m.input.datatype.config_name(),
-            "format": format,
-            "dims": dims(&m.input.shape),
+            "format": m.input_format(),
+            "dims": m.config_dims(&m.input.shape),
         }],
         "output": m.outputs.iter().map(|o| serde_json::json!({
             "name": o.name,
             "data_type": o.datatype.config_name(),
-            "dims": dims(&o.shape),
+            "dims": m.config_dims(&o.shape),
             "label_filename": "",
         })).collect::<Vec<_>>(),
         "instance_group": [{
@@ -188,15 +163,9 @@ pub(crate) fn model_config(m: &Served) -> Value {
     config
 }
 
-async fn config(State(st): State<AppState>, Path(name): Path<String>) -> Response {
-    answer(config_of(&st, &name, None))
-}
-
-async fn config_v(
-    State(st): State<AppState>,
-    Path((name, version)): Path<(String, String)>,
-) -> Response {
-    answer(config_of(&st, &name, Some(&version)))
+async fn config(State(st): State<AppState>, Path(params): Params) -> Response {
+    let (name, version) = model_of(&params);
+    answer(config_of(&st, name, version))
 }
 
 fn config_of(st: &AppState, name: &str, version: Option<&str>) -> Result<Response> {
@@ -222,15 +191,9 @@ pub(crate) fn model_stats(m: &Served) -> Value {
     })
 }
 
-async fn stats(State(st): State<AppState>, Path(name): Path<String>) -> Response {
-    answer(stats_of(&st, Some(&name), None))
-}
-
-async fn stats_v(
-    State(st): State<AppState>,
-    Path((name, version)): Path<(String, String)>,
-) -> Response {
-    answer(stats_of(&st, Some(&name), Some(&version)))
+async fn stats(State(st): State<AppState>, Path(params): Params) -> Response {
+    let (name, version) = model_of(&params);
+    answer(stats_of(&st, Some(name), version))
 }
 
 async fn all_stats(State(st): State<AppState>) -> Response {
@@ -318,32 +281,14 @@ enum Data<'a> {
 
 async fn infer(
     State(st): State<AppState>,
-    Path(name): Path<String>,
+    Path(params): Params,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    infer_logged(st, name, None, headers, body).await
-}
-
-async fn infer_v(
-    State(st): State<AppState>,
-    Path((name, version)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    infer_logged(st, name, Some(version), headers, body).await
-}
-
-async fn infer_logged(
-    st: AppState,
-    name: String,
-    version: Option<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+    let (name, version) = model_of(&params);
     let started = Instant::now();
     st.metrics.in_flight(1);
-    let result = infer_request(&st, &name, version.as_deref(), &headers, body).await;
+    let result = infer_request(&st, name, version, &headers, body).await;
     st.metrics.in_flight(-1);
     observe(&st, &name, PROTOCOL, started, &result);
     if let Err(e) = &result {

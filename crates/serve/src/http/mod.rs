@@ -224,6 +224,17 @@ pub(crate) fn observe(
     );
 }
 
+/// A route's path parameters: `name`, and `version` where the route has one.
+pub(crate) type Params = axum::extract::Path<std::collections::HashMap<String, String>>;
+
+/// The model and version a route names.
+pub(crate) fn model_of(params: &std::collections::HashMap<String, String>) -> (&str, Option<&str>) {
+    (
+        params.get("name").map_or("", String::as_str),
+        params.get("version").map(String::as_str),
+    )
+}
+
 /// Answer `result`, its error as JSON.
 pub(crate) fn answer(result: Result<Response>) -> Response {
     result.unwrap_or_else(IntoResponse::into_response)

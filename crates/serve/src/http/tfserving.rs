@@ -11,7 +11,7 @@
 //! `POST /v1/models/NAME:analyze` (tensorcv's own: an image in, the command's record out) shares
 //! the path and is handled by [`super::vision`].
 
-use super::{answer, json_response, observe, read_body, AppState};
+use super::{answer, json_response, model_of, observe, read_body, AppState, Params};
 use crate::error::{bad, Result};
 use crate::infer::{self, Work};
 use crate::json::{Flat, TfValue};
@@ -40,7 +40,7 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route(
             "/v1/models/{name}/versions/{version}/metadata",
-            get(metadata_v),
+            get(metadata),
         )
 }
 
@@ -69,15 +69,9 @@ fn status_of(st: &AppState, name: &str, version: Option<&str>) -> Result<Respons
     ))
 }
 
-async fn metadata(State(st): State<AppState>, Path(name): Path<String>) -> Response {
-    answer(metadata_of(&st, &name, None))
-}
-
-async fn metadata_v(
-    State(st): State<AppState>,
-    Path((name, version)): Path<(String, String)>,
-) -> Response {
-    answer(metadata_of(&st, &name, Some(&version)))
+async fn metadata(State(st): State<AppState>, Path(params): Params) -> Response {
+    let (name, version) = model_of(&params);
+    answer(metadata_of(&st, name, version))
 }
 
 fn metadata_of(st: &AppState, name: &str, version: Option<&str>) -> Result<Response> {
