@@ -185,15 +185,17 @@ impl Server {
             .local_addr()
             .map_err(|e| Error::Internal(e.to_string()))?;
         let grpc_addr = grpc_listener.as_ref().and_then(|l| l.local_addr().ok());
+        // one byte budget for HTTP bodies and gRPC requests
+        let budget = Arc::new(tokio::sync::Semaphore::new(
+            (limits.inflight_bytes / 1024).clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+        ));
         let state = http::AppState {
             repo: repo.clone(),
             metrics: metrics.clone(),
             limits,
             vision: Arc::new(config.vision),
             stopping: stopping.clone(),
-            body_budget: Arc::new(tokio::sync::Semaphore::new(
-                (limits.inflight_bytes / 1024).clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
-            )),
+            body_budget: budget.clone(),
         };
         let mut tasks = vec![runtime.spawn(http::serve(
             http_listener,
@@ -210,7 +212,7 @@ impl Server {
             };
             let stop_rx = stop_rx.clone();
             tasks.push(runtime.spawn(async move {
-                if let Err(e) = grpc::serve(listener, service, limits, stop_rx).await {
+                if let Err(e) = grpc::serve(listener, service, limits, budget, stop_rx).await {
                     tracing::error!(error = %e, "the gRPC server stopped");
                 }
             }));

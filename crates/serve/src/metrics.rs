@@ -53,6 +53,15 @@ pub(crate) fn model_label<'a>(model: &'a str, error: Option<&crate::Error>) -> &
     }
 }
 
+/// A request counted in `tensorcv_requests_in_flight` while this lives.
+pub struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// The stages a request's time is split into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {
@@ -238,9 +247,11 @@ impl Metrics {
             .inc_by(delta);
     }
 
-    /// A request started (`+1`) or ended (`-1`).
-    pub fn in_flight(&self, delta: i64) {
-        self.in_flight.inc_by(delta);
+    /// A request under way until the guard is dropped (a request whose client went away is
+    /// dropped mid-way: the count still comes down).
+    pub fn in_flight(&self) -> InFlight {
+        self.in_flight.inc();
+        InFlight(self.in_flight.clone())
     }
 }
 

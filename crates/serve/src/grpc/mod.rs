@@ -329,9 +329,9 @@ impl GrpcInferenceService for Service {
         let deadline = grpc_deadline(&request);
         let request = request.into_inner();
         let name = request.model_name.clone();
-        self.metrics.in_flight(1);
+        let flight = self.metrics.in_flight();
         let result = infer_one(&self.repo, request, deadline).await;
-        self.metrics.in_flight(-1);
+        drop(flight);
         let status = match &result {
             Ok(_) => "ok",
             Err(e) => e.kind(),
@@ -356,7 +356,7 @@ impl GrpcInferenceService for Service {
             let mut running = tokio::task::JoinSet::new();
             loop {
                 tokio::select! {
-                    next = incoming.message() => match next {
+                    next = incoming.message(), if running.len() < STREAMS as usize => match next {
                         Ok(Some(request)) => {
                             let (repo, metrics, tx) = (repo.clone(), metrics.clone(), tx.clone());
                             running.spawn(async move {
@@ -516,12 +516,119 @@ impl tonic::transport::server::Connected for Conn {
     }
 }
 
+/// The HTTP side's byte budget on gRPC: each call's request bytes are taken from it as they
+/// arrive (a call that would go past it ends `UNAVAILABLE`, at once: waiting would hold its
+/// unread bytes in the connection's flow-control window, where they stall the calls behind
+/// them) and given back when its answer is made. `ModelStreamInfer` is left out: a stream
+/// lives long, its messages are bounded one by one (`max_body`) and taken a few at a time.
+#[derive(Clone)]
+struct Budget {
+    bytes: Arc<Semaphore>,
+}
+
+impl<S> tower::Layer<S> for Budget {
+    type Service = Budgeted<S>;
+    fn layer(&self, inner: S) -> Budgeted<S> {
+        Budgeted {
+            inner,
+            bytes: self.bytes.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Budgeted<S> {
+    inner: S,
+    bytes: Arc<Semaphore>,
+}
+
+type Body = tonic::body::Body;
+
+impl<S> tower::Service<axum::http::Request<Body>> for Budgeted<S>
+where
+    S: tower::Service<axum::http::Request<Body>> + Send,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn std::future::Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: axum::http::Request<Body>) -> Self::Future {
+        if request.uri().path().ends_with("/ModelStreamInfer") {
+            return Box::pin(self.inner.call(request));
+        }
+        let held = Arc::new(std::sync::Mutex::new(crate::http::Held::new(
+            self.bytes.clone(),
+        )));
+        let counted = held.clone();
+        let request = request.map(|inner| {
+            Body::new(Counted {
+                inner,
+                held: counted,
+            })
+        });
+        let answer = self.inner.call(request);
+        Box::pin(async move {
+            let answer = answer.await;
+            drop(held);
+            answer
+        })
+    }
+}
+
+/// A request body whose bytes are taken from the budget as they arrive.
+struct Counted {
+    inner: Body,
+    held: Arc<std::sync::Mutex<crate::http::Held>>,
+}
+
+impl http_body::Body for Counted {
+    type Data = bytes::Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Status>>> {
+        let frame = std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        if let Some(Ok(f)) = &frame {
+            if let Some(data) = f.data_ref() {
+                let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+                if let Err(e) = held.take(data.len()) {
+                    return std::task::Poll::Ready(Some(Err(e.into())));
+                }
+            }
+        }
+        std::task::Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Serve gRPC on `listener` until `stop` turns true, then finish the calls under way (at most
 /// `limits.grace`).
+/// Calls at once on one connection (HTTP/2 streams), and messages of one `ModelStreamInfer`
+/// being answered at once (the stream is read no further until one is).
+const STREAMS: u32 = 256;
+
 pub(crate) async fn serve(
     listener: TcpListener,
     service: Service,
     limits: Limits,
+    budget: Arc<Semaphore>,
     mut stop: watch::Receiver<bool>,
 ) -> std::result::Result<(), Error> {
     let metrics = service.metrics.clone();
@@ -561,13 +668,11 @@ pub(crate) async fn serve(
     let shutdown = async move {
         let _ = stop.changed().await;
     };
-    // calls decoded at once: the byte budget over the largest message (requests beyond it
-    // wait for a place, their bytes not yet read)
-    let calls = (limits.inflight_bytes / limits.max_body.max(1)).max(4);
     let serving = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .tcp_nodelay(true)
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(calls))
+        .max_concurrent_streams(Some(STREAMS))
+        .layer(Budget { bytes: budget })
         .add_service(server)
         .serve_with_incoming_shutdown(incoming, shutdown);
     // on shutdown the calls under way get the grace period, no more

@@ -287,9 +287,9 @@ async fn infer(
 ) -> Response {
     let (name, version) = model_of(&params);
     let started = Instant::now();
-    st.metrics.in_flight(1);
+    let flight = st.metrics.in_flight();
     let result = infer_request(&st, name, version, &headers, body).await;
-    st.metrics.in_flight(-1);
+    drop(flight);
     observe(&st, &name, PROTOCOL, started, &result);
     if let Err(e) = &result {
         tracing::debug!(model = %name, error = %e, "infer refused");

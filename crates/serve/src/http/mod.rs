@@ -90,15 +90,23 @@ pub(crate) struct Received {
     _held: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
-/// The body budget's permits a reader holds.
-struct Held {
+/// The byte budget's permits a request holds (KiB each), given back when dropped.
+pub(crate) struct Held {
     budget: Arc<Semaphore>,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Held {
+    /// Nothing held yet, of `budget`.
+    pub fn new(budget: Arc<Semaphore>) -> Self {
+        Held {
+            budget,
+            permit: None,
+        }
+    }
+
     /// `n` more bytes held, or [`Error::Busy`].
-    fn take(&mut self, n: usize) -> Result<()> {
+    pub fn take(&mut self, n: usize) -> Result<()> {
         let kib = u32::try_from(n.div_ceil(1024)).unwrap_or(u32::MAX);
         if kib == 0 {
             return Ok(());
@@ -165,10 +173,7 @@ pub(crate) async fn read_body(
         return Err(Error::TooLarge { limit });
     }
     let declared = declared.map_or(0, |n| n as usize);
-    let mut held = Held {
-        budget: st.body_budget.clone(),
-        permit: None,
-    };
+    let mut held = Held::new(st.body_budget.clone());
     held.take(declared)?;
     let read = async {
         let mut body = body;

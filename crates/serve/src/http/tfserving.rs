@@ -150,9 +150,9 @@ async fn dispatch(
     match verb.as_str() {
         "predict" => {
             let started = Instant::now();
-            st.metrics.in_flight(1);
+            let flight = st.metrics.in_flight();
             let result = predict(&st, &name, version.as_deref(), &headers, body).await;
-            st.metrics.in_flight(-1);
+            drop(flight);
             observe(&st, &name, PROTOCOL, started, &result);
             answer(result)
         }

@@ -178,9 +178,9 @@ pub(super) async fn analyze(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    st.metrics.in_flight(1);
+    let flight = st.metrics.in_flight();
     let result = analyze_request(&st, &name, version.as_deref(), query, &headers, body).await;
-    st.metrics.in_flight(-1);
+    drop(flight);
     observe(&st, &name, ANALYZE, started, &result);
     answer(result)
 }
@@ -323,7 +323,7 @@ async fn deepstack(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    st.metrics.in_flight(1);
+    let flight = st.metrics.in_flight();
     let mut model_name = custom.clone().unwrap_or_default();
     let result = async {
         let model = endpoint_model(&st, endpoint, custom.as_deref())?;
@@ -361,7 +361,7 @@ async fn deepstack(
         Ok(json_response(StatusCode::OK, &body))
     }
     .await;
-    st.metrics.in_flight(-1);
+    drop(flight);
     observe(&st, &model_name, DEEPSTACK, started, &result);
     result.unwrap_or_else(|e| deepstack_error(&e))
 }
