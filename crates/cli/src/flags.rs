@@ -142,7 +142,7 @@ pub struct ServeArgs {
     /// the model of DeepStack's /v1/vision/scene (default: the first classification model)
     #[arg(long, value_name = "NAME")]
     pub scene_model: Option<String>,
-    /// threads answering connections (1 to 64; default: the cores, at most 4)
+    /// threads answering connections (1 to 64; default: half the cores, 1 to 4)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
     pub io_threads: Option<u64>,
     /// log lines on standard error: text or json

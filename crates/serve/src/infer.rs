@@ -15,7 +15,7 @@ pub(crate) enum InputData<'a> {
     Json(&'a [f32]),
     /// raw little-endian bytes (the binary extension, gRPC `raw_input_contents`); for `BYTES`,
     /// each element a 4-byte little-endian length and its bytes
-    Raw(&'a [u8]),
+    Raw(Bytes),
     /// numbers from gRPC's typed contents
     Numbers(Vec<f64>),
     /// byte strings (gRPC `bytes_contents`): encoded images
@@ -26,7 +26,7 @@ pub(crate) enum InputData<'a> {
 #[derive(Debug)]
 pub(crate) enum Work {
     /// `items` batch entries of the input's type
-    Tensor { data: Vec<u8>, items: usize },
+    Tensor { data: Bytes, items: usize },
     /// encoded images, each preprocessed by the card and run as one batch entry
     Images(Vec<Bytes>),
 }
@@ -145,19 +145,21 @@ fn images(model: &Served, name: &str, shape: &[i64], data: InputData<'_>) -> Res
     let images: Vec<Bytes> = match data {
         InputData::Raw(raw) => {
             let mut out = Vec::with_capacity(n);
-            let mut rest = raw;
-            while !rest.is_empty() {
-                let (len, tail) = rest
-                    .split_first_chunk::<4>()
+            let mut at = 0;
+            while at < raw.len() {
+                let len = raw
+                    .get(at..at + 4)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
                     .ok_or_else(|| bad(format!("input '{name}': a BYTES element is cut short")))?;
-                let len = u32::from_le_bytes(*len) as usize;
-                if len > tail.len() {
+                at += 4;
+                if len > raw.len() - at {
                     return Err(bad(format!(
                         "input '{name}': a BYTES element of {len} bytes is cut short"
                     )));
                 }
-                out.push(Bytes::copy_from_slice(&tail[..len]));
-                rest = &tail[len..];
+                // a view of the request's bytes, not a copy
+                out.push(raw.slice(at..at + len));
+                at += len;
             }
             out
         }

@@ -503,7 +503,7 @@ impl Served {
     /// output come back.
     pub async fn infer(
         &self,
-        data: Vec<u8>,
+        data: Bytes,
         items: usize,
         timeout: Option<Duration>,
     ) -> Result<Vec<OutputTensor>> {

@@ -51,7 +51,7 @@ pub struct RecordOptions {
 pub(crate) enum Payload {
     /// the elements of `items` batch entries (or, for a model without a batch dimension, of
     /// its whole input), the model's input type, little-endian
-    Tensor(Vec<u8>),
+    Tensor(Bytes),
     /// an encoded image, answered with the model's outputs
     ImageOutputs(Bytes),
     /// an encoded image, answered with the command's record
@@ -439,10 +439,15 @@ impl Instance {
                 } else {
                     a.view()
                 };
+                // contiguous rows: one copy of memory (the iterator is slower)
+                let data = match part.as_slice() {
+                    Some(s) => s.to_vec(),
+                    None => part.iter().copied().collect(),
+                };
                 Some(OutputTensor {
                     name: name.clone(),
                     shape: part.shape().to_vec(),
-                    data: part.iter().copied().collect(),
+                    data,
                 })
             })
             .collect()

@@ -3,6 +3,7 @@
 //! `raw_input_contents` carry them), and what a model answers.
 
 use crate::error::{bad, Result};
+use bytes::Bytes;
 use tensorcv_imgproc::tensor::DType;
 
 // The tensors' bytes are the machine's own: every target tensorcv ships (x86_64, aarch64,
@@ -192,14 +193,14 @@ impl Elements {
     }
 
     /// The bytes written, once exactly `expected` elements were.
-    pub fn finish(self, name: &str) -> Result<Vec<u8>> {
+    pub fn finish(self, name: &str) -> Result<Bytes> {
         if self.count != self.limit {
             return Err(bad(format!(
                 "input '{name}' has {} elements, its shape needs {}",
                 self.count, self.limit
             )));
         }
-        Ok(self.bytes)
+        Ok(Bytes::from(self.bytes))
     }
 
     /// One number.
@@ -252,8 +253,9 @@ impl Elements {
     }
 
     /// Raw little-endian bytes of the model's type (the binary extension, gRPC raw contents):
-    /// exactly the elements the shape needs.
-    pub fn from_raw(dtype: DataType, limit: usize, name: &str, raw: &[u8]) -> Result<Vec<u8>> {
+    /// exactly the elements the shape needs, none NaN. The bytes are kept as they came (no
+    /// copy).
+    pub fn from_raw(dtype: DataType, limit: usize, name: &str, raw: Bytes) -> Result<Bytes> {
         let size = dtype.size().unwrap_or(1);
         if raw.len() != limit * size {
             return Err(bad(format!(
@@ -270,7 +272,7 @@ impl Elements {
         {
             return Err(bad(format!("input '{name}' holds NaN")));
         }
-        Ok(raw.to_vec())
+        Ok(raw)
     }
 }
 
@@ -310,14 +312,14 @@ mod tests {
     fn numbers_are_checked_against_the_type_and_count() {
         let mut e = Elements::new(DataType::Uint8, 4);
         e.push_all("x", &[0.0, 255.0, 1.0, 7.0]).unwrap();
-        assert_eq!(e.finish("x").unwrap(), [0, 255, 1, 7]);
+        assert_eq!(e.finish("x").unwrap()[..], [0, 255, 1, 7]);
         let mut e = Elements::new(DataType::Uint8, 1);
         assert!(e.push_all("x", &[256.0]).is_err());
         let mut e = Elements::new(DataType::Uint8, 1);
         assert!(e.push_all("x", &[1.5]).is_err());
         let mut e = Elements::new(DataType::Int8, 2);
         e.push_all("x", &[-128.0, 127.0]).unwrap();
-        assert_eq!(e.finish("x").unwrap(), [128, 127]);
+        assert_eq!(e.finish("x").unwrap()[..], [128, 127]);
         let mut e = Elements::new(DataType::Fp32, 2);
         e.push_all("x", &[1.5]).unwrap();
         let err = e.finish("x").unwrap_err().to_string();
@@ -334,14 +336,14 @@ mod tests {
 
     #[test]
     fn raw_bytes_must_fill_the_shape_exactly() {
-        let ok = Elements::from_raw(DataType::Fp32, 2, "x", &[0; 8]).unwrap();
+        let ok = Elements::from_raw(DataType::Fp32, 2, "x", Bytes::from(vec![0; 8])).unwrap();
         assert_eq!(ok.len(), 8);
-        let err = Elements::from_raw(DataType::Fp32, 2, "x", &[0; 7])
+        let err = Elements::from_raw(DataType::Fp32, 2, "x", Bytes::from(vec![0; 7]))
             .unwrap_err()
             .to_string();
         assert!(err.contains("7 bytes") && err.contains("need 8"), "{err}");
         let nan = f32::NAN.to_le_bytes();
-        assert!(Elements::from_raw(DataType::Fp32, 1, "x", &nan).is_err());
+        assert!(Elements::from_raw(DataType::Fp32, 1, "x", Bytes::copy_from_slice(&nan)).is_err());
     }
 
     #[test]

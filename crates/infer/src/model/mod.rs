@@ -338,10 +338,14 @@ impl Model {
             .into_iter()
             .map(|v| {
                 let t = v.into_tensor();
-                let t = t
-                    .cast_to::<f32>()
-                    .map_err(|e| Error::Run(one_line(&e)))?
-                    .into_owned();
+                // an f32 output is taken as it is (a cast would copy it)
+                let t = if t.datum_type() == f32::datum_type() {
+                    t
+                } else {
+                    t.cast_to::<f32>()
+                        .map_err(|e| Error::Run(one_line(&e)))?
+                        .into_owned()
+                };
                 t.into_plain_array::<f32>()
                     .map_err(|e| Error::Run(one_line(&e)))
             })

@@ -131,7 +131,7 @@ async fn infer_one(
         )));
     };
     let data = match (&request.raw_input_contents[..], &input.contents) {
-        ([raw], _) => InputData::Raw(raw),
+        ([raw], _) => InputData::Raw(raw.clone()),
         ([], Some(contents)) => numbers(contents)
             .ok_or_else(|| bad(format!("input '{}' has empty contents", input.name)))?,
         ([], None) => {

@@ -290,7 +290,7 @@ async fn infer(
     let flight = st.metrics.in_flight();
     let result = infer_request(&st, name, version, &headers, body).await;
     drop(flight);
-    observe(&st, &name, PROTOCOL, started, &result);
+    observe(&st, name, PROTOCOL, started, &result);
     if let Err(e) = &result {
         tracing::debug!(model = %name, error = %e, "infer refused");
     }
@@ -355,22 +355,23 @@ async fn infer_request(
             request.inputs.len()
         )));
     };
-    let mut binary = &body[json_len..];
+    // where the binary data not yet given to an input starts
+    let mut at = json_len;
     let data = match int(&input.parameters, "binary_data_size")? {
         Some(n) => {
             let n = usize::try_from(n)
                 .ok()
-                .filter(|&n| n <= binary.len())
+                .filter(|&n| n <= body.len() - at)
                 .ok_or_else(|| {
                     bad(format!(
                         "input '{}': binary_data_size {n} is more than the {} bytes of binary \
                          data",
                         input.name,
-                        binary.len()
+                        body.len() - at
                     ))
                 })?;
-            let (raw, rest) = binary.split_at(n);
-            binary = rest;
+            let raw = body.slice(at..at + n);
+            at += n;
             InputData::Raw(raw)
         }
         None => InputData::Json(
@@ -386,10 +387,10 @@ async fn infer_request(
                 .values,
         ),
     };
-    if !binary.is_empty() {
+    if at != body.len() {
         return Err(bad(format!(
             "{} bytes of binary data follow the inputs",
-            binary.len()
+            body.len() - at
         )));
     }
     let work = infer::input(&model, &input.name, &input.datatype, &input.shape, data)?;
