@@ -114,17 +114,23 @@ def check_deploy(binary):
     entry = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", dockerfile, re.M).group(1))
     cmd = json.loads(re.search(r"^CMD (\[.*\])$", dockerfile, re.M).group(1))
     check(entry == ["/tensorcv", "serve"], "deploy/Dockerfile: the entry point is tensorcv serve")
-    containers.append(("deploy/Dockerfile", None, {"ports": []}, cmd))
+    exposed = [{"container_port": int(p)}
+               for line in re.findall(r"^EXPOSE (.*)$", dockerfile, re.M) for p in line.split()]
+    containers.append(("deploy/Dockerfile", None, {"ports": exposed}, cmd))
     for where, doc, container, args in containers:
         # ports the container declares are the ones it listens on
         ports = {p.get("container_port") for p in container.get("ports") or []}
         # a port is declared by its number; the flags name it as ADDR:PORT
+        # (`--http=ADDR` or `--http ADDR`)
         listening = set()
-        for a in args:
-            m = re.match(r"--(http|grpc)=?.*:(\d+)$", a)
+        for a, b in zip(args, [*args[1:], ""]):
+            m = re.match(r"--(?:http|grpc)=.*:(\d+)$", a) or (
+                re.match(r"--(?:http|grpc)$", a) and re.match(r".*:(\d+)$", b))
             if m:
-                listening.add(int(m.group(2)))
-        check(ports <= listening or not ports, f"{where}: declared ports {sorted(ports)} are served")
+                listening.add(int(m.group(1)))
+        # (Knative lets a KServe container declare one port: the others may listen undeclared)
+        check(ports and ports <= listening,
+              f"{where}: declared ports {sorted(ports)} are served (listening: {sorted(listening)})")
         run = subprocess.run([binary, "serve", *args, "--check"], capture_output=True, text=True,
                              timeout=300)
         if run.returncode != 0:
