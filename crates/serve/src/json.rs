@@ -275,6 +275,46 @@ mod tests {
     }
 
     #[test]
+    fn hostile_text_is_an_error_never_a_panic_or_a_deep_recursion() {
+        // nesting far past serde_json's recursion limit: an error, not a stack overflow
+        let deep = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(serde_json::from_str::<Flat>(&deep).is_err());
+        assert!(serde_json::from_str::<TfValue>(&deep).is_err());
+        let deep = format!("{}1{}", r#"{"a":"#.repeat(50_000), "}".repeat(50_000));
+        assert!(serde_json::from_str::<TfValue>(&deep).is_err());
+        // every prefix of valid texts, and each with bytes changed (a fixed xorshift, so a
+        // failure repeats): parsed or refused, nothing else
+        let texts = [
+            r#"[[1, 2.5], [true, -3e2]]"#,
+            r#"[{"b64": "aGk="}, {"b64": "aGk="}]"#,
+            r#"{"image": [[1, 2]], "scale": [0.5]}"#,
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        const SET: &[u8] = b"[]{}\",:0123456789.eE-+tfnul\\\x00\xff";
+        for text in texts {
+            for end in 0..=text.len() {
+                let _ = serde_json::from_slice::<Flat>(&text.as_bytes()[..end]);
+                let _ = serde_json::from_slice::<TfValue>(&text.as_bytes()[..end]);
+            }
+            for _ in 0..2000 {
+                let mut bytes = text.as_bytes().to_vec();
+                for _ in 0..1 + next() % 4 {
+                    let at = (next() as usize) % bytes.len();
+                    bytes[at] = SET[(next() as usize) % SET.len()];
+                }
+                let _ = serde_json::from_slice::<Flat>(&bytes);
+                let _ = serde_json::from_slice::<TfValue>(&bytes);
+            }
+        }
+    }
+
+    #[test]
     fn a_request_of_numbers_takes_at_most_twice_its_text() {
         let text = format!("[{}0]", "0,".repeat(100_000));
         let f: Flat = serde_json::from_str(&text).unwrap();
