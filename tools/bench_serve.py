@@ -2,7 +2,10 @@
 
     cargo build --release -p tensorcv-cli
     python3 tools/bench_serve.py [--requests 3000] [--clients 64] [--protocols grpc,http]
-                                 [--models face,selfie,mobilenet_v2] [--rounds 2]
+                                 [--models face,selfie,mobilenet_v2] [--rounds 2] [--bin B]
+
+`--bin` picks the binary measured (default target/release/tensorcv); the README's table is the
+shipped static one, target/x86_64-unknown-linux-musl/dist/tensorcv.
 
 One load script drives both servers: Triton's Python client (its v2 request encoding, binary
 tensors; its gRPC stub, and aiohttp as `tritonclient.http.aio` uses it), `--clients`
