@@ -153,6 +153,14 @@ impl<'de> Visitor<'de> for ElementSeed<'_> {
     }
 }
 
+/// A lone number as a tensor.
+fn lone<E: de::Error>(v: f64) -> Result<TfValue, E> {
+    Ok(TfValue::Tensor(Flat {
+        values: vec![number(v)?],
+        outer: None,
+    }))
+}
+
 struct TfVisitor;
 
 impl<'de> Visitor<'de> for TfVisitor {
@@ -161,28 +169,16 @@ impl<'de> Visitor<'de> for TfVisitor {
         f.write_str(r#"a tensor, {"b64": "…"}, or values by input name"#)
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<TfValue, E> {
-        Ok(TfValue::Tensor(Flat {
-            values: vec![number(v as f64)?],
-            outer: None,
-        }))
+        lone(v as f64)
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<TfValue, E> {
-        Ok(TfValue::Tensor(Flat {
-            values: vec![number(v as f64)?],
-            outer: None,
-        }))
+        lone(v as f64)
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<TfValue, E> {
-        Ok(TfValue::Tensor(Flat {
-            values: vec![number(v)?],
-            outer: None,
-        }))
+        lone(v)
     }
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<TfValue, E> {
-        Ok(TfValue::Tensor(Flat {
-            values: vec![f32::from(u8::from(v))],
-            outer: None,
-        }))
+        lone(f64::from(u8::from(v)))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TfValue, A::Error> {
         let mut values = Vec::new();

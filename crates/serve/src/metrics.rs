@@ -44,15 +44,6 @@ struct ProtocolLabel {
     protocol: &'static str,
 }
 
-/// The `model` label of a request's metrics: its model, or `""` when no model of that name is
-/// served (names clients make up must not grow the metrics without bound).
-pub(crate) fn model_label<'a>(model: &'a str, error: Option<&crate::Error>) -> &'a str {
-    match error {
-        Some(crate::Error::UnknownModel { .. }) => "",
-        _ => model,
-    }
-}
-
 /// A request counted in `tensorcv_requests_in_flight` while this lives.
 pub struct InFlight(Gauge);
 
@@ -189,14 +180,21 @@ impl Metrics {
         out
     }
 
-    /// One request answered.
-    pub fn request(
+    /// One request answered, `error` what it failed with: counted under its model, or under
+    /// `""` when no model of that name is served (names clients make up must not grow the
+    /// metrics without bound), and its status (`ok` or the error's kind).
+    pub fn answered(
         &self,
         model: &str,
         protocol: &'static str,
-        status: &'static str,
+        error: Option<&crate::Error>,
         took: Duration,
     ) {
+        let (model, status) = match error {
+            None => (model, "ok"),
+            Some(e @ crate::Error::UnknownModel { .. }) => ("", e.kind()),
+            Some(e) => (model, e.kind()),
+        };
         self.requests
             .get_or_create(&RequestLabels {
                 model: model.to_string(),
@@ -262,7 +260,7 @@ mod tests {
     #[test]
     fn the_text_holds_each_family_with_its_labels() {
         let m = Metrics::new();
-        m.request("face", "kserve-http", "ok", Duration::from_millis(3));
+        m.answered("face", "kserve-http", None, Duration::from_millis(3));
         m.stage("face", Stage::Inference, Duration::from_millis(2));
         m.batch("face", 4);
         m.queue_depth("face", 7);

@@ -332,13 +332,8 @@ impl GrpcInferenceService for Service {
         let flight = self.metrics.in_flight();
         let result = infer_one(&self.repo, request, deadline).await;
         drop(flight);
-        let status = match &result {
-            Ok(_) => "ok",
-            Err(e) => e.kind(),
-        };
-        let label = crate::metrics::model_label(&name, result.as_ref().err());
         self.metrics
-            .request(label, PROTOCOL, status, started.elapsed());
+            .answered(&name, PROTOCOL, result.as_ref().err(), started.elapsed());
         Ok(Response::new(result?.1))
     }
 
@@ -364,9 +359,7 @@ impl GrpcInferenceService for Service {
                                 let name = request.model_name.clone();
                                 let id = request.id.clone();
                                 let result = infer_one(&repo, request, deadline).await;
-                                let status = match &result { Ok(_) => "ok", Err(e) => e.kind() };
-                                let label = crate::metrics::model_label(&name, result.as_ref().err());
-                                metrics.request(label, PROTOCOL, status, started.elapsed());
+                                metrics.answered(&name, PROTOCOL, result.as_ref().err(), started.elapsed());
                                 let message = match result {
                                     Ok((_, response)) => ModelStreamInferResponse {
                                         error_message: String::new(),
@@ -618,12 +611,12 @@ impl http_body::Body for Counted {
     }
 }
 
-/// Serve gRPC on `listener` until `stop` turns true, then finish the calls under way (at most
-/// `limits.grace`).
 /// Calls at once on one connection (HTTP/2 streams), and messages of one `ModelStreamInfer`
 /// being answered at once (the stream is read no further until one is).
 const STREAMS: u32 = 256;
 
+/// Serve gRPC on `listener` until `stop` turns true, then finish the calls under way (at most
+/// `limits.grace`).
 pub(crate) async fn serve(
     listener: TcpListener,
     service: Service,

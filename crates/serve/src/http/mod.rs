@@ -39,9 +39,9 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// how long in-flight requests may take to finish on shutdown
     pub grace: Duration,
-    /// request bytes held at once, all connections together (bodies being read or answered);
-    /// a request that would go past it is answered `503` (gRPC: calls at once are this over
-    /// `max_body`, at least 4)
+    /// request bytes held at once, all connections together (bodies being read or answered,
+    /// gRPC requests too; `ModelStreamInfer`'s messages are bounded one by one); a request
+    /// that would go past it is answered `503` (gRPC: `UNAVAILABLE`)
     pub inflight_bytes: usize,
 }
 
@@ -217,16 +217,8 @@ pub(crate) fn observe(
     started: Instant,
     result: &Result<Response>,
 ) {
-    let status = match result {
-        Ok(_) => "ok",
-        Err(e) => e.kind(),
-    };
-    st.metrics.request(
-        crate::metrics::model_label(model, result.as_ref().err()),
-        protocol,
-        status,
-        started.elapsed(),
-    );
+    st.metrics
+        .answered(model, protocol, result.as_ref().err(), started.elapsed());
 }
 
 /// A route's path parameters: `name`, and `version` where the route has one.
